@@ -1,0 +1,42 @@
+"""Hook specifications of NEAT's plug-ins (pluggy project name ``"neat"``).
+
+Backends tell NEAT which array namespace an array belongs to and may offer fused
+kernels for the two array passes of a step; adapters map a framework object to
+tensors, players and a player graph. Built-in plug-ins and third-party ones are
+found the same way: through the entry-point group ``neat``.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("neat")
+hookimpl = pluggy.HookimplMarker("neat")
+
+
+@hookspec(firstresult=True)
+def neat_array_namespace(array):
+    """Return the array-API namespace of ``array`` if this backend owns its type, else ``None``.
+
+    Must not import a framework that is not already imported (check ``sys.modules``).
+    """
+
+
+@hookspec(firstresult=True)
+def neat_step_kernels(xp):
+    """Return a :class:`neat.kernels.StepKernels` with fused passes for namespace ``xp``, or ``None``."""
+
+
+@hookspec
+def neat_backend_info():
+    """Return a :class:`neat.plugins.BackendInfo` describing this backend to the conformance suite."""
+
+
+@hookspec(firstresult=True)
+def neat_param_layout(obj):
+    """Map a framework object (module, model, pytree…) to a :class:`neat.plugins.ParamLayout`, or ``None``."""
+
+
+@hookspec
+def neat_adapter_info():
+    """Return a :class:`neat.plugins.AdapterInfo` describing this adapter to the conformance suite."""

@@ -1,0 +1,85 @@
+"""The plug-in manager and the records plug-ins hand back.
+
+Every plug-in, built-in or third-party, is registered from the entry-point
+group ``neat``; :func:`plugin_manager` loads them once, lazily.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pluggy
+
+from neat import hookspecs
+
+ENTRY_POINT_GROUP = "neat"
+
+
+@functools.lru_cache(maxsize=None)
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plug-in manager with every ``neat`` entry point loaded."""
+    manager = pluggy.PluginManager("neat")
+    manager.add_hookspecs(hookspecs)
+    manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    return manager
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What the conformance suite needs to drive a backend.
+
+    ``requires`` names the modules that must import for the backend to run;
+    ``from_numpy(array, dtype_name)`` makes a backend array from a NumPy one
+    (``dtype_name`` in ``dtypes``); ``to_numpy`` goes back (to float64).
+    ``skip_reason`` returns why the backend cannot run here (no GPU…) or ``None``.
+    """
+
+    name: str
+    requires: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    from_numpy: Callable[[Any, str], Any]
+    to_numpy: Callable[[Any], Any]
+    skip_reason: Callable[[], "str | None"] = lambda: None
+
+
+@dataclass(frozen=True)
+class ParamLayout:
+    """A framework object's parameters as NEAT sees them.
+
+    ``tensors``: the parameter arrays in order; ``names``: one label each;
+    ``players``: lists of tensor indices (or ``None``); ``graph``: a weight
+    matrix, an edge list or ``None`` (chain); ``player_names``: a label per player.
+    """
+
+    tensors: Sequence[Any]
+    names: Sequence[str]
+    players: "Sequence[Sequence[int]] | None" = None
+    graph: Any = None
+    player_names: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """What the conformance suite needs to drive an adapter.
+
+    ``run(problem, dtype_name)`` trains the framework's optimizer on a golden
+    problem (:class:`neat.conformance.golden.GoldenProblem`) and returns the
+    parameters after every step as lists of float64 NumPy arrays.
+    """
+
+    name: str
+    requires: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    run: Callable[[Any, str], list]
+    skip_reason: Callable[[], "str | None"] = lambda: None
+
+
+def param_layout(obj) -> ParamLayout:
+    """Ask the adapters for ``obj``'s :class:`ParamLayout`; raise ``TypeError`` if none knows it."""
+    layout = plugin_manager().hook.neat_param_layout(obj=obj)
+    if layout is None:
+        raise TypeError(f"No NEAT adapter knows how to map an object of type {type(obj).__qualname__} "
+                        "to players; pass a list of arrays instead")
+    return layout
