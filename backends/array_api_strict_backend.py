@@ -19,13 +19,13 @@ def neat_array_namespace(array):
 def _from_numpy(array, dtype):
     import array_api_strict as xp
 
-    return xp.asarray(array.tolist(), dtype=getattr(xp, dtype))
+    return xp.asarray(array, dtype=getattr(xp, dtype))
 
 
 def _to_numpy(array):
     import numpy as np
 
-    return np.asarray(array.tolist() if array.ndim else float(array), dtype=np.float64)
+    return np.asarray(np.from_dlpack(array), dtype=np.float64)
 
 
 @hookimpl
