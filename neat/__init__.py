@@ -13,13 +13,14 @@ from neat._version import SPEC_VERSION, __version__
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.functional import NGAdam as FunctionalNGAdam
 from neat.functional import diagnostics, ng_adam
+from neat.inplace import NGAdam
 from neat.players import PlayerGraph, Players
 from neat.state import NGAdamState
 
 _FRONT_ENDS = ("torch", "optax", "keras")
 
 __all__ = [
-    "DEFAULTS", "FunctionalNGAdam", "NGAdamConfig", "NGAdamState", "PlayerGraph", "Players",
+    "DEFAULTS", "FunctionalNGAdam", "NGAdam", "NGAdamConfig", "NGAdamState", "PlayerGraph", "Players",
     "SPEC_VERSION", "__version__", "diagnostics", "ng_adam",
 ]
 

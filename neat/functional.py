@@ -87,7 +87,8 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
     # Steps 0, 2, 3: statistics pass (u from the moments of step t-1).
     previous = BiasCorrection.at(xp, state.count, config.betas, config.eps, stats_dtype)
     tensor_stats, finite = kernels.statistics(xp, grads, state.exp_avg, state.exp_avg_sq, previous, stats_dtype)
-    count = state.count + xp.astype(finite, state.count.dtype)  # step 1, only for a step taken
+    # Step 1, only for a step taken. asarray: NumPy turns 0-d sums into scalars, whose power rounds differently.
+    count = xp.asarray(state.count + xp.astype(finite, state.count.dtype))
     grad_sq, cross, dir_sq = (game.player_sums(xp, state.membership, tensor_stats[:, c]) for c in range(3))
 
     # Steps 4-7: the game, on per-player vectors.
@@ -115,7 +116,7 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
 
     return new_params, state._replace(
         count=count,
-        skipped=state.skipped + xp.astype(~finite, state.skipped.dtype),
+        skipped=xp.asarray(state.skipped + xp.astype(~finite, state.skipped.dtype)),
         log_step=kept(log_step, state.log_step),
         alignment=kept(align, state.alignment),
         conflict=kept(conflict, state.conflict),
@@ -171,6 +172,18 @@ def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float =
             weight_decay: float = DEFAULTS["weight_decay"], gamma: float = DEFAULTS["gamma"],
             zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
             step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"]) -> NGAdam:
-    """NG-Adam with validated hyperparameters (SPEC.md "Hyperparameters"); see :class:`NGAdam`."""
+    """NG-Adam with validated hyperparameters (SPEC.md "Hyperparameters"); see :class:`NGAdam`.
+
+    * ``lr`` (η ≥ 0), ``betas`` (0 ≤ β < 1), ``eps`` (ε ≥ 0, after the square root),
+      ``weight_decay`` (ω ≥ 0, decoupled): as in AdamW.
+    * ``gamma`` (γ ∈ [0, 1]): NGE strength; 1 removes the conflicting projection.
+    * ``zeta`` (ζ ≥ 0): NSA rate on the per-player log-step.
+    * ``mu`` (μ ≥ 0): coupling through the player graph; 0 makes players independent.
+    * ``step_bounds`` (0 < λmin ≤ 1 ≤ λmax): range of a player's step multiplier.
+    * ``leak`` (ρ ∈ [0, 1)): pull of the log-step back towards 0.
+
+    Defaults are :data:`neat.config.DEFAULTS`. ``gamma = zeta = 0`` is exactly AdamW.
+    Every invalid value raises ``ValueError`` naming it.
+    """
     return NGAdam(NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
                                zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak))

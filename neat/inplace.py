@@ -19,6 +19,7 @@ import numpy as np
 from neat import arrays, functional
 from neat._version import SPEC_VERSION
 from neat.config import DEFAULTS, NGAdamConfig
+from neat.kernels import StepKernels
 from neat.players import PlayerGraph, Players
 
 #: The per-player and global state written back after each step (SPEC "State").
@@ -36,13 +37,16 @@ class NGAdam:
     ``opt = neat.NGAdam(params, lr=1e-3, players=[[0, 1], [2]])``; then ``opt.step(grads)``
     each iteration. ``players``: lists of tensor indices (None: one player per
     tensor); ``graph``: ``n × n`` weights, ``(i, j, w)`` edges or None (chain).
-    Immutable arrays (JAX) are refused: use the functional :func:`neat.ng_adam`.
+    ``kernels``: the two array passes (None: the backend's fused kernels if it has
+    them, else :data:`neat.kernels.GENERIC`). Immutable arrays (JAX) are refused:
+    use the functional :func:`neat.ng_adam`.
     """
 
     def __init__(self, params: Sequence[Any], lr: float = DEFAULTS["lr"], *, betas=DEFAULTS["betas"],
                  eps: float = DEFAULTS["eps"], weight_decay: float = DEFAULTS["weight_decay"],
                  gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-                 step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"], players=None, graph=None):
+                 step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"], players=None, graph=None,
+                 kernels: "StepKernels | None" = None):
         self.config = NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
                                    zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
         self._params = functional._as_list(params, "params")
@@ -51,6 +55,7 @@ class NGAdam:
         self._players = Players.from_spec(players, len(self._params))
         self._graph = PlayerGraph.from_spec(graph, self._players.num_players)
         self._state = functional.init_state(self._params, self._players, self._graph, mu=self.config.mu)
+        self._kernels = kernels
 
     @property
     def params(self) -> list:
@@ -68,7 +73,7 @@ class NGAdam:
         _check_mutable(self._xp, self._params)
         with _autograd_off(self._xp):
             _, new_state = functional.step(self._params, grads, self._state, self.config,
-                                           lr=lr, weight_decay=weight_decay, inplace=True)
+                                           lr=lr, weight_decay=weight_decay, kernels=self._kernels, inplace=True)
             for name in _SMALL_STATE:
                 getattr(self._state, name)[...] = getattr(new_state, name)
 
@@ -151,8 +156,7 @@ def _check_mutable(xp, params: Sequence[Any]) -> None:
     arrays.check_floating(xp, params, "params")
     seen: dict[int, int] = {}
     for k, p in enumerate(params):
-        flags = getattr(p, "flags", None)
-        if flags is not None and not flags.writeable:
+        if not getattr(getattr(p, "flags", None), "writeable", True):  # NumPy's flag; CuPy, torch have none
             raise ValueError(f"params[{k}] is read-only (flags.writeable is False); neat.NGAdam writes "
                              "parameters in place, so pass writeable arrays")
         if id(p) in seen:
@@ -171,7 +175,9 @@ def _autograd_off(xp):
 
 def _to_numpy(array) -> np.ndarray:
     """A host copy of ``array`` as a NumPy array (for state_dict only, never inside a step)."""
-    return np.array(array_api_compat.to_device(array, "cpu"), copy=True)
+    if array_api_compat.is_cupy_array(array) or array_api_compat.is_torch_array(array):
+        array = array_api_compat.to_device(array, "cpu")
+    return np.from_dlpack(array).copy()
 
 
 def _require_keys(state_dict: Mapping, keys) -> None:
