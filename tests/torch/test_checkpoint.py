@@ -1,0 +1,77 @@
+"""state_dict / load_state_dict: a resumed run continues bit-identically; mismatches are refused."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+
+from neat.torch import NGAdam
+from tests.torch.models import HP, assert_close_lists, mlp, train
+
+
+def saved_and_loaded(state_dict):
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_resumed_run_continues_bit_identically(dtype):
+    model = mlp(dtype=dtype)
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 4)
+    checkpoint = saved_and_loaded({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    uninterrupted = train(model, optimizer, 4)
+
+    resumed_model = mlp(seed=7, dtype=dtype)
+    resumed_model.load_state_dict(checkpoint["model"])
+    resumed = NGAdam(resumed_model, **HP)
+    resumed.load_state_dict(checkpoint["optimizer"])
+    for p in resumed_model.parameters():
+        assert resumed.state[p]["exp_avg"].dtype == torch.float32
+    assert_close_lists(train(resumed_model, resumed, 4), uninterrupted, rtol=0, atol=0)
+    for key, value in optimizer._global.items():
+        assert torch.equal(resumed._global[key], value), key
+
+
+def test_state_dict_holds_the_global_state():
+    model = mlp()
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 3)
+    neat_state = optimizer.state_dict()["neat"]
+    assert int(neat_state["count"]) == 3 and neat_state["log_step"].shape == (3,)
+    assert neat_state["players"] == [[0, 1], [2, 3], [4, 5]]
+    assert set(optimizer.state_dict()["state"][0]) == {"exp_avg", "exp_avg_sq"}
+
+
+def test_mismatched_state_dict_is_refused_without_changes():
+    model = mlp()
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 2)
+    good = copy.deepcopy(optimizer.state_dict())
+    before = copy.deepcopy(optimizer.state_dict())
+
+    other_players = copy.deepcopy(good)
+    other_players["neat"]["players"] = [[0, 1, 2, 3], [4, 5]]
+    wrong_shape = copy.deepcopy(good)
+    wrong_shape["state"][0]["exp_avg"] = torch.zeros(3, 3)
+    no_neat = {key: value for key, value in good.items() if key != "neat"}
+    other_graph = copy.deepcopy(good)
+    other_graph["neat"]["graph"] = [[0, 2, 0], [2, 0, 1], [0, 1, 0]]
+    cases = [(other_players, "players"), (wrong_shape, "shape"), (no_neat, "'neat'"), (other_graph, "graph")]
+    for bad, message in cases:
+        with pytest.raises(ValueError, match=message):
+            optimizer.load_state_dict(bad)
+    after = optimizer.state_dict()
+    for k, state in before["state"].items():
+        for key, value in state.items():
+            assert torch.equal(after["state"][k][key], value)
+    assert torch.equal(after["neat"]["log_step"], before["neat"]["log_step"])
+
+    smaller = NGAdam(torch.nn.Linear(6, 16), **HP)
+    with pytest.raises(ValueError):
+        smaller.load_state_dict(good)

@@ -1,0 +1,36 @@
+"""DDP and FSDP2 on 2 gloo processes (CPU) give the parameters of a single-process run."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from tests.torch import distributed_worker
+from tests.torch.models import assert_close_lists
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="torch.distributed with gloo is not available in this build")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_two_processes(mode, tmp_path):
+    result = tmp_path / f"{mode}.pt"
+    mp.spawn(distributed_worker.worker, args=(2, free_port(), mode, str(result)), nprocs=2, join=True)
+    return torch.load(result, weights_only=True)
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
+def test_two_processes_match_a_single_process(mode, tmp_path):
+    result = run_two_processes(mode, tmp_path)
+    assert result["sharded"] == (mode == "fsdp2")
+    expected = distributed_worker.single_process_run()
+    assert_close_lists(result["params"], expected, rtol=1e-10, atol=1e-12)
