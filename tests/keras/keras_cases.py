@@ -1,0 +1,373 @@
+"""Keras front-end cases, run once per Keras backend by ``test_keras_backends.py``.
+
+The backend is fixed by ``KERAS_BACKEND`` when Keras is imported, so this file
+is run in a subprocess per backend (``python -m pytest tests/keras/keras_cases.py``);
+its name keeps pytest from collecting it in the parent process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import neat
+import neat.keras as nk
+from neat.adapters import keras_adapter
+from neat.conformance.golden import load_all
+
+BACKEND = keras.config.backend()
+EPS32 = float(np.finfo(np.float32).eps)
+NEAT_HP = dict(learning_rate=0.01, beta_1=0.9, beta_2=0.99, epsilon=1e-8, weight_decay=0.01, gamma=0.8,
+               zeta=0.2, mu=1.5, step_bounds=(0.5, 2.0), leak=0.05)
+
+
+def residual_model(seed=0):
+    """d1 → d2 → Add(d1, d2) → d3: the Add gives the extra d1–d3 edge."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6,))
+    a = keras.layers.Dense(8, activation="tanh", name="d1")(inputs)
+    b = keras.layers.Dense(8, activation="tanh", name="d2")(a)
+    c = keras.layers.Add()([a, b])
+    return keras.Model(inputs, keras.layers.Dense(3, name="d3")(c))
+
+
+def data(n=160, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    y = np.tanh(x[:, :3] * 2.0 - x[:, 3:]).astype("float32")
+    return x, y
+
+
+def weights(model):
+    return [np.array(w) for w in model.get_weights()]
+
+
+def assert_weights_close(actual, expected, rtol=2e-5, atol=2e-6):
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=f"tensor {k}")
+
+
+def gradient_function(model):
+    """``(x, y) → gradients`` of the mean squared error with the backend's own autodiff (independent of fit)."""
+    loss = keras.losses.MeanSquaredError()
+    if BACKEND == "torch":
+        import torch
+
+        def torch_gradients(x, y):
+            value = loss(keras.ops.convert_to_tensor(y), model(keras.ops.convert_to_tensor(x)))
+            return list(torch.autograd.grad(value, [v.value for v in model.trainable_variables]))
+
+        return torch_gradients
+    import jax
+
+    def objective(trainable, x, y):
+        prediction, _ = model.stateless_call(trainable, [v.value for v in model.non_trainable_variables], x)
+        return loss(y, prediction)
+
+    grad = jax.jit(jax.grad(objective))
+    return lambda x, y: grad([v.value for v in model.trainable_variables], x, y)
+
+
+def compiled(fn):
+    """``fn`` jitted on JAX (eager JAX dispatches every small op), as is on torch."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+# --------------------------------------------------------------- the core
+def test_fit_matches_the_functional_core_for_20_steps():
+    x, y = data()
+    model = residual_model()
+    initial = weights(model)
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 20
+
+    twin = residual_model()
+    twin.set_weights(initial)
+    layout = neat.plugins.param_layout(twin)
+    hp = {**NEAT_HP}
+    opt = neat.ng_adam(lr=hp.pop("learning_rate"), betas=(hp.pop("beta_1"), hp.pop("beta_2")),
+                       eps=hp.pop("epsilon"), **hp)
+    values = [v.value for v in twin.trainable_variables]
+    state = opt.init(values, layout.players, layout.graph)
+    step, gradients = compiled(opt.step), gradient_function(twin)
+    for start in range(0, len(x), 8):
+        grads = gradients(x[start:start + 8], y[start:start + 8])
+        values, state = step([v.value for v in twin.trainable_variables], list(grads), state)
+        for variable, value in zip(twin.trainable_variables, values):
+            variable.assign(value)
+    assert_weights_close(weights(model), weights(twin))
+    assert not np.allclose(weights(model)[0], initial[0])
+
+
+def test_reduces_to_keras_adamw_for_100_steps():
+    """γ = ζ = 0 is AdamW (SPEC "Required reductions").
+
+    Keras' AdamW (3.15, ``Adam.update_step``) computes
+    ``θ ← θ(1 − ηω) − η·√(1−β2^t)/(1−β1^t)·m / (√v + ε_k)``, i.e. SPEC's
+    ``η·m̂ / (√v̂ + ε_k/√(1−β2^t))``: its ε is scaled by ``1/√(1−β2^t)``, so the
+    two agree for any ε only when ε = 0. The comparison therefore runs both with
+    ε = 0 (tanh layers keep every gradient entry non-zero, so ``√v > 0``).
+    """
+    x, y = data(n=400)
+    runs = []
+    for optimizer in (keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99,
+                                             epsilon=0.0),
+                      nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99, epsilon=0.0,
+                                gamma=0.0, zeta=0.0, mu=2.0)):
+        model = residual_model(seed=3)
+        model.compile(optimizer=optimizer, loss="mse")
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        runs.append(weights(model))
+    assert_weights_close(runs[1], runs[0], rtol=1e-4, atol=1e-5)
+
+
+def test_reduction_fails_with_nge_on():
+    """The reduction test can fail: with γ, ζ > 0 the weights move away from AdamW's."""
+    x, y = data(n=400)
+    runs = []
+    for optimizer in (keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0),
+                      nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0, gamma=1.0, zeta=0.3)):
+        model = residual_model(seed=3)
+        model.compile(optimizer=optimizer, loss="mse")
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        runs.append(weights(model))
+    assert max(np.max(np.abs(a - b)) for a, b in zip(runs[0], runs[1])) > 1e-3
+
+
+# ------------------------------------------------------ Keras conventions
+def run_apply(optimizer, grads_per_step, initial):
+    variables = [keras.Variable(p, name=f"p{k}") for k, p in enumerate(initial)]
+    for grads in grads_per_step:
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+    return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
+
+
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 0.5}])
+def test_schedule_and_clipping_follow_keras(clip):
+    rng = np.random.default_rng(4)
+    initial = [rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(2,)).astype("float32")]
+    steps = [[rng.normal(size=p.shape).astype("float32") * 3.0 for p in initial] for _ in range(6)]
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    got = run_apply(nk.NGAdam(learning_rate=schedule, gamma=0.5, zeta=0.3, **clip), steps, initial)
+
+    opt = neat.ng_adam(gamma=0.5, zeta=0.3)
+    params = [p.copy() for p in initial]
+    state = opt.init(params)  # standalone variables "p0", "p1": one player each, chain
+    for t, grads in enumerate(steps):
+        if "clipnorm" in clip:
+            grads = [g * min(1.0, 0.5 / np.linalg.norm(g)) for g in grads]
+        else:
+            norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))
+            grads = [(g * min(1.0, 0.5 / norm)).astype("float32") for g in grads]
+        lr = np.float32(0.1 * 0.5 ** (t / 2))
+        params, state = neat.functional.step(params, grads, state, opt.config, lr=lr)
+    assert_weights_close(got, params)
+
+
+def test_config_round_trip():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.9)
+    optimizer = nk.NGAdam(learning_rate=schedule, gamma=0.3, zeta=0.1, mu=0.5, step_bounds=(0.25, 4.0),
+                          leak=0.1, players=[[0, 1], [2]], graph=[(0, 1, 2.0)], global_clipnorm=1.0)
+    config = optimizer.get_config()
+    clone = nk.NGAdam.from_config(dict(config))
+    assert clone.get_config() == config
+    assert clone.neat_config == optimizer.neat_config
+    assert config["graph"] == {"edges": [[0, 1, 2.0]]} and config["players"] == [[0, 1], [2]]
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
+    assert isinstance(restored, nk.NGAdam) and restored.neat_config == optimizer.neat_config
+
+
+def test_invalid_hyperparameters_are_named():
+    for bad, name in [(dict(gamma=1.5), "gamma"), (dict(beta_2=1.0), "betas"), (dict(step_bounds=(2.0, 3.0)),
+                                                                                  "step_bounds")]:
+        with pytest.raises(ValueError, match=name):
+            nk.NGAdam(**bad)
+
+
+def test_bad_players_raise_before_any_change():
+    variables = [keras.Variable(np.ones((2, 2), "float32"), name="a"), keras.Variable(np.ones(2, "float32"))]
+    optimizer = nk.NGAdam(players=[[0]])
+    with pytest.raises(ValueError, match="belong to no player"):
+        optimizer.apply([keras.ops.ones((2, 2)), keras.ops.ones((2,))], variables)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variables[0].value), np.ones((2, 2)))
+
+
+def test_non_finite_gradients_skip_the_step_in_fit():
+    """A NaN batch inside a compiled fit step is skipped (SPEC step 0) with no host sync:
+    on JAX the step is jitted, so a host read of a value would fail to trace."""
+    x, y = data(n=32)
+    y[8:16] = np.nan  # the second batch of 8
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    info = model.optimizer.diagnostics()
+    assert int(keras.ops.convert_to_numpy(info["skipped_steps"])) == 1
+    assert int(keras.ops.convert_to_numpy(model.optimizer._count.value)) == 3
+    assert all(np.all(np.isfinite(w)) for w in weights(model))
+
+
+def test_variables_are_tracked_and_exclude_from_weight_decay():
+    model = residual_model()
+    optimizer = nk.NGAdam(learning_rate=0.1, weight_decay=0.5, gamma=0.0, zeta=0.0)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model.compile(optimizer=optimizer, loss="mse")
+    optimizer.build(model.trainable_variables)
+    paths = [v.path for v in optimizer.variables]
+    assert len(paths) == 2 + 5 + 2 * 6 and not any(p in paths for p in ("d1/kernel", "d1/bias"))
+    zero = [np.zeros(w.shape, "float32") for w in model.trainable_weights]
+    before = weights(model)
+    optimizer.apply([keras.ops.convert_to_tensor(z) for z in zero], model.trainable_variables)
+    after = weights(model)
+    np.testing.assert_allclose(after[0], before[0] * (1 - 0.1 * 0.5), rtol=1e-6)  # kernel decays
+    np.testing.assert_array_equal(after[1], before[1])  # bias excluded
+
+
+# ------------------------------------------------------------ save / load
+def test_save_and_load_resume_exactly(tmp_path):
+    x, y = data()
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.fit(x[:80], y[:80], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    path = os.fspath(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.optimizer, nk.NGAdam)
+    saved, restored = model.optimizer, loaded.optimizer
+    assert len(saved.variables) == len(restored.variables)
+    for a, b in zip(saved.variables, restored.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
+                                      err_msg=a.path)
+    assert int(keras.ops.convert_to_numpy(restored._count.value)) == 10
+    assert np.any(keras.ops.convert_to_numpy(restored._log_step.value) != 0)
+    for m in (model, loaded):
+        m.fit(x[80:], y[80:], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert_weights_close(weights(loaded), weights(model), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------- players/graph
+def test_players_follow_layer_connectivity():
+    residual = keras_adapter.model_layout(residual_model())
+    assert residual.player_names == ["d1", "d2", "d3"]
+    assert residual.players == [[0, 1], [2, 3], [4, 5]]
+    assert residual.graph == [(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]  # d1–d3 from the residual Add
+
+    keras.utils.set_random_seed(0)
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.1),
+                                   keras.layers.Dense(2), keras.layers.Dense(1)])
+    assert keras_adapter.model_layout(sequential).graph == [(0, 1, 1.0), (1, 2, 1.0)]
+
+
+def test_nested_model_is_expanded():
+    inner_in = keras.Input((4,))
+    h = keras.layers.Dense(4, name="i1")(inner_in)
+    inner = keras.Model(inner_in, keras.layers.Add()([inner_in, keras.layers.Dense(4, name="i2")(h)]), name="inner")
+    inputs = keras.Input((4,))
+    first = keras.layers.Dense(4, name="o1")(inputs)
+    outer = keras.Model(inputs, keras.layers.Dense(1, name="o2")(inner(first)))
+    layout = keras_adapter.model_layout(outer)
+    assert layout.player_names == ["o1", "i1", "i2", "o2"]
+    # o1→i1→i2, and the inner residual joins o1 to the inner model's exit (i2) and both to o2.
+    assert layout.graph == [(0, 1, 1.0), (0, 3, 1.0), (1, 2, 1.0), (2, 3, 1.0)]
+
+
+def test_subclassed_model_gets_a_chain():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = keras.layers.Dense(3), keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.b(self.a(x))
+
+    net = Net()
+    net(np.zeros((1, 2), "float32"))
+    layout = neat.plugins.param_layout(net)
+    assert layout.players == [[0, 1], [2, 3]] and layout.graph is None
+    assert keras_adapter.neat_param_layout(object()) is None
+
+
+def test_fit_builds_players_from_the_model_and_explicit_players_win():
+    x, y = data(n=16)
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(), loss="mse")
+    model.fit(x, y, batch_size=8, verbose=0)
+    smoothing = np.asarray(keras.ops.convert_to_numpy(model.optimizer._smoothing))
+    assert model.optimizer.player_names == ["d1", "d2", "d3"]
+    assert smoothing[0, 2] > 0.1  # d1 and d3 coupled through the residual edge (a chain gives ≈ 0.07)
+
+    explicit = residual_model()
+    explicit.compile(optimizer=nk.NGAdam(players=[[0, 1, 2, 3], [4, 5]]), loss="mse")
+    explicit.fit(x, y, batch_size=8, verbose=0)
+    assert explicit.optimizer.player_names == ["player_0", "player_1"]
+
+
+# ------------------------------------------------------------ diagnostics
+def test_diagnostics_callback_fills_logs():
+    x, y = data(n=64)
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[nk.NEATDiagnostics()])
+    logs = history.history
+    assert len(logs["neat_mean_alignment"]) == 2
+    per_player = [logs[f"neat_alignment/{name}"][-1] for name in ("d1", "d2", "d3")]
+    assert logs["neat_mean_alignment"][-1] == pytest.approx(np.mean(per_player), abs=1e-6)
+    scales = [logs[f"neat_step_scale/{name}"][-1] for name in ("d1", "d2", "d3")]
+    assert all(0.5 <= s <= 2.0 for s in scales) and any(s != 1.0 for s in scales)
+    assert all(0.0 <= logs[f"neat_conflict/{name}"][-1] <= 1.0 for name in ("d1", "d2", "d3"))
+
+
+def test_diagnostics_tensorboard(tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.warns(UserWarning, match="tensorboard' package is missing"):
+            callback = nk.NEATDiagnostics(log_dir=tmp_path)
+        assert callback._writer is None
+        return
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x, y = data(n=16)
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
+                        callbacks=[nk.NEATDiagnostics(log_dir=tmp_path)]).history
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    for tag in ("neat_mean_alignment", "neat_step_scale/d1", "neat_conflict/d3"):
+        assert [e.step for e in events.Scalars(tag)] == [0, 1]
+        np.testing.assert_allclose([e.value for e in events.Scalars(tag)], history[tag], rtol=1e-6)
+
+
+# ------------------------------------------------------------ conformance
+@pytest.mark.parametrize("problem", load_all(), ids=lambda p: p.name)
+def test_adapter_run_matches_golden(problem):
+    info = keras_adapter.neat_adapter_info()
+    assert info.name == f"keras.NGAdam[{BACKEND}]"
+    trajectory = info.run(problem, "float32")
+    tolerance = 8 * np.sqrt(problem.num_steps) * EPS32
+    for step, (got, expected) in enumerate(zip(trajectory, problem.expected_params)):
+        for k, (g, e) in enumerate(zip(got, expected)):
+            scale = max(np.max(np.abs(s[k])) for s in problem.expected_params)
+            assert np.max(np.abs(g - e)) / scale <= tolerance, (problem.name, step, k)
+
+
+# ---------------------------------------------------------------- example
+def test_digits_example_learns():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "examples" / "keras_digits.py"
+    spec = importlib.util.spec_from_file_location("keras_digits", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    results = example.main(epochs=1)
+    assert results["test_accuracy"] > 0.5  # ten classes: chance is 0.1
+    assert "neat_step_scale/logits" in results
