@@ -3,6 +3,7 @@ run as ``torch._foreach_*`` kernels over all tensors at once (:class:`ForeachKer
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from neat.hookspecs import hookimpl
@@ -140,10 +141,16 @@ def _stack(values, dtype):
     return torch.stack([v.to(dtype) for v in values])
 
 
-def _from_numpy(array, dtype_name):
+def _from_numpy(array, dtype_name, device="cpu"):
     import torch
 
-    return torch.tensor(array, dtype=getattr(torch, dtype_name))
+    return torch.tensor(array, dtype=getattr(torch, dtype_name), device=device)
+
+
+def _cuda_skip_reason():
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA device (torch.cuda.is_available() is False)"
 
 
 def _to_numpy(tensor):
@@ -154,10 +161,10 @@ def _to_numpy(tensor):
 
 @hookimpl
 def neat_backend_info():
-    return BackendInfo(
-        name="torch",
-        requires=("torch",),
-        dtypes=("float64", "float32", "bfloat16"),
-        from_numpy=_from_numpy,
-        to_numpy=_to_numpy,
-    )
+    dtypes = ("float64", "float32", "bfloat16")
+    return [
+        BackendInfo(name="torch", requires=("torch",), dtypes=dtypes, from_numpy=_from_numpy, to_numpy=_to_numpy),
+        BackendInfo(name="torch-cuda", requires=("torch",), dtypes=dtypes,
+                    from_numpy=functools.partial(_from_numpy, device="cuda"), to_numpy=_to_numpy,
+                    skip_reason=_cuda_skip_reason),
+    ]

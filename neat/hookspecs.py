@@ -29,7 +29,7 @@ def neat_step_kernels(xp):
 
 @hookspec
 def neat_backend_info():
-    """Return a :class:`neat.plugins.BackendInfo` describing this backend to the conformance suite."""
+    """Return a :class:`neat.plugins.BackendInfo` (or a list of them, e.g. one per device) for the conformance suite."""
 
 
 @hookspec(firstresult=True)
@@ -39,4 +39,4 @@ def neat_param_layout(obj):
 
 @hookspec
 def neat_adapter_info():
-    """Return a :class:`neat.plugins.AdapterInfo` describing this adapter to the conformance suite."""
+    """Return a :class:`neat.plugins.AdapterInfo` (or a list of them) for the conformance suite."""

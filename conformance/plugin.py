@@ -1,0 +1,185 @@
+"""The pytest plug-in of the conformance suite.
+
+It adds the options ``--neat-backend``, ``--neat-adapter`` (which rows to run:
+comma-separated names or shell patterns; all rows when neither is given) and
+``--neat-matrix=PATH``; parametrizes the checks (tests marked ``neat_check``)
+over the registered backends, adapters, dtypes, kernel paths and golden
+problems; and prints the matrix row × check at the end of the session.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from neat.conformance import discovery, runner
+from neat.conformance.matrix import FAILED, PASSED, SKIPPED, Matrix
+from neat.conformance.tolerances import DTYPES
+
+MATRIX = pytest.StashKey[Matrix]()
+CELLS = pytest.StashKey[dict]()
+SELECTION = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("neat", "NEAT conformance suite")
+    group.addoption("--neat-backend", action="append", default=None, metavar="NAME",
+                    help="check only these backends (names or shell patterns, comma-separated, repeatable)")
+    group.addoption("--neat-adapter", action="append", default=None, metavar="NAME",
+                    help="check only these adapters (names or shell patterns, comma-separated, repeatable)")
+    group.addoption("--neat-matrix", default=None, metavar="PATH",
+                    help="also write the conformance matrix to PATH (JSON if it ends in .json, else text)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "neat_check(name, row=None, registration=False): a NEAT conformance "
+                                       "check (a matrix column); name and row may use {neat_dtype}-style "
+                                       "fields of the parameters; registration=True also gets broken plug-ins")
+    config.stash[MATRIX] = Matrix()
+    config.stash[CELLS] = {}
+    config.pluginmanager.register(_Recorder(config), "neat-conformance-recorder")
+    if config.getoption("neat_backend") or config.getoption("neat_adapter"):
+        selection(config)  # an unknown name is a usage error before collection starts
+
+
+def _patterns(values):
+    if values is None:
+        return None
+    return [p.strip() for value in values for p in value.split(",") if p.strip()]
+
+
+def selection(config) -> dict:
+    """The rows to run: ``{"backends": [...], "adapters": [...], "full": bool}``."""
+    if SELECTION not in config.stash:
+        backends, adapters = _patterns(config.getoption("neat_backend")), _patterns(config.getoption("neat_adapter"))
+        full = backends is None and adapters is None
+        try:
+            config.stash[SELECTION] = {
+                "backends": discovery.select(discovery.backends(), None if full else backends or [], "backend"),
+                "adapters": discovery.select(discovery.adapters(), None if full else adapters or [], "adapter"),
+                "full": full,
+            }
+        except LookupError as error:
+            raise pytest.UsageError(str(error)) from None
+    return config.stash[SELECTION]
+
+
+def _row_params(records, kind: str, with_dtype: bool) -> list:
+    """One parameter per record (and per dtype it declares), skipped with the reason where it cannot run."""
+    params = []
+    for record in records:
+        unavailable = discovery.unavailable_reason(record)
+        marks = [pytest.mark.skip(reason=f"{kind} {record.name}: {unavailable}")] if unavailable else []
+        if with_dtype:
+            params += [pytest.param(record, dtype, marks=marks, id=f"{record.name}-{dtype}")
+                       for dtype in DTYPES if dtype in record.dtypes]
+        else:
+            params.append(pytest.param(record, marks=marks, id=record.name))
+    return params
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("neat_check")
+    if marker is None:
+        return
+    chosen = selection(metafunc.config)
+    names = metafunc.fixturenames
+    with_dtype = "neat_dtype" in names
+    registration = marker.kwargs.get("registration", False)
+    for fixture, records, kind in (("neat_backend", chosen["backends"], "backend"),
+                                   ("neat_adapter", chosen["adapters"], "adapter")):
+        if fixture not in names:
+            continue
+        if registration:
+            metafunc.parametrize(fixture, records, ids=[r.name for r in records])
+            continue
+        working = [r for r in records if not isinstance(r, discovery.BrokenPlugin)]
+        metafunc.parametrize([fixture, "neat_dtype"] if with_dtype else fixture,
+                             _row_params(working, kind, with_dtype))
+    if "kernel_path" in names:
+        metafunc.parametrize("kernel_path", runner.KERNEL_PATHS)
+    if "golden_problem" in names:
+        metafunc.parametrize("golden_problem", sorted(runner.problems()))
+
+
+def _cell(item) -> "tuple[str, str] | None":
+    marker = item.get_closest_marker("neat_check")
+    if marker is None:
+        return None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    fields = {key: getattr(value, "name", value) for key, value in params.items()}
+    if "neat_backend" in params:
+        row = f"backend {fields['neat_backend']}"
+    elif "neat_adapter" in params:
+        row = f"adapter {fields['neat_adapter']}"
+    else:
+        row = marker.kwargs["row"].format(**fields)
+    return row, marker.args[0].format(**fields)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    cells, matrix = config.stash[CELLS], config.stash[MATRIX]
+    kept, dropped = [], []
+    for item in items:
+        cell = _cell(item)
+        if cell is None:
+            kept.append(item)
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        rows = [params[f] for f in ("neat_backend", "neat_adapter") if f in params]
+        if any(not hasattr(row, "requires") for row in rows):
+            dropped.append(item)  # the empty parameter set of a kind with no selected row
+            continue
+        if not selection(config)["full"] and not rows:
+            dropped.append(item)  # the reference rows run only when no row is selected
+            continue
+        cells[item.nodeid] = cell
+        matrix.declare(*cell)
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _reason(report) -> str:
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        return reason.removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else str(report.longrepr)
+    return message.splitlines()[0] if message else "failed"
+
+
+class _Recorder:
+    """Fills the matrix from the test reports and prints it at the end of the session."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        cell = self.config.stash[CELLS].get(report.nodeid)
+        if cell is None:
+            return
+        matrix = self.config.stash[MATRIX]
+        if report.failed:
+            matrix.add(*cell, FAILED, _reason(report))
+        elif report.skipped:
+            matrix.add(*cell, SKIPPED, _reason(report))
+        elif report.when == "call":
+            matrix.add(*cell, PASSED)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        matrix = self.config.stash[MATRIX]
+        if not matrix:
+            return
+        terminalreporter.write_sep("=", "NEAT conformance matrix")
+        terminalreporter.write_line(matrix.render())
+        path = self.config.getoption("neat_matrix")
+        if path:
+            matrix.write(path)
+            terminalreporter.write_line(f"matrix written to {path}")
+
+
+def merge_child_matrix(config, data: dict, rename=lambda row: row) -> None:
+    """Fold the matrix of a child pytest session (see ``test_keras_backends``) into this session's."""
+    config.stash[MATRIX].merge(data, rename)
