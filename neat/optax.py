@@ -3,9 +3,11 @@
 The math is the core's (:func:`neat.functional.step`, SPEC.md steps 0–9) on the
 parameter pytree's leaves. ``update(grads, state, params)`` returns
 ``updates = new_params − params`` (in the parameters' dtype), so that
-``optax.apply_updates(params, updates)`` gives the new parameters. In float32 that
-sum is rounded once more than the core's direct ``θ_new``: the two agree to about
-one ulp of ``θ`` per step.
+``optax.apply_updates(params, updates)`` gives the new parameters. Rounding: when
+``θ_new`` and ``θ`` are within a factor 2 of each other, ``θ_new − θ`` is exact
+(Sterbenz) and ``θ + (θ_new − θ)`` is exactly the core's ``θ_new``; otherwise (a
+parameter near 0 or changing sign) the subtraction and the addition each round once,
+so the result is within about one ulp (float32: ~6e-8 relative) of the core's.
 
 * ``learning_rate``: a float, a 0-d array or an optax schedule; a schedule is
   evaluated at the state's step count ``t`` (steps taken so far), which skipped
@@ -15,13 +17,14 @@ one ulp of ``θ`` per step.
 * Players: by default one per parent path of a leaf (``params['Dense_0']``),
   joined in a chain in pytree order; see :func:`neat.adapters.optax_adapter.pytree_layout`.
 * The state is :class:`neat.NGAdamState`, a pytree of arrays (jit-, pickle- and
-  orbax-friendly). Its moments follow the parameters' sharding; the small
+  orbax-friendly). Its moments are ``zeros_like`` the parameters, so they take the
+  parameters' sharding (eagerly, or under ``jit`` with Explicit mesh axes; with Auto
+  axes under ``jit`` give ``out_shardings`` as for any optax state); the small
   per-player arrays are replicated on the parameters' devices.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from typing import Any, Callable
 
@@ -53,16 +56,17 @@ def ng_adam(learning_rate: "float | optax.ScalarOrSchedule" = DEFAULTS["lr"],
     player graph (``n × n`` weights or ``(i, j, w)`` edges; ``None``: a chain).
     ``mu``, ``players`` and ``graph`` are fixed at ``init`` (they define ``S``).
     Numeric hyperparameters may be 0-d arrays, so ``optax.inject_hyperparams`` works;
-    values injected after ``init`` are used as given, without validation.
+    values injected after ``init`` are used as given, without validation. There, name a
+    ``players`` function in ``static_args`` (optax would take it for a schedule), and ``mu``
+    too if ``init`` runs under ``jit``.
     """
     hyper = dict(lr=learning_rate, betas=(b1, b2), eps=eps, weight_decay=weight_decay, gamma=gamma,
                  zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
-    if _all_concrete(hyper):
-        _validated(hyper)
-    step_config = _step_config(hyper)
+    python_numbers = all(isinstance(v, numbers.Real) for v in jax.tree.leaves(dict(hyper, lr=0.0)))
+    step_config = _validated(hyper) if python_numbers else _array_config(hyper)
 
     def init_fn(params) -> NGAdamState:
-        if _all_concrete(hyper):  # arrays from inject_hyperparams are concrete unless init is jitted
+        if not python_numbers and _all_concrete(hyper):  # arrays (inject_hyperparams), once, off the step
             _validated(hyper)
         layout = pytree_layout(params, players)
         return _init_placed(layout.tensors, layout.players, graph, mu)
@@ -96,19 +100,19 @@ def _number(value):
 
 def _validated(hyper: dict) -> NGAdamConfig:
     """SPEC "Hyperparameters" checks on concrete values (raises ``ValueError`` naming the value)."""
-    lr = DEFAULTS["lr"] if callable(hyper["lr"]) else hyper["lr"]
-    values = dict(hyper, lr=lr)
-    return NGAdamConfig(**jax.tree.map(_number, values))
+    lr = hyper["lr"]
+    if callable(lr) or isinstance(lr, jax.core.Tracer):  # a schedule, or a learning rate traced under jit
+        lr = DEFAULTS["lr"]
+    return NGAdamConfig(**jax.tree.map(_number, dict(hyper, lr=lr)))
 
 
-def _step_config(hyper: dict) -> NGAdamConfig:
-    """The config the core reads in a step (``betas, eps, gamma, zeta, leak, step_bounds``).
-
-    ``lr`` and ``weight_decay`` go to the step as overrides. Values are kept as given —
-    floats, or 0-d arrays/tracers from ``inject_hyperparams`` — so this bypasses
-    ``NGAdamConfig``'s float-only validation, which :func:`_validated` did on concrete values.
+def _array_config(hyper: dict) -> NGAdamConfig:
+    """The config the core reads in a step (``betas, eps, gamma, zeta, leak, step_bounds``) when
+    some values are 0-d arrays or tracers (``inject_hyperparams``): they are kept as given, which
+    bypasses ``NGAdamConfig``'s float-only validation (done by :func:`_validated` at ``init``
+    on concrete values). ``lr`` and ``weight_decay`` go to the step as overrides.
     """
-    config = dataclasses.replace(NGAdamConfig())
+    config = NGAdamConfig()
     for name in _STEP_FIELDS:
         object.__setattr__(config, name, hyper[name])
     return config

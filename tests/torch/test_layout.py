@@ -80,8 +80,10 @@ def test_plugin_hooks():
     assert param_layout(model).players == [[0, 1], [2, 3]]
     from neat.backends import torch_backend
 
-    torch_info = torch_backend.neat_backend_info()
+    torch_info, cuda_info = torch_backend.neat_backend_info()
     assert torch_info.name == "torch" and plugin_manager().is_registered(torch_backend)
+    assert cuda_info.name == "torch-cuda"
+    assert (cuda_info.skip_reason() is None) == torch.cuda.is_available()
     array = np.arange(6.0).reshape(2, 3)
     for dtype in torch_info.dtypes:
         tensor = torch_info.from_numpy(array, dtype)

@@ -1,0 +1,104 @@
+"""Step time under ``jax.jit`` of ``neat.optax.ng_adam`` against ``optax.adamw``, side by side.
+
+Parameters have the shapes of a 124M-parameter GPT-2 (12 layers, width 768, vocabulary
+50257, context 1024; Flax-style nested dict, so NEAT's default players are the 75
+module subtrees). Gradients are fixed random arrays; each timed step is a jitted
+``update`` + ``apply_updates`` with parameters and state donated. The two optimizers are
+timed in alternating rounds so that load on the machine hits both alike.
+
+    python -m benchmarks.jax_step --rounds 5 --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import neat.optax
+
+HP = dict(b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1)
+
+
+def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024) -> dict:
+    """The parameter shapes of GPT-2 small, as a nested dict of module subtrees."""
+    def dense(n_in, n_out):
+        return {"kernel": (n_in, n_out), "bias": (n_out,)}
+
+    def norm():
+        return {"scale": (width,), "bias": (width,)}
+
+    tree = {"wte": {"embedding": (vocab, width)}, "wpe": {"embedding": (context, width)}, "ln_f": norm()}
+    for i in range(layers):
+        tree[f"h_{i}"] = {"ln_1": norm(), "ln_2": norm(),
+                          "attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
+                          "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)}}
+    return tree
+
+
+def random_tree(shapes, seed, scale):
+    leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda x: isinstance(x, tuple))
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    return treedef.unflatten([scale * jax.random.normal(k, s, jnp.float32) for k, s in zip(keys, leaves)])
+
+
+class Timed:
+    """One optimizer's jitted, donating train step and its measured step times."""
+
+    def __init__(self, name, tx, shapes):
+        self.name, self.times = name, []
+        self.params = random_tree(shapes, 0, 0.02)
+        self.state = tx.init(self.params)
+
+        def train_step(params, state, grads):
+            updates, state = tx.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        self.step = jax.jit(train_step, donate_argnums=(0, 1))
+
+    def run(self, grads, steps: int, record: bool = True):
+        for _ in range(steps):
+            start = time.perf_counter()
+            self.params, self.state = self.step(self.params, self.state, grads)
+            jax.block_until_ready(self.params)
+            if record:
+                self.times.append(time.perf_counter() - start)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per optimizer per round")
+    parser.add_argument("--layers", type=int, default=12)
+    args = parser.parse_args(argv)
+
+    shapes = gpt2_shapes(layers=args.layers)
+    grads = random_tree(shapes, 1, 1e-3)
+    count = sum(x.size for x in jax.tree.leaves(grads))
+    contenders = [Timed("optax.adamw", optax.adamw(1e-4, **HP), shapes),
+                  Timed("neat.optax.ng_adam", neat.optax.ng_adam(1e-4, **HP), shapes)]
+    for contender in contenders:
+        contender.run(grads, 2, record=False)  # compile and warm up
+    for _ in range(args.rounds):
+        for contender in contenders:
+            contender.run(grads, args.steps)
+    medians = {c.name: statistics.median(c.times) for c in contenders}
+    ratio = medians["neat.optax.ng_adam"] / medians["optax.adamw"]
+    print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}, "
+          f"{platform.processor() or platform.machine()}; {count / 1e6:.1f}M parameters in "
+          f"{len(jax.tree.leaves(grads))} tensors, {contenders[1].state.num_players} NEAT players")
+    print("| optimizer | median step (ms) | min step (ms) | steps timed |")
+    print("| --- | ---: | ---: | ---: |")
+    for c in contenders:
+        print(f"| {c.name} | {1e3 * medians[c.name]:.1f} | {1e3 * min(c.times):.1f} | {len(c.times)} |")
+    print(f"ratio ng_adam / adamw (median): {ratio:.2f}x  (target <= 1.5x)")
+    return {"medians_s": medians, "ratio": ratio, "parameters": count}
+
+
+if __name__ == "__main__":
+    main()
