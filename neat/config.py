@@ -6,8 +6,9 @@ import math
 import numbers
 from dataclasses import dataclass
 
-#: Defaults of the NEAT-specific hyperparameters. They are provisional until the
-#: benchmark suite (``benchmarks/``) records the evidence that chooses them.
+#: Defaults. NEAT's own (gamma, zeta, mu, step_bounds, leak) were kept by the
+#: one-at-a-time sweep of the benchmark suite; rule and evidence in
+#: ``benchmarks/results/defaults.md`` (``python -m benchmarks sweep W1 … W5``).
 DEFAULTS = dict(
     lr=1e-3,
     betas=(0.9, 0.999),

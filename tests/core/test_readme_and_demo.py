@@ -37,3 +37,10 @@ def test_demo_runs_and_prints_the_comparison():
     assert re.search(r"^NG-Adam\s+\d+\.\d+\s+0\.\d+\s+60\s", out.stdout, flags=re.M), out.stdout
     assert re.search(r"^AdamW\s+\d+\.\d+\s+0\.\d+\s+60\s", out.stdout, flags=re.M), out.stdout
     assert "step scale" in out.stdout and "layer 2" in out.stdout
+
+
+def test_readme_headline_table_is_the_recorded_one():
+    """The README's benchmark table is the one ``python -m benchmarks report`` wrote."""
+    headline = (ROOT / "benchmarks" / "results" / "headline.md").read_text()
+    table = [line for line in headline.splitlines() if line.startswith("|")]
+    assert len(table) >= 7 and "\n".join(table) in (ROOT / "README.md").read_text()
