@@ -121,6 +121,7 @@ def main(argv=None) -> int:
         reached = "not reached" if run["to_target"] is None else str(run["to_target"])
         print(f"{run['name']:<10}{run['train_loss']:>12.4f}{run['test_accuracy']:>10.3f}"
               f"{run['steps']:>7}{reached:>20}{run['seconds']:>9.2f}")
+    print("(Both at the same untuned lr; tuned steps-to-target comparisons: benchmarks/results/report.md.)")
     info = runs[0]["diagnostics"]
     print(f"\nNG-Adam diagnostics after the last step (mean alignment {float(info['mean_alignment']):+.3f}, "
           f"skipped steps {int(info['skipped_steps'])}):")
