@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Hashable
 
+from neat.backends.jax_backend import from_numpy, x64_enabled
 from neat.hookspecs import hookimpl
 from neat.plugins import AdapterInfo, ParamLayout
 
@@ -85,12 +86,6 @@ def neat_param_layout(obj):
     return None if tree is None else pytree_layout(tree)
 
 
-def _x64_enabled() -> bool:
-    import jax
-
-    return bool(jax.config.jax_enable_x64)
-
-
 def run_golden(problem, dtype_name: str) -> list:
     """Train ``neat.optax.ng_adam`` (one jitted ``lax.scan`` over the steps, through
     ``optax.apply_updates``) on a golden problem; return the parameters after every step as float64 NumPy arrays."""
@@ -100,15 +95,13 @@ def run_golden(problem, dtype_name: str) -> list:
 
     import neat.optax
 
-    if dtype_name == "float64" and not _x64_enabled():
-        raise RuntimeError("float64 needs JAX's x64 mode (JAX_ENABLE_X64=1)")
     hp = problem.hyperparameters
     tx = neat.optax.ng_adam(hp["lr"], b1=hp["betas"][0], b2=hp["betas"][1], eps=hp["eps"],
                             weight_decay=hp["weight_decay"], gamma=hp["gamma"], zeta=hp["zeta"], mu=hp["mu"],
                             step_bounds=hp["step_bounds"], leak=hp["leak"],
                             players=problem.players, graph=problem.weights)
-    params = [jax.numpy.asarray(p, dtype=dtype_name) for p in problem.params]
-    grads = [jax.numpy.asarray(np.stack([step[k] for step in problem.grads]), dtype=dtype_name)
+    params = [from_numpy(p, dtype_name) for p in problem.params]
+    grads = [from_numpy(np.stack([step[k] for step in problem.grads]), dtype_name)
              for k in range(len(params))]  # one (steps, *shape) array per tensor
 
     def train_step(carry, step_grads):
@@ -126,7 +119,7 @@ def run_golden(problem, dtype_name: str) -> list:
 def neat_adapter_info():
     """float64 is listed only when JAX's x64 mode is on (``JAX_ENABLE_X64=1``); without it JAX has no float64."""
     try:
-        dtypes = ("float32", "float64") if _x64_enabled() else ("float32",)
+        dtypes = ("float32", "float64") if x64_enabled() else ("float32",)
     except ImportError:  # jax missing: ``requires`` makes the suite skip this adapter
         dtypes = ("float32",)
     return AdapterInfo(name="optax.ng_adam", requires=("jax", "optax"), dtypes=dtypes, run=run_golden)

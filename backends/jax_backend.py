@@ -23,16 +23,18 @@ def neat_array_namespace(array):
     return None
 
 
-def _x64_enabled() -> bool:
+def x64_enabled() -> bool:
+    """Whether JAX's x64 mode is on (``JAX_ENABLE_X64=1``); without it JAX has no float64 arrays."""
     import jax
 
     return bool(jax.config.jax_enable_x64)
 
 
-def _from_numpy(array, dtype_name: str):
+def from_numpy(array, dtype_name: str):
+    """A JAX array of ``dtype_name`` from a NumPy array; float64 needs x64 mode."""
     import jax.numpy as jnp
 
-    if dtype_name == "float64" and not _x64_enabled():
+    if dtype_name == "float64" and not x64_enabled():
         raise RuntimeError("float64 JAX arrays need x64 mode (JAX_ENABLE_X64=1)")
     return jnp.asarray(np.asarray(array, dtype=np.float64), dtype=dtype_name)
 
@@ -45,10 +47,10 @@ def _to_numpy(array):
 def neat_backend_info():
     """float64 is listed only in x64 mode (``JAX_ENABLE_X64=1``): without it JAX has no float64 arrays."""
     try:
-        dtypes = ("float64", "float32", "bfloat16") if _x64_enabled() else ("float32", "bfloat16")
+        dtypes = ("float64", "float32", "bfloat16") if x64_enabled() else ("float32", "bfloat16")
     except ImportError:  # jax missing: ``requires`` makes the suite skip this backend
         dtypes = ("float32", "bfloat16")
-    return BackendInfo(name="jax", requires=("jax",), dtypes=dtypes, from_numpy=_from_numpy, to_numpy=_to_numpy)
+    return BackendInfo(name="jax", requires=("jax",), dtypes=dtypes, from_numpy=from_numpy, to_numpy=_to_numpy)
 
 
 def _add_pairwise(left, right):
