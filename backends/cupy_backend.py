@@ -182,8 +182,16 @@ def neat_array_namespace(array):
 
 
 @hookimpl
-def neat_step_kernels(xp):
-    return KERNELS if array_api_compat.is_cupy_namespace(xp) else None
+def neat_step_kernels():
+    from neat.kernel_selection import KernelSet
+
+    return KernelSet("cupy", KERNELS, _cupy_unsupported, priority=10)
+
+
+def _cupy_unsupported(xp, params):
+    if not array_api_compat.is_cupy_namespace(xp):
+        return "the cupy kernels run CuPy arrays only"
+    return None
 
 
 def _skip_reason():

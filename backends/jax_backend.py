@@ -124,8 +124,14 @@ class JaxKernels:
 
 
 @hookimpl
-def neat_step_kernels(xp):
+def neat_step_kernels():
+    from neat.kernel_selection import KernelSet
+
+    return KernelSet("jax", JaxKernels(), _jax_unsupported, priority=10)
+
+
+def _jax_unsupported(xp, params):
     jax = sys.modules.get("jax")
-    if jax is not None and xp is jax.numpy:
-        return JaxKernels()
+    if jax is None or xp is not jax.numpy:
+        return "the jax kernels run JAX arrays only"
     return None

@@ -21,15 +21,17 @@ def neat_array_namespace(array):
 
 
 @hookimpl
-def neat_step_kernels(xp):
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return None
-    import array_api_compat.torch
+def neat_step_kernels():
+    from neat.kernel_selection import KernelSet
 
-    if xp is not array_api_compat.torch:
-        return None
-    return ForeachKernels()
+    return KernelSet("foreach", ForeachKernels(), _foreach_unsupported, priority=10)
+
+
+def _foreach_unsupported(xp, params):
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(params[0], torch.Tensor):
+        return "the foreach kernels run torch tensors only"
+    return None
 
 
 class ForeachKernels:

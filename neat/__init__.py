@@ -8,6 +8,14 @@ array-api-compat only. Framework front ends load on first use:
 from __future__ import annotations
 
 import importlib
+import os
+
+# In a source checkout backends/, adapters/ and conformance/ sit beside neat/ (installed, they are
+# neat.backends, …): make them importable as such when the checkout is used through PYTHONPATH.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.isdir(os.path.join(os.path.dirname(__file__), "backends")) and \
+        os.path.isfile(os.path.join(_checkout, "backends", "__init__.py")):
+    __path__.append(_checkout)
 
 from neat._version import SPEC_VERSION, __version__
 from neat.config import DEFAULTS, NGAdamConfig

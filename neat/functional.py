@@ -1,7 +1,8 @@
 """The pure functional API: ``ng_adam(...)`` → ``init`` / ``step`` / ``diagnostics``.
 
-``step`` takes arrays and a state and returns new ones; nothing is mutated and
-no value leaves the device, so it runs under ``jax.jit`` as well as eagerly.
+``step`` takes arrays and a state and returns new ones; nothing is read back to the
+host, so it runs under ``jax.jit`` as well as eagerly. ``inplace=True`` writes the
+parameters and moments into the given (mutable) arrays instead.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import array_api_compat
 
 from neat import arrays, game
 from neat.config import DEFAULTS, NGAdamConfig
-from neat.kernels import GENERIC, BiasCorrection, StepKernels, UpdateScalars
-from neat.players import PlayerGraph, Players
-from neat.plugins import plugin_manager
-from neat.state import NGAdamState
+from neat.kernel_selection import select_kernels
+from neat.kernels import StepKernels, TensorScalars
+from neat.state import GameState, NGAdamState
+from neat.topology import GameTables, Topology
 
 
 def _as_list(values, what: str) -> list:
@@ -25,31 +26,21 @@ def _as_list(values, what: str) -> list:
     return list(values)
 
 
-def init_state(params: Sequence[Any], players=None, graph=None, *, mu: float) -> NGAdamState:
-    """A fresh state for ``params``; validates the player map and the graph (SPEC "Objects", "State")."""
+def init_state(params: Sequence[Any], topology: Topology) -> NGAdamState:
+    """A fresh state for ``params`` in the game ``topology`` (SPEC "State")."""
     params = _as_list(params, "params")
     xp = arrays.namespace_of(params, "params")
     arrays.check_floating(xp, params, "params")
-    player_map = Players.from_spec(players, len(params))
-    player_graph = PlayerGraph.from_spec(graph, player_map.num_players)
+    if topology.num_tensors != len(params):
+        raise ValueError(f"the players cover {topology.num_tensors} tensors but {len(params)} parameters were given")
     state_dtypes = [arrays.state_dtype(xp, p.dtype) for p in params]
     stats_dtype = arrays.statistics_dtype(xp, state_dtypes)
     device = array_api_compat.device(params[0])
-
-    def small(values, dtype):
-        return xp.asarray(values, dtype=dtype, device=device)
-
-    n = player_map.num_players
     return NGAdamState(
-        count=small(0, xp.int32),
-        skipped=small(0, xp.int32),
-        log_step=xp.zeros((n,), dtype=xp.float32, device=device),
-        alignment=xp.zeros((n,), dtype=xp.float32, device=device),
-        conflict=xp.zeros((n,), dtype=xp.float32, device=device),
+        game=GameState.zeros(xp, len(params), topology.num_players, stats_dtype, device),
         exp_avg=[xp.zeros_like(p, dtype=d) for p, d in zip(params, state_dtypes)],
         exp_avg_sq=[xp.zeros_like(p, dtype=d) for p, d in zip(params, state_dtypes)],
-        membership=small(player_map.membership().tolist(), stats_dtype),
-        smoothing=small(player_graph.smoothing(mu).tolist(), stats_dtype),
+        tables=topology.tables(xp, device, stats_dtype),
     )
 
 
@@ -64,65 +55,141 @@ def _check_state(params, state: NGAdamState) -> None:
 
 
 def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config: NGAdamConfig,
-         *, lr=None, weight_decay=None, kernels: "StepKernels | None" = None,
-         inplace: bool = False) -> tuple[list, NGAdamState]:
-    """One NG-Adam step, SPEC.md steps 0–9. Returns ``(new_params, new_state)``.
+         *, lr=None, weight_decay=None, kernels: "str | StepKernels | None" = None, inplace: bool = False,
+         topology: "Topology | None" = None) -> tuple[list, NGAdamState]:
+    """One NG-Adam step, SPEC steps 0–9. Returns ``(new_params, new_state)``.
 
-    ``lr`` and ``weight_decay`` override the config's: a scalar (float or 0-d
-    array, e.g. a schedule's value) or one value per tensor (param groups).
-    ``kernels``: the two array passes to use (default: the backend's fused ones
-    if it has them, else :data:`neat.kernels.GENERIC`). ``inplace=True`` writes
-    the new parameters and moments into the given arrays (mutable namespaces);
-    the small per-player state is always returned as new arrays.
+    ``grads[k] is None`` marks tensor ``k`` inactive this step (SPEC v2): it is left as
+    it is and the game is played by the players of the active tensors; this needs the
+    state's ``topology`` (a :class:`~neat.topology.Topology`), which front ends keep.
+    ``lr`` and ``weight_decay`` override the config's: a scalar (float or 0-d array,
+    e.g. a schedule's value) or one value per tensor (param groups).
+    ``kernels``: ``None`` (the fastest registered set that applies), a registered
+    name (``"generic"``, ``"numba"``, ``"triton"``, …) or a kernels object.
     """
     params, grads = _as_list(params, "params"), _as_list(grads, "grads")
+    _check_state(params, state)
+    active = tuple(k for k, g in enumerate(grads) if g is not None)
+    lr = config.lr if lr is None else lr
+    weight_decay = config.weight_decay if weight_decay is None else weight_decay
+    if len(active) == len(params):
+        return _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace)
+    if topology is None:
+        raise ValueError("some gradients are None (inactive tensors): pass the game's topology= so that the "
+                         "step can be played by the active players")
+    if not active:
+        return params, state
+    return _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active)
+
+
+def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace):
     xp = arrays.namespace_of([*params, *grads], "params and grads")
     arrays.check_floating(xp, params, "params")
     arrays.check_like(xp, params, grads)
-    _check_state(params, state)
-    kernels = kernels or plugin_manager().hook.neat_step_kernels(xp=xp) or GENERIC
-    stats_dtype = state.smoothing.dtype
     num_tensors = len(params)
+    lr_k = _per_tensor(xp, lr, num_tensors, state.game.log_step, "lr")
+    decay_k = _per_tensor(xp, weight_decay, num_tensors, state.game.log_step, "weight_decay")
+    new_params, game_state, exp_avg, exp_avg_sq = play(
+        xp, params, grads, state.exp_avg, state.exp_avg_sq, state.game, state.tables, config, lr_k, decay_k,
+        select_kernels(xp, params, kernels), inplace)
+    return new_params, NGAdamState(game_state, exp_avg, exp_avg_sq, state.tables)
 
-    # Steps 0, 2, 3: statistics pass (u from the moments of step t-1).
-    previous = BiasCorrection.at(xp, state.count, config.betas, config.eps, stats_dtype)
-    tensor_stats, finite = kernels.statistics(xp, grads, state.exp_avg, state.exp_avg_sq, previous, stats_dtype)
-    # Step 1, only for a step taken. asarray: NumPy turns 0-d sums into scalars, whose power rounds differently.
-    count = xp.asarray(state.count + xp.astype(finite, state.count.dtype))
-    grad_sq, cross, dir_sq = (game.player_sums(xp, state.membership, tensor_stats[:, c]) for c in range(3))
 
-    # Steps 4-7: the game, on per-player vectors.
+def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active):
+    """The sub-game of the active tensors (SPEC v2): gather their state, play, scatter it back."""
+    sub_params = [params[k] for k in active]
+    sub_grads = [grads[k] for k in active]
+    xp = arrays.namespace_of([*sub_params, *sub_grads], "params and grads")
+    arrays.check_floating(xp, params, "params")
+    arrays.check_like(xp, sub_params, sub_grads)
+    lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
+    decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
+    sub, scatter = topology.restrict(active)
+    stats_dtype = state.game.log_step.dtype
+    device = array_api_compat.device(state.game.log_step)
+    indices = scatter.arrays(xp, device)
+    game_state = state.game
+    sub_game = GameState(game_state.count, game_state.skipped,
+                         xp.take(game_state.tensor_count, indices.tensors),
+                         *(xp.take(getattr(game_state, name), indices.players)
+                           for name in ("log_step", "alignment", "conflict")))
+    new_sub_params, new_game, sub_avg, sub_avg_sq = play(
+        xp, sub_params, sub_grads, [state.exp_avg[k] for k in active], [state.exp_avg_sq[k] for k in active],
+        sub_game, sub.tables(xp, device, stats_dtype), config,
+        xp.take(lr_k, indices.tensors), xp.take(decay_k, indices.tensors),
+        select_kernels(xp, sub_params, kernels), inplace)
+
+    def scattered(sub_values, full, positions, mask):
+        return xp.where(mask, xp.take(sub_values, positions), full)
+
+    new_game = GameState(
+        new_game.count, new_game.skipped,
+        scattered(new_game.tensor_count, game_state.tensor_count, indices.tensor_position, indices.tensor_mask),
+        *(scattered(getattr(new_game, name), getattr(game_state, name), indices.player_position,
+                    indices.player_mask) for name in ("log_step", "alignment", "conflict")))
+    new_params, exp_avg, exp_avg_sq = list(params), list(state.exp_avg), list(state.exp_avg_sq)
+    for local, k in enumerate(active):
+        new_params[k], exp_avg[k], exp_avg_sq[k] = new_sub_params[local], sub_avg[local], sub_avg_sq[local]
+    return new_params, NGAdamState(new_game, exp_avg, exp_avg_sq, state.tables)
+
+
+def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables, config: NGAdamConfig,
+         lr, weight_decay, kernels: StepKernels, inplace: bool):
+    """SPEC steps 0–9 over tensors that all have gradients; ``lr``, ``weight_decay`` are ``(K,)``
+    arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``."""
+    stats_dtype = game_state.log_step.dtype
+    beta1, beta2 = config.betas
+    # Step 2: the direction of each tensor's previous step, from its own count t_k.
+    steps_taken = xp.astype(game_state.tensor_count, stats_dtype)
+    never = steps_taken == 0
+    prev_scale, prev_shift = _direction_scalars(xp, steps_taken, config.betas, config.eps)
+    prev_scale = xp.where(never, xp.zeros_like(prev_scale), prev_scale)
+    prev_shift = xp.where(never, xp.ones_like(prev_shift), prev_shift)
+    cur_scale, cur_shift = _direction_scalars(xp, steps_taken + 1.0, config.betas, config.eps)
+
+    # Steps 2, 3: statistics pass; step 0: the one non-finite test (any g non-finite makes its G_i so).
+    partial = TensorScalars(prev_scale, prev_shift, None, None, None, None)
+    statistics = kernels.statistics(xp, grads, exp_avg, exp_avg_sq, partial, stats_dtype)
+    grad_sq, cross, dir_sq = (game.player_sums(xp, tables, statistics.sums[:, c]) for c in range(3))
+    finite = xp.all(xp.isfinite(grad_sq))
+
+    # Steps 1, 4-7: the game, on per-player vectors.
+    count = xp.asarray(game_state.count + xp.astype(finite, game_state.count.dtype))
     align = game.alignment(xp, grad_sq, cross, dir_sq)
-    conflict = game.shared_conflict(xp, state.smoothing, align)
+    conflict = game.shared_conflict(xp, tables, align)
     nge = game.nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
-    log_step = game.nsa_log_step(xp, state.smoothing, xp.astype(state.log_step, stats_dtype), align, count,
+    log_step = game.nsa_log_step(xp, tables, game_state.log_step, align, count <= 1,
                                  zeta=config.zeta, leak=config.leak, log_bounds=config.log_step_bounds)
-    log_step = xp.astype(log_step, state.log_step.dtype)  # z is stored in float32; λ = e^z uses that z
-    step_scale = game.per_tensor(xp, state.membership, xp.exp(xp.astype(log_step, stats_dtype)))
+    step_scale = game.per_tensor(xp, tables, xp.exp(log_step))
 
     # Steps 8, 9: update pass.
-    lr_k = _per_tensor(xp, config.lr if lr is None else lr, num_tensors, state.smoothing, "lr")
-    decay_k = _per_tensor(xp, config.weight_decay if weight_decay is None else weight_decay,
-                          num_tensors, state.smoothing, "weight_decay")
-    scalars = UpdateScalars(nge=game.per_tensor(xp, state.membership, nge),
-                            step=lr_k * step_scale,
-                            decay=1.0 - lr_k * decay_k)
-    current = BiasCorrection.at(xp, count, config.betas, config.eps, stats_dtype)
-    new_params, exp_avg, exp_avg_sq = kernels.update(
-        xp, params, grads, state.exp_avg, state.exp_avg_sq, scalars, previous, current, config.betas, finite, inplace)
+    scalars = TensorScalars(prev_scale, prev_shift, game.per_tensor(xp, tables, nge),
+                            1.0 - lr * weight_decay, lr * step_scale * cur_scale, cur_shift)
+    new_params, exp_avg, exp_avg_sq = kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars,
+                                                     (beta1, beta2), finite, inplace)
 
     def kept(new, old):
-        return xp.where(finite, xp.astype(new, old.dtype), old)
+        return xp.where(finite, new, old)
 
-    return new_params, state._replace(
+    step_taken = xp.astype(finite, game_state.count.dtype)
+    new_state = GameState(
         count=count,
-        skipped=xp.asarray(state.skipped + xp.astype(~finite, state.skipped.dtype)),
-        log_step=kept(log_step, state.log_step),
-        alignment=kept(align, state.alignment),
-        conflict=kept(conflict, state.conflict),
-        exp_avg=exp_avg,
-        exp_avg_sq=exp_avg_sq,
+        skipped=xp.asarray(game_state.skipped + (1 - step_taken)),
+        tensor_count=game_state.tensor_count + step_taken,
+        log_step=kept(log_step, game_state.log_step),
+        alignment=kept(align, game_state.alignment),
+        conflict=kept(conflict, game_state.conflict),
     )
+    return new_params, new_state, exp_avg, exp_avg_sq
+
+
+def _direction_scalars(xp, steps, betas, eps):
+    """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` per tensor (see
+    :mod:`neat.kernels`); ``steps`` ≥ 1 where they are used."""
+    root_second = xp.sqrt(1.0 - betas[1] ** steps)
+    first = 1.0 - betas[0] ** steps
+    safe_first = xp.where(first > 0, first, xp.ones_like(first))
+    return root_second / safe_first, eps * root_second
 
 
 def _per_tensor(xp, value, num_tensors: int, like, what: str):
@@ -135,16 +202,18 @@ def _per_tensor(xp, value, num_tensors: int, like, what: str):
     return xp.broadcast_to(xp.asarray(value, dtype=dtype, device=device), (num_tensors,))
 
 
-def diagnostics(state: NGAdamState) -> dict:
+def diagnostics(state) -> dict:
     """Per-player ``alignment`` (a), ``kappa`` (κ), ``step_scale`` (λ = e^z); global
-    ``mean_alignment`` and ``skipped_steps`` (SPEC "Diagnostics"). Arrays, not host values."""
-    xp = array_api_compat.array_namespace(state.log_step)
+    ``mean_alignment`` and ``skipped_steps`` (SPEC "Diagnostics"). Arrays, not host values.
+    ``state``: an :class:`NGAdamState` or its :class:`GameState`."""
+    game_state = state.game if isinstance(state, NGAdamState) else state
+    xp = array_api_compat.array_namespace(game_state.log_step)
     return {
-        "alignment": state.alignment,
-        "kappa": state.conflict,
-        "step_scale": xp.exp(state.log_step),
-        "mean_alignment": xp.mean(state.alignment),
-        "skipped_steps": state.skipped,
+        "alignment": game_state.alignment,
+        "kappa": game_state.conflict,
+        "step_scale": xp.exp(game_state.log_step),
+        "mean_alignment": xp.mean(game_state.alignment),
+        "skipped_steps": game_state.skipped,
     }
 
 
@@ -153,15 +222,17 @@ class NGAdam:
     """The functional NG-Adam optimizer returned by :func:`ng_adam` (explicit state, pure step)."""
 
     config: NGAdamConfig
+    kernels: "str | StepKernels | None" = None
 
     def init(self, params: Sequence[Any], players=None, graph=None) -> NGAdamState:
         """State for ``params`` (a list of arrays). ``players``: lists of tensor indices
         (None: one player per tensor). ``graph``: n×n weights, ``(i, j, w)`` edges or None (chain)."""
-        return init_state(params, players, graph, mu=self.config.mu)
+        params = _as_list(params, "params")
+        return init_state(params, Topology.build(len(params), players, graph, mu=self.config.mu))
 
     def step(self, params, grads, state: NGAdamState):
         """``(params, state) → (new params, new state)``; see :func:`step`."""
-        return step(params, grads, state, self.config)
+        return step(params, grads, state, self.config, kernels=self.kernels)
 
     @staticmethod
     def diagnostics(state: NGAdamState) -> dict:
@@ -171,8 +242,9 @@ class NGAdam:
 def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float = DEFAULTS["eps"],
             weight_decay: float = DEFAULTS["weight_decay"], gamma: float = DEFAULTS["gamma"],
             zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-            step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"]) -> NGAdam:
-    """NG-Adam with validated hyperparameters (SPEC.md "Hyperparameters"); see :class:`NGAdam`.
+            step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
+            kernels: "str | StepKernels | None" = None) -> NGAdam:
+    """NG-Adam with validated hyperparameters (docs/spec.md "Hyperparameters"); see :class:`NGAdam`.
 
     * ``lr`` (η ≥ 0), ``betas`` (0 ≤ β < 1), ``eps`` (ε ≥ 0, after the square root),
       ``weight_decay`` (ω ≥ 0, decoupled): as in AdamW.
@@ -181,9 +253,10 @@ def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float =
     * ``mu`` (μ ≥ 0): coupling through the player graph; 0 makes players independent.
     * ``step_bounds`` (0 < λmin ≤ 1 ≤ λmax): range of a player's step multiplier.
     * ``leak`` (ρ ∈ [0, 1)): pull of the log-step back towards 0.
+    * ``kernels``: the array passes (see :func:`step`).
 
     Defaults are :data:`neat.config.DEFAULTS`. ``gamma = zeta = 0`` is exactly AdamW.
     Every invalid value raises ``ValueError`` naming it.
     """
     return NGAdam(NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
-                               zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak))
+                               zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak), kernels)

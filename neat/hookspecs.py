@@ -2,8 +2,9 @@
 
 Backends tell NEAT which array namespace an array belongs to and may offer fused
 kernels for the two array passes of a step; adapters map a framework object to
-tensors, players and a player graph. Built-in plug-ins and third-party ones are
-found the same way: through the entry-point group ``neat``.
+tensors, players and a player graph. The built-in plug-ins are registered by
+NEAT itself (a source checkout needs no installed metadata); third-party ones
+are found through the entry-point group ``neat``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def neat_array_namespace(array):
     """
 
 
-@hookspec(firstresult=True)
-def neat_step_kernels(xp):
-    """Return a :class:`neat.kernels.StepKernels` with fused passes for namespace ``xp``, or ``None``."""
+@hookspec
+def neat_step_kernels():
+    """Return a :class:`neat.kernel_selection.KernelSet` (or a list of them): named kernels for the
+    two array passes of a step, with the arrays they can run. Must not import a framework."""
 
 
 @hookspec

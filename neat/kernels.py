@@ -1,108 +1,126 @@
-"""The two array passes of a step and their generic array-API implementation.
+"""The two array passes of a step, their per-tensor scalars, and the generic implementation.
 
-A step reads every tensor twice (SPEC.md, "Cost"):
+A step reads every tensor twice (docs/spec.md, "Cost"):
 
-* the **statistics pass** (SPEC steps 0, 2, 3) reads ``g, m, v`` and returns the
-  per-tensor sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` and whether every ``g`` is finite;
-* the **update pass** (SPEC steps 2, 6, 8, 9) reads ``θ, g, m, v`` and returns
-  the new ``θ, m, v``, unchanged where the step is skipped.
+* the **statistics pass** (SPEC steps 2, 3) reads ``g, m, v`` and returns the
+  per-tensor sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (and, optionally, the direction ``u`` it
+  formed, handed explicitly to the update pass of the same step);
+* the **update pass** (SPEC steps 2, 6, 8, 9) reads ``θ, g, m, v`` and writes the
+  new ``θ, m, v``, unchanged where the step is skipped (step 0).
 
-A backend may replace both with fused kernels through the ``neat_step_kernels``
-hook; :data:`GENERIC` is the reference every replacement must match.
+Both passes use the Adam direction in one arithmetic form, shared by every kernel set::
+
+    direction(m, v) = m · scale / (√v + shift),   0 where √v + shift = 0
+
+with ``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)``, which is
+SPEC's ``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)`` multiplied through by ``√(1 − β2^t)``.
+A tensor that has not stepped yet (``t_k = 0``) has ``m = v = 0`` and ``scale = 0``.
+
+Kernel sets are registered by backends through the ``neat_step_kernels`` hook
+(:mod:`neat.kernel_selection` picks one); :data:`GENERIC` is the reference every
+fused set must match.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol, Sequence
 
 
-@dataclass(frozen=True)
-class BiasCorrection:
-    """``1 − β1^t``, ``1 − β2^t`` and the ``ε`` to use with them, as 0-d arrays.
+class TensorScalars(NamedTuple):
+    """Per-tensor scalars of one step, each a ``(K,)`` array in the statistics dtype.
 
-    At ``t = 0`` (no step taken yet) both corrections are 1 and ``ε`` gains 1, so
-    the direction of the empty moments is exactly 0 even with ``ε = 0`` (SPEC step 2, ``u = 0`` at ``t = 1``).
+    * ``prev_scale``, ``prev_shift``: the direction of the tensor's previous step, ``u`` (step 2);
+    * ``nge``: ``γ κ_i C_i / U_i`` of the tensor's player, so ``ĝ = g − nge · u`` (step 6);
+    * ``decay``: ``1 − η ω`` (step 9);
+    * ``step``: ``η λ_i · scale`` of the current step, so ``θ ← θ·decay − step · m / (√v + shift)``;
+    * ``shift``: ``ε √(1 − β2^t_k)`` of the current step.
     """
 
-    first: Any
-    second: Any
-    eps: Any
-
-    @classmethod
-    def at(cls, xp, count, betas, eps, dtype) -> "BiasCorrection":
-        t = xp.astype(count, dtype)
-        never = xp.astype(count == 0, dtype)
-        return cls(1.0 - betas[0] ** t + never, 1.0 - betas[1] ** t + never, eps + never)
-
-    def astype(self, xp, dtype) -> "BiasCorrection":
-        return BiasCorrection(*(xp.astype(x, dtype) for x in (self.first, self.second, self.eps)))
-
-
-def adam_direction(xp, exp_avg, exp_avg_sq, correction: BiasCorrection):
-    """``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)`` (SPEC steps 2 and 9)."""
-    return (exp_avg / correction.first) / (xp.sqrt(exp_avg_sq / correction.second) + correction.eps)
-
-
-@dataclass(frozen=True)
-class UpdateScalars:
-    """Per-tensor scalars of the update pass, as ``(K,)`` arrays in the statistics dtype.
-
-    ``nge``: ``γ κ C/U`` of the tensor's player; ``step``: ``η λ``; ``decay``: ``1 − η ω``.
-    """
-
+    prev_scale: Any
+    prev_shift: Any
     nge: Any
-    step: Any
     decay: Any
+    step: Any
+    shift: Any
+
+
+class Statistics(NamedTuple):
+    """Result of the statistics pass: ``sums`` is ``(K, 3)`` in the statistics dtype with columns
+    ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; ``direction`` is the list of ``u`` it formed, or ``None`` when the
+    update pass recomputes ``u`` from ``m, v`` (fused kernels, which read ``m, v`` anyway)."""
+
+    sums: Any
+    direction: "list | None"
 
 
 class StepKernels(Protocol):
-    """The two passes of a step; implementations must agree with :data:`GENERIC`."""
+    """The two passes of a step; implementations must agree with :data:`GENERIC`.
+
+    ``betas`` are Python floats or 0-d arrays (traced under ``jax.jit``); ``finite`` is a 0-d
+    bool array, false when the step is skipped (SPEC step 0), and is never read on the host.
+    """
+
+    name: str
 
     def statistics(self, xp, grads: Sequence, exp_avg: Sequence, exp_avg_sq: Sequence,
-                   previous: BiasCorrection, stats_dtype) -> tuple[Any, Any]:
-        """Return ``(stats, finite)``: ``stats`` is ``(K, 3)`` in ``stats_dtype`` with columns
-        ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; ``finite`` is a 0-d bool, true when every gradient is finite."""
+                   scalars: TensorScalars, stats_dtype) -> Statistics: ...
 
     def update(self, xp, params: Sequence, grads: Sequence, exp_avg: Sequence, exp_avg_sq: Sequence,
-               scalars: UpdateScalars, previous: BiasCorrection, current: BiasCorrection,
-               betas: tuple[float, float], finite, inplace: bool = False) -> tuple[list, list, list]:
-        """Return new ``(params, exp_avg, exp_avg_sq)``; the old ones where ``finite`` is false.
+               statistics: Statistics, scalars: TensorScalars, betas, finite,
+               inplace: bool = False) -> tuple[list, list, list]:
+        """Return new ``(params, exp_avg, exp_avg_sq)``; the old values where ``finite`` is false.
 
         With ``inplace=True`` the results are written into the given arrays, which are returned."""
+        ...
+
+
+def adam_direction(xp, exp_avg, exp_avg_sq, scale, shift):
+    """``m · scale / (√v + shift)``, 0 where the denominator is 0 (SPEC steps 2 and 9)."""
+    denominator = xp.sqrt(exp_avg_sq) + shift
+    safe = xp.where(denominator > 0, denominator, xp.ones_like(denominator))
+    return xp.where(denominator > 0, exp_avg * scale / safe, xp.zeros_like(denominator))
 
 
 class GenericKernels:
     """Both passes written once against the array API, one tensor at a time."""
 
-    def statistics(self, xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype):
-        rows, finite = [], []
-        for g, m, v in zip(grads, exp_avg, exp_avg_sq):
-            g = xp.astype(g, m.dtype)
-            u = adam_direction(xp, m, v, previous.astype(xp, m.dtype))
-            row = xp.stack([xp.sum(g * g), xp.sum(g * u), xp.sum(u * u)])
-            rows.append(xp.astype(row, stats_dtype))
-            finite.append(xp.all(xp.isfinite(g)))
-        return xp.stack(rows), xp.all(xp.stack(finite))
+    name = "generic"
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, scalars, previous, current, betas, finite,
-               inplace=False):
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
+        rows, directions = [], []
+        for k, (g, m, v) in enumerate(zip(grads, exp_avg, exp_avg_sq)):
+            g = xp.astype(g, m.dtype)
+            u = adam_direction(xp, m, v, _scalar(xp, scalars.prev_scale, k, m), _scalar(xp, scalars.prev_shift, k, m))
+            sums = [xp.sum(xp.astype(x, stats_dtype) * xp.astype(y, stats_dtype)) for x, y in ((g, g), (g, u), (u, u))]
+            rows.append(xp.stack(sums))
+            directions.append(u)
+        return Statistics(xp.stack(rows), directions)
+
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
         beta1, beta2 = betas
         new_params, new_avg, new_avg_sq = [], [], []
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
-            dtype = m.dtype
-            g = xp.astype(g, dtype)
-            u = adam_direction(xp, m, v, previous.astype(xp, dtype))
-            g_hat = g - xp.astype(scalars.nge[k], dtype) * u
+            g = xp.astype(g, m.dtype)
+            if statistics.direction is None:
+                u = adam_direction(xp, m, v, _scalar(xp, scalars.prev_scale, k, m),
+                                   _scalar(xp, scalars.prev_shift, k, m))
+            else:
+                u = statistics.direction[k]
+            g_hat = g - _scalar(xp, scalars.nge, k, m) * u
             m_next = beta1 * m + (1.0 - beta1) * g_hat
             v_next = beta2 * v + (1.0 - beta2) * (g * g)
-            direction = adam_direction(xp, m_next, v_next, current.astype(xp, dtype))
-            p_next = xp.astype(p, dtype) * xp.astype(scalars.decay[k], dtype) \
-                - xp.astype(scalars.step[k], dtype) * direction
+            direction = adam_direction(xp, m_next, v_next, _scalar(xp, scalars.step, k, m),
+                                       _scalar(xp, scalars.shift, k, m))
+            p_next = xp.astype(p, m.dtype) * _scalar(xp, scalars.decay, k, m) - direction
             new_params.append(_result(xp, p, xp.astype(p_next, p.dtype), finite, inplace))
-            new_avg.append(_result(xp, m, m_next, finite, inplace))
-            new_avg_sq.append(_result(xp, v, v_next, finite, inplace))
+            new_avg.append(_result(xp, m, xp.astype(m_next, m.dtype), finite, inplace))
+            new_avg_sq.append(_result(xp, v, xp.astype(v_next, v.dtype), finite, inplace))
         return new_params, new_avg, new_avg_sq
+
+
+def _scalar(xp, column, k: int, like):
+    """Entry ``k`` of a per-tensor column, in the dtype of ``like``."""
+    return xp.astype(column[k], like.dtype)
 
 
 def _result(xp, old, new, keep_new, inplace: bool):

@@ -1,12 +1,13 @@
 """The plug-in manager and the records plug-ins hand back.
 
-Every plug-in, built-in or third-party, is registered from the entry-point
-group ``neat``; :func:`plugin_manager` loads them once, lazily.
+:func:`plugin_manager` registers the built-in plug-ins (:data:`BUILT_IN_PLUGINS`)
+and then every third-party one from the entry-point group ``neat``, once, lazily.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -16,12 +17,30 @@ from neat import hookspecs
 
 ENTRY_POINT_GROUP = "neat"
 
+#: Built-in plug-ins by name (the names their entry points had): registered from the modules
+#: themselves, so a source checkout on ``PYTHONPATH`` works without installed metadata.
+BUILT_IN_PLUGINS = {
+    "numpy": "neat.backends.numpy_backend",
+    "array_api_strict": "neat.backends.array_api_strict_backend",
+    "torch": "neat.backends.torch_backend",
+    "jax": "neat.backends.jax_backend",
+    "cupy": "neat.backends.cupy_backend",
+    "numba": "neat.backends.numba_backend",
+    "triton": "neat.backends.triton_backend",
+    "torch_adapter": "neat.adapters.torch_adapter",
+    "optax_adapter": "neat.adapters.optax_adapter",
+    "keras_adapter": "neat.adapters.keras_adapter",
+}
+
 
 @functools.lru_cache(maxsize=None)
 def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide plug-in manager with every ``neat`` entry point loaded."""
+    """The process-wide plug-in manager: the built-ins, then every ``neat`` entry point
+    (an entry point named like a built-in is skipped: the built-in is already registered)."""
     manager = pluggy.PluginManager("neat")
     manager.add_hookspecs(hookspecs)
+    for name, module in BUILT_IN_PLUGINS.items():
+        manager.register(importlib.import_module(module), name=name)
     manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     return manager
 

@@ -1,30 +1,51 @@
-"""The optimizer state of NG-Adam (SPEC.md, "State"), a pytree of arrays."""
+"""The optimizer state of NG-Adam (docs/spec.md, "State"), a pytree of arrays.
+
+:class:`GameState` is the one list of the game's small state fields; front ends
+store, restore and checkpoint exactly these fields (``GameState._fields``).
+"""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from neat.topology import GameTables
 
-class NGAdamState(NamedTuple):
-    """Explicit state; every field is an array or a list of arrays.
 
-    * ``count``: step count ``t`` (int32, 0-d); ``skipped``: skipped-step count.
-    * ``log_step``: per-player log-step ``z`` (float32, ``n``).
-    * ``alignment``, ``conflict``: last ``a`` and ``κ`` per player (float32), for diagnostics.
-    * ``exp_avg``, ``exp_avg_sq``: per-tensor ``m`` and ``v``.
-    * ``membership``: the ``K × n`` one-hot player map; ``smoothing``: ``S = (I + μL)^{-1}``.
-      Both are fixed at ``init`` and carried so that a step needs nothing but the state.
+class GameState(NamedTuple):
+    """The small state of the game (SPEC "State"), updated by every step.
+
+    * ``count``: global step count ``t``; ``skipped``: skipped-step count (int32, 0-d);
+    * ``tensor_count``: per-tensor step counts ``t_k`` (int32, ``K``);
+    * ``log_step``: per-player log-step ``z``; ``alignment``, ``conflict``: the last ``a`` and ``κ``
+      (``n``, in the statistics dtype).
     """
 
     count: Any
     skipped: Any
+    tensor_count: Any
     log_step: Any
     alignment: Any
     conflict: Any
+
+    @classmethod
+    def zeros(cls, xp, num_tensors: int, num_players: int, stats_dtype, device) -> "GameState":
+        def integers(shape):
+            return xp.zeros(shape, dtype=xp.int32, device=device)
+
+        def floats():
+            return xp.zeros((num_players,), dtype=stats_dtype, device=device)
+
+        return cls(integers(()), integers(()), integers((num_tensors,)), floats(), floats(), floats())
+
+
+class NGAdamState(NamedTuple):
+    """Explicit state of the functional API: the game state, the moments ``m, v`` per tensor and
+    the :class:`~neat.topology.GameTables` of the full game (fixed at ``init``)."""
+
+    game: GameState
     exp_avg: list
     exp_avg_sq: list
-    membership: Any
-    smoothing: Any
+    tables: GameTables
 
     @property
     def num_tensors(self) -> int:
@@ -32,4 +53,4 @@ class NGAdamState(NamedTuple):
 
     @property
     def num_players(self) -> int:
-        return self.log_step.shape[0]
+        return self.game.log_step.shape[0]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 
 from neat.hookspecs import hookimpl
-from neat.kernels import GenericKernels, adam_direction
+from neat.kernel_selection import KernelSet
+from neat.kernels import GenericKernels, Statistics, adam_direction
 from neat.plugins import BackendInfo
 
 DEVICE = "device1"
@@ -33,14 +34,17 @@ class VecdotKernels(GenericKernels):
     """Statistics pass with one ``vecdot`` per product instead of ``sum(a * b)`` (SPEC step 3);
     the update pass (SPEC steps 6, 8, 9) is the generic one."""
 
-    def statistics(self, xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype):
-        rows, finite = [], []
-        for g, m, v in zip(grads, exp_avg, exp_avg_sq):
-            g = xp.reshape(xp.astype(g, m.dtype), (-1,))
-            u = xp.reshape(adam_direction(xp, m, v, previous.astype(xp, m.dtype)), (-1,))
-            rows.append(xp.astype(xp.stack([xp.vecdot(g, g), xp.vecdot(g, u), xp.vecdot(u, u)]), stats_dtype))
-            finite.append(xp.all(xp.isfinite(g)))
-        return xp.stack(rows), xp.all(xp.stack(finite))
+    name = "example_vecdot"
+
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
+        rows = []
+        for k, (g, m, v) in enumerate(zip(grads, exp_avg, exp_avg_sq)):
+            g = xp.reshape(xp.astype(g, stats_dtype), (-1,))
+            u = adam_direction(xp, m, v, xp.astype(scalars.prev_scale[k], m.dtype),
+                               xp.astype(scalars.prev_shift[k], m.dtype))
+            u = xp.reshape(xp.astype(u, stats_dtype), (-1,))
+            rows.append(xp.stack([xp.vecdot(g, g), xp.vecdot(g, u), xp.vecdot(u, u)]))
+        return Statistics(xp.stack(rows), None)
 
 
 KERNELS = VecdotKernels()
@@ -58,8 +62,12 @@ def neat_array_namespace(array):
 
 
 @hookimpl
-def neat_step_kernels(xp):
-    return KERNELS if xp is NAMESPACE else None
+def neat_step_kernels():
+    return KernelSet(KERNELS.name, KERNELS, _unsupported, priority=10)
+
+
+def _unsupported(xp, params):
+    return None if xp is NAMESPACE else f"the {KERNELS.name} kernels run array-api-strict arrays on {DEVICE} only"
 
 
 def _from_numpy(array, dtype):
