@@ -44,14 +44,13 @@ def init_state(params: Sequence[Any], topology: Topology) -> NGAdamState:
     )
 
 
-def _check_state(params, state: NGAdamState) -> None:
-    if not isinstance(state, NGAdamState):
-        raise TypeError(f"state must be an NGAdamState from init(), got {type(state).__qualname__}")
-    if len(params) != state.num_tensors:
-        raise ValueError(f"got {len(params)} parameters but the state was initialised for {state.num_tensors}")
-    for k, (p, m) in enumerate(zip(params, state.exp_avg)):
-        if tuple(p.shape) != tuple(m.shape):
-            raise ValueError(f"params[{k}] has shape {tuple(p.shape)} but its state has shape {tuple(m.shape)}")
+def _checked_namespace(params, grads, moments):
+    """The namespace of the (active) ``params`` and ``grads``, after checking their dtypes and that
+    ``grads`` and ``moments`` match ``params`` (metadata only)."""
+    xp = arrays.namespace_of([*params, *grads], "params and grads")
+    arrays.check_floating(xp, params, "params")
+    arrays.check_like(xp, params, grads, moments)
+    return xp
 
 
 def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config: NGAdamConfig,
@@ -68,7 +67,10 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
     name (``"generic"``, ``"numba"``, ``"triton"``, …) or a kernels object.
     """
     params, grads = _as_list(params, "params"), _as_list(grads, "grads")
-    _check_state(params, state)
+    if not isinstance(state, NGAdamState):
+        raise TypeError(f"state must be an NGAdamState from init(), got {type(state).__qualname__}")
+    if len(params) != state.num_tensors:
+        raise ValueError(f"got {len(params)} parameters but the state was initialised for {state.num_tensors}")
     active = tuple(k for k, g in enumerate(grads) if g is not None)
     lr = config.lr if lr is None else lr
     weight_decay = config.weight_decay if weight_decay is None else weight_decay
@@ -83,12 +85,9 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
 
 
 def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace):
-    xp = arrays.namespace_of([*params, *grads], "params and grads")
-    arrays.check_floating(xp, params, "params")
-    arrays.check_like(xp, params, grads)
-    num_tensors = len(params)
-    lr_k = _per_tensor(xp, lr, num_tensors, state.game.log_step, "lr")
-    decay_k = _per_tensor(xp, weight_decay, num_tensors, state.game.log_step, "weight_decay")
+    xp = _checked_namespace(params, grads, state.exp_avg)
+    lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
+    decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     new_params, game_state, exp_avg, exp_avg_sq = play(
         xp, params, grads, state.exp_avg, state.exp_avg_sq, state.game, state.tables, config, lr_k, decay_k,
         select_kernels(xp, params, kernels), inplace)
@@ -99,9 +98,8 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     """The sub-game of the active tensors (SPEC v2): gather their state, play, scatter it back."""
     sub_params = [params[k] for k in active]
     sub_grads = [grads[k] for k in active]
-    xp = arrays.namespace_of([*sub_params, *sub_grads], "params and grads")
-    arrays.check_floating(xp, params, "params")
-    arrays.check_like(xp, sub_params, sub_grads)
+    sub_avg, sub_avg_sq = [state.exp_avg[k] for k in active], [state.exp_avg_sq[k] for k in active]
+    xp = _checked_namespace(sub_params, sub_grads, sub_avg)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     sub, scatter = topology.restrict(active)
@@ -114,9 +112,8 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
                          *(xp.take(getattr(game_state, name), indices.players)
                            for name in ("log_step", "alignment", "conflict")))
     new_sub_params, new_game, sub_avg, sub_avg_sq = play(
-        xp, sub_params, sub_grads, [state.exp_avg[k] for k in active], [state.exp_avg_sq[k] for k in active],
-        sub_game, sub.tables(xp, device, stats_dtype), config,
-        xp.take(lr_k, indices.tensors), xp.take(decay_k, indices.tensors),
+        xp, sub_params, sub_grads, sub_avg, sub_avg_sq, sub_game, sub.tables(xp, device, stats_dtype), config,
+        _take(xp, lr_k, indices.tensors), _take(xp, decay_k, indices.tensors),
         select_kernels(xp, sub_params, kernels), inplace)
 
     def scattered(sub_values, full, positions, mask):
@@ -135,71 +132,99 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
 
 def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables, config: NGAdamConfig,
          lr, weight_decay, kernels: StepKernels, inplace: bool):
-    """SPEC steps 0–9 over tensors that all have gradients; ``lr``, ``weight_decay`` are ``(K,)``
-    arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``."""
-    stats_dtype = game_state.log_step.dtype
-    beta1, beta2 = config.betas
-    # Step 2: the direction of each tensor's previous step, from its own count t_k.
-    steps_taken = xp.astype(game_state.tensor_count, stats_dtype)
-    never = steps_taken == 0
-    prev_scale, prev_shift = _direction_scalars(xp, steps_taken, config.betas, config.eps)
-    prev_scale = xp.where(never, xp.zeros_like(prev_scale), prev_scale)
-    prev_shift = xp.where(never, xp.ones_like(prev_shift), prev_shift)
-    cur_scale, cur_shift = _direction_scalars(xp, steps_taken + 1.0, config.betas, config.eps)
+    """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
+    (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
 
-    # Steps 2, 3: statistics pass; step 0: the one non-finite test (any g non-finite makes its G_i so).
+    The game and the per-tensor scalars are computed in the kernels' ``game_xp`` namespace when
+    they declare one (CPU kernels take NumPy: a few dozen tiny ops cost far less there than as
+    framework ops); the small state is handed back in ``xp``."""
+    game_xp = getattr(kernels, "game_xp", None) or xp
+    if game_xp is not xp:
+        game_state, tables, lr, weight_decay = (_moved(game_xp, value) for value in (game_state, tables, lr,
+                                                                                     weight_decay))
+    new_params, new_state, exp_avg, exp_avg_sq = _play(xp, game_xp, params, grads, exp_avg, exp_avg_sq, game_state,
+                                                       tables, config, lr, weight_decay, kernels, inplace)
+    return new_params, new_state if game_xp is xp else _moved(xp, new_state), exp_avg, exp_avg_sq
+
+
+def _moved(xp, value):
+    """``value`` (an array, a Python number or a tuple of them) in namespace ``xp`` (no copy on
+    the same device, e.g. torch CPU tensors ↔ NumPy arrays)."""
+    if isinstance(value, tuple):
+        return type(value)(*(_moved(xp, item) for item in value))
+    return value if isinstance(value, (int, float)) else xp.asarray(value)
+
+
+def _play(array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, kernels,
+          inplace):
+    """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``."""
+    stats_dtype = game_state.log_step.dtype
+    # Step 2 (previous step, row 0) and step 9 (this step, row 1): each tensor's own count t_k.
+    prev_scale, cur_scale, prev_shift, cur_shift = _direction_scalars(xp, game_state.tensor_count, stats_dtype,
+                                                                      config.betas, config.eps)
+
+    # Steps 2, 3: statistics pass; step 0: the one non-finite test (a non-finite g makes its G_i so).
     partial = TensorScalars(prev_scale, prev_shift, None, None, None, None)
-    statistics = kernels.statistics(xp, grads, exp_avg, exp_avg_sq, partial, stats_dtype)
-    grad_sq, cross, dir_sq = (game.player_sums(xp, tables, statistics.sums[:, c]) for c in range(3))
+    statistics = kernels.statistics(array_xp, grads, exp_avg, exp_avg_sq, partial, stats_dtype)
+    sums = game.player_sums(xp, tables, statistics.sums)
+    grad_sq, cross, dir_sq = sums[0, :], sums[1, :], sums[2, :]
     finite = xp.all(xp.isfinite(grad_sq))
 
     # Steps 1, 4-7: the game, on per-player vectors.
-    count = xp.asarray(game_state.count + xp.astype(finite, game_state.count.dtype))
+    step_taken = xp.astype(finite, game_state.count.dtype)
+    count = xp.asarray(game_state.count + step_taken)
     align = game.alignment(xp, grad_sq, cross, dir_sq)
-    conflict = game.shared_conflict(xp, tables, align)
+    conflict, log_step = game.conflict_and_log_step(xp, tables, align, game_state.log_step, count <= 1,
+                                                    zeta=config.zeta, leak=config.leak,
+                                                    log_bounds=config.log_step_bounds)
     nge = game.nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
-    log_step = game.nsa_log_step(xp, tables, game_state.log_step, align, count <= 1,
-                                 zeta=config.zeta, leak=config.leak, log_bounds=config.log_step_bounds)
-    step_scale = game.per_tensor(xp, tables, xp.exp(log_step))
+    per_tensor = game.per_tensor(xp, tables, xp.stack([nge, xp.exp(log_step)]))
 
     # Steps 8, 9: update pass.
-    scalars = TensorScalars(prev_scale, prev_shift, game.per_tensor(xp, tables, nge),
-                            1.0 - lr * weight_decay, lr * step_scale * cur_scale, cur_shift)
-    new_params, exp_avg, exp_avg_sq = kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars,
-                                                     (beta1, beta2), finite, inplace)
-
-    def kept(new, old):
-        return xp.where(finite, new, old)
-
-    step_taken = xp.astype(finite, game_state.count.dtype)
+    scalars = TensorScalars(prev_scale, prev_shift, per_tensor[0, :], 1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
+                            lr * per_tensor[1, :] * cur_scale, cur_shift)
+    new_params, exp_avg, exp_avg_sq = kernels.update(array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars,
+                                                     config.betas, finite, inplace)
     new_state = GameState(
         count=count,
         skipped=xp.asarray(game_state.skipped + (1 - step_taken)),
         tensor_count=game_state.tensor_count + step_taken,
-        log_step=kept(log_step, game_state.log_step),
-        alignment=kept(align, game_state.alignment),
-        conflict=kept(conflict, game_state.conflict),
+        log_step=xp.where(finite, log_step, game_state.log_step),
+        alignment=xp.where(finite, align, game_state.alignment),
+        conflict=xp.where(finite, conflict, game_state.conflict),
     )
     return new_params, new_state, exp_avg, exp_avg_sq
 
 
-def _direction_scalars(xp, steps, betas, eps):
-    """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` per tensor (see
-    :mod:`neat.kernels`); ``steps`` ≥ 1 where they are used."""
+def _direction_scalars(xp, tensor_count, stats_dtype, betas, eps):
+    """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` (see :mod:`neat.kernels`)
+    for ``t = t_k`` (the previous step) and ``t = t_k + 1`` (this one): returns
+    ``prev_scale, cur_scale, prev_shift, cur_shift``. At ``t = 0`` both are 0: the empty moments
+    give the zero direction (SPEC step 2, ``u = 0`` at ``t_k = 1``)."""
+    taken = xp.astype(tensor_count, stats_dtype)
+    steps = xp.stack([taken, taken + 1.0])
     root_second = xp.sqrt(1.0 - betas[1] ** steps)
-    first = 1.0 - betas[0] ** steps
-    safe_first = xp.where(first > 0, first, xp.ones_like(first))
-    return root_second / safe_first, eps * root_second
+    scale = root_second / (1.0 - betas[0] ** steps + xp.astype(steps == 0, stats_dtype))
+    shift = eps * root_second
+    return scale[0], scale[1], shift[0], shift[1]
 
 
 def _per_tensor(xp, value, num_tensors: int, like, what: str):
-    """A hyperparameter as a ``(K,)`` array like ``like``: one scalar for all tensors, or one per tensor."""
-    dtype, device = like.dtype, array_api_compat.device(like)
+    """A hyperparameter for :func:`play`: a Python number or 0-d array as it is (one value for all
+    tensors), or a list of one value per tensor as a ``(K,)`` array like ``like``."""
     if isinstance(value, (list, tuple)):
         if len(value) != num_tensors:
             raise ValueError(f"{what}: got {len(value)} per-tensor values for {num_tensors} tensors")
+        dtype, device = like.dtype, array_api_compat.device(like)
         return xp.stack([xp.asarray(v, dtype=dtype, device=device) for v in value])
-    return xp.broadcast_to(xp.asarray(value, dtype=dtype, device=device), (num_tensors,))
+    if isinstance(value, (int, float)):
+        return value
+    return xp.astype(value, like.dtype)
+
+
+def _take(xp, value, indices):
+    """The active tensors' entries of a per-tensor ``(K,)`` value; a scalar stays as it is."""
+    return xp.take(value, indices) if getattr(value, "ndim", 0) == 1 else value
 
 
 def diagnostics(state) -> dict:

@@ -8,38 +8,47 @@ cost is linear in tensors and players (gathers over padded index tables).
 from __future__ import annotations
 
 
-def _gather(xp, values, indices, mask):
-    """``values[indices]`` for a padded ``(rows, width)`` index table, 0 in the padding."""
-    taken = xp.reshape(xp.take(values, xp.reshape(indices, (-1,))), indices.shape)
-    return xp.where(mask, taken, xp.zeros_like(taken))
-
-
 def player_sums(xp, tables, per_tensor):
-    """``Σ_{k∈i} x_k`` for every player ``i`` (SPEC step 3): ``(K,) → (n,)``, in tensor order."""
-    return xp.sum(_gather(xp, per_tensor, tables.members, tables.member_mask), axis=1)
+    """``Σ_{k∈i} x_k`` for every player ``i`` (SPEC step 3): ``(K, c) → (c, n)``, in tensor order.
+
+    The padding of the member table is multiplied by 0: it can only carry a non-finite value
+    when some ``G_i`` is non-finite, and then the step is skipped (SPEC step 0)."""
+    return _gathered_sum(xp, xp.permute_dims(per_tensor, (1, 0)), tables.members, tables.member_mask)
 
 
 def per_tensor(xp, tables, per_player):
-    """Spread a per-player value to its tensors, ``x_{P(k)}``: ``(n,) → (K,)``."""
-    return xp.take(per_player, tables.owner)
+    """Spread per-player values to their tensors, ``x_{P(k)}``: ``(c, n) → (c, K)``."""
+    return xp.take(per_player, tables.owner, axis=1)
 
 
 def smooth(xp, tables, x):
-    """``S x``: a weighted average of ``x`` over coupled players (SPEC steps 5, 7)."""
-    return xp.sum(tables.weights * _gather(xp, x, tables.neighbours, tables.weights > 0), axis=1)
+    """``S x`` for the rows of ``x``, ``(c, n) → (c, n)``: weighted averages over coupled players
+    (SPEC steps 5, 7), from the gather table of ``S``'s non-negligible entries."""
+    return _gathered_sum(xp, x, tables.neighbours, tables.weights)
+
+
+def _gathered_sum(xp, x, indices, weights):
+    """``y[c, i] = Σ_j weights[i, j] · x[c, indices[i, j]]`` (contiguous reductions over ``j``)."""
+    rows, width = indices.shape
+    taken = xp.reshape(xp.take(x, xp.reshape(indices, (-1,)), axis=1), (x.shape[0], rows, width))
+    return xp.sum(taken * weights, axis=2)
 
 
 def alignment(xp, grad_sq, cross, dir_sq):
     """``a_i = C_i / (√G_i √U_i)`` clipped to ``[−1, 1]``; 0 where ``√G_i √U_i = 0`` (SPEC step 4)."""
     norms = xp.sqrt(grad_sq) * xp.sqrt(dir_sq)
     defined = norms > 0
-    ratio = cross / xp.where(defined, norms, xp.ones_like(norms))
-    return xp.where(defined, xp.clip(ratio, -1.0, 1.0), xp.zeros_like(cross))
+    ratio = cross / xp.where(defined, norms, 1.0)
+    return xp.where(defined, xp.minimum(xp.maximum(ratio, -1.0), 1.0), 0.0)
 
 
-def shared_conflict(xp, tables, align):
-    """``κ = S r`` with ``r_i = max(0, −a_i)`` (SPEC step 5)."""
-    return smooth(xp, tables, xp.maximum(-align, xp.zeros_like(align)))
+def conflict_and_log_step(xp, tables, align, log_step, first_step, *, zeta, leak, log_bounds):
+    """Shared conflict ``κ = S r`` with ``r_i = max(0, −a_i)`` (SPEC step 5) and the NSA log-step
+    ``z ← clip(S((1 − ρ) z + ζ a), log λmin, log λmax)``, unchanged at ``t = 1`` (SPEC step 7):
+    both smoothings in one pass over ``S``."""
+    smoothed = smooth(xp, tables, xp.stack([xp.maximum(-align, 0.0), (1.0 - leak) * log_step + zeta * align]))
+    moved = xp.minimum(xp.maximum(smoothed[1, :], log_bounds[0]), log_bounds[1])
+    return smoothed[0, :], xp.where(first_step, log_step, moved)
 
 
 def nge_coefficient(xp, gamma, conflict, cross, dir_sq):
@@ -48,12 +57,5 @@ def nge_coefficient(xp, gamma, conflict, cross, dir_sq):
     NGE then reads ``ĝ_k = g_k − coefficient_{P(k)} · u_k``.
     """
     active = (cross < 0) & (dir_sq > 0)
-    safe_dir_sq = xp.where(active, dir_sq, xp.ones_like(dir_sq))
-    return xp.where(active, gamma * conflict * (cross / safe_dir_sq), xp.zeros_like(cross))
-
-
-def nsa_log_step(xp, tables, log_step, align, first_step, *, zeta, leak, log_bounds):
-    """``z ← clip(S((1 − ρ) z + ζ a), log λmin, log λmax)``; unchanged at ``t = 1`` (SPEC step 7)."""
-    moved = smooth(xp, tables, (1.0 - leak) * log_step + zeta * align)
-    moved = xp.clip(moved, log_bounds[0], log_bounds[1])
-    return xp.where(first_step, log_step, moved)
+    safe_dir_sq = xp.where(active, dir_sq, 1.0)
+    return xp.where(active, gamma * conflict * (cross / safe_dir_sq), 0.0)
