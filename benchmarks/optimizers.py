@@ -19,7 +19,7 @@ from benchmarks.lion import Lion
 ADAM_BETAS = (0.9, 0.999)
 
 
-NEAT_IMPLEMENTATION = "neat.torch.NGAdam(model) (one player per module, chain graph, foreach kernels)"
+NEAT_IMPLEMENTATION = "neat.torch.NGAdam(model) (one player per module, chain graph, fastest kernels: numba on CPU)"
 
 
 def _hyper(hp: dict) -> dict:
@@ -61,7 +61,8 @@ def _drop(space: dict, *names) -> dict:
 
 
 OPTIMIZERS = {o.name: o for o in [
-    OptimizerSpec("adamw", "AdamW", lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, **hp),
+    OptimizerSpec("adamw", "AdamW (fused)",
+                  lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, fused=True, **hp),
                   dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED), adam_probe=True),
     OptimizerSpec("nadamw", "NAdamW", lambda m, hp: torch.optim.NAdam(m.parameters(), betas=ADAM_BETAS,
                                                                        decoupled_weight_decay=True, **hp),
