@@ -22,12 +22,17 @@ from neat.players import PlayerGraph, Players
 #: ``2^-60 · max|x|`` per term: below float64 rounding of the result.
 NEGLIGIBLE = 2.0 ** -60
 
+#: Games with more players build ``S``'s table from a sparse factorisation instead of the dense inverse.
+DENSE_LIMIT = 2048
+_BLOCK = 256
+
 
 class GameTables(NamedTuple):
     """The arrays the per-player math needs (SPEC steps 3, 5, 7), on the step's device.
 
     * ``owner``: ``(K,)`` int, ``P(k)``;
-    * ``members``, ``member_mask``: ``(n, w)`` tensor indices of each player, padded (mask false);
+    * ``members``, ``member_mask``: ``(n, w)`` tensor indices of each player, padded (mask 0, else 1,
+      in the statistics dtype);
     * ``neighbours``, ``weights``: ``(n, s)`` player indices ``j`` and ``S_ij`` of row ``i`` of ``S``
       (weight 0 in the padding), in the statistics dtype.
     """
@@ -91,19 +96,42 @@ class Topology:
     def host_tables(self) -> GameTables:
         """:class:`GameTables` as float64 / int64 NumPy arrays."""
         if "host" not in self._tables:
-            self._tables["host"] = _tables(self.players, self.smoothing())
+            members, member_mask = _padded(self.players.groups)
+            neighbours, weights = self._smoothing_rows()
+            self._tables["host"] = GameTables(np.asarray(self.players.owner, dtype=np.int64), members,
+                                              member_mask.astype(np.float64), neighbours, weights)
         return self._tables["host"]
+
+    def _smoothing_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The entries of ``S`` above :data:`NEGLIGIBLE`, as padded ``(n, s)`` column indices and
+        weights. Up to :data:`DENSE_LIMIT` players from the dense inverse; beyond, from a sparse LU
+        factorisation of ``I + μL`` (SciPy), solved for blocks of unit vectors (``S`` is symmetric,
+        so its columns are its rows): time and memory grow with the non-negligible entries, not n²."""
+        n = self.num_players
+        if n <= DENSE_LIMIT or self.mu == 0:
+            return _truncated_rows(self.smoothing())
+        from scipy.sparse import csc_matrix, identity
+        from scipy.sparse.linalg import splu
+
+        factor = splu(csc_matrix(identity(n) + self.mu * csc_matrix(self.graph.laplacian())))
+        rows: list = []
+        for start in range(0, n, _BLOCK):
+            unit = np.zeros((n, min(_BLOCK, n - start)))
+            unit[np.arange(start, start + unit.shape[1]), np.arange(unit.shape[1])] = 1.0
+            rows.extend(factor.solve(unit).T)
+        return _truncated_rows(rows)
 
     def tables(self, xp, device, stats_dtype) -> GameTables:
         """:class:`GameTables` in namespace ``xp`` on ``device`` (cached per namespace, device, dtype)."""
         key = (id(xp), str(device), str(stats_dtype))
         if key not in self._tables:
             host = self.host_tables()
+            index = _index_dtype(xp)
             self._tables[key] = GameTables(
-                owner=xp.asarray(host.owner, dtype=xp.int64, device=device),
-                members=xp.asarray(host.members, dtype=xp.int64, device=device),
-                member_mask=xp.asarray(host.member_mask, dtype=xp.bool, device=device),
-                neighbours=xp.asarray(host.neighbours, dtype=xp.int64, device=device),
+                owner=xp.asarray(host.owner, dtype=index, device=device),
+                members=xp.asarray(host.members, dtype=index, device=device),
+                member_mask=xp.asarray(host.member_mask, dtype=stats_dtype, device=device),
+                neighbours=xp.asarray(host.neighbours, dtype=index, device=device),
                 weights=xp.asarray(host.weights, dtype=stats_dtype, device=device))
         return self._tables[key]
 
@@ -145,16 +173,22 @@ class Restriction:
         key = (id(xp), str(device))
         if key not in self._on_device:
             self._on_device[key] = RestrictionArrays(*(
-                xp.asarray(a, dtype=xp.bool if a.dtype == bool else xp.int64, device=device) for a in self.host))
+                xp.asarray(a, dtype=xp.bool if a.dtype == bool else _index_dtype(xp), device=device) for a in self.host))
         return self._on_device[key]
 
 
-def _tables(players: Players, smoothing: np.ndarray) -> GameTables:
-    members, member_mask = _padded(players.groups)
-    rows = [np.flatnonzero(row > NEGLIGIBLE) for row in smoothing]
-    neighbours, neighbour_mask = _padded(rows)
-    weights = np.where(neighbour_mask, np.take_along_axis(smoothing, neighbours, axis=1), 0.0)
-    return GameTables(np.asarray(players.owner, dtype=np.int64), members, member_mask, neighbours, weights)
+def _index_dtype(xp):
+    """The namespace's default index dtype (int64; int32 in JAX without x64 mode, which has no int64)."""
+    return xp.__array_namespace_info__().default_dtypes()["indexing"]
+
+
+def _truncated_rows(rows) -> tuple[np.ndarray, np.ndarray]:
+    """Padded column indices and weights of the entries above :data:`NEGLIGIBLE` of each row."""
+    kept = [np.flatnonzero(row > NEGLIGIBLE) for row in rows]
+    neighbours, mask = _padded(kept)
+    weights = np.zeros(mask.shape)
+    weights[mask] = np.concatenate([row[columns] for row, columns in zip(rows, kept)])
+    return neighbours, weights
 
 
 def _padded(rows) -> tuple[np.ndarray, np.ndarray]:
