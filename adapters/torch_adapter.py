@@ -17,8 +17,11 @@ from neat.plugins import AdapterInfo, ParamLayout
 
 def module_layout(module, graph=None) -> ParamLayout:
     """The :class:`ParamLayout` of ``module``; ``graph``: ``None`` (chain), ``"fx"`` or an explicit graph."""
-    names, tensors, players, player_names = [], [], [], []
-    seen = set()
+    names: list[str] = []
+    tensors: list = []
+    players: list[list[int]] = []
+    player_names: list[str] = []
+    seen: set[int] = set()
     for module_name, owner in module.named_modules():
         group = []
         for name, param in owner.named_parameters(recurse=False):
@@ -51,7 +54,7 @@ def fx_edges(module, player_names) -> list:
                         f"{error}); pass graph=None for a chain or an explicit graph") from error
     players_of = {name: i for i, name in enumerate(player_names)}
     node_players = {node: _players_used(node, players_of) for node in traced.graph.nodes}
-    edges = set()
+    edges: set[tuple[int, int]] = set()
     for node, players in node_players.items():
         upstream = _nearest_upstream_players(node, node_players)
         edges.update((min(i, j), max(i, j)) for i in players for j in upstream if i != j)
@@ -93,19 +96,20 @@ def neat_param_layout(obj):
     return None
 
 
-def run_golden(problem, dtype_name: str) -> list:
-    """Train :class:`neat.torch.NGAdam` on a golden problem; the params after every step (float64 NumPy)."""
+def run_golden(problem, dtype_name: str, **options) -> list:
+    """Train :class:`neat.torch.NGAdam` on a golden problem; the params after every step (float64 NumPy).
+    ``options``: more constructor arguments, e.g. ``foreach=True``."""
     import torch
 
     from neat.torch import NGAdam
 
     dtype = getattr(torch, dtype_name)
     params = [torch.tensor(p, dtype=dtype) for p in problem.params]
-    optimizer = NGAdam(params, players=problem.players, graph=problem.weights, **problem.hyperparameters)
+    optimizer = NGAdam(params, players=problem.players, graph=problem.weights, **problem.hyperparameters, **options)
     history = []
     for grads in problem.grads:
         for p, g in zip(params, grads):
-            p.grad = torch.tensor(g, dtype=dtype)
+            p.grad = None if g is None else torch.tensor(g, dtype=dtype)  # None: inactive (SPEC v2)
         optimizer.step()
         history.append([p.detach().to(torch.float64).numpy().copy() for p in params])
     return history

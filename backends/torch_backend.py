@@ -7,6 +7,7 @@ import functools
 import sys
 
 from neat.hookspecs import hookimpl
+from neat.kernels import Statistics
 from neat.plugins import BackendInfo
 
 
@@ -37,95 +38,123 @@ def _foreach_unsupported(xp, params):
 class ForeachKernels:
     """:class:`neat.kernels.StepKernels` built from ``torch._foreach_*`` ops (SPEC "Cost").
 
-    Every op runs over all tensors at once; per-tensor scalars (``γκC/U``, ``ηλ``,
-    ``1 − ηω``) stay on the device as 0-d tensors, so nothing is synced to the host.
-    ``⟨g,u⟩`` uses one ``vdot`` per tensor (torch has no signed foreach sum).
-    The direction ``u`` of the statistics pass is kept for the update pass of the
-    same step, so use one instance per step. Temporaries during a step: ``u`` (its
-    buffer later holds the denominator) and the zeroed-if-skipped gradients;
-    nothing beyond ``m``, ``v`` stays at rest.
+    Every op runs over all tensors at once; the per-tensor scalars of
+    :class:`~neat.kernels.TensorScalars` stay on the device as 0-d tensors, so nothing
+    is read on the host. ``⟨g,u⟩`` is one ``vdot`` per tensor (torch has no signed
+    foreach sum). The direction ``u`` of the statistics pass travels to the update
+    pass in :class:`~neat.kernels.Statistics` (the update pass then reuses its buffers:
+    a ``Statistics`` serves one update); the kernels keep no state. Temporaries at the
+    peak of a step: two tensor-sized buffers per tensor (``u`` and one more).
     """
 
-    def __init__(self):
-        self._direction = None  # (exp_avg list, u) from statistics(), consumed by update()
+    name = "foreach"
 
-    def statistics(self, xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype):
-        """SPEC steps 0, 2, 3: rows ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; finite when every ``⟨g,g⟩`` is.
-
-        (A gradient whose ``⟨g,g⟩`` overflows the statistics dtype counts as non-finite.)"""
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
+        """SPEC steps 2, 3: ``u = m · scale / (√v + shift)`` (0 where the denominator is 0) of each
+        tensor's previous step, and the rows ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` summed in ``stats_dtype``."""
         import torch
 
         grads = _in_dtypes_of(grads, exp_avg)
-        direction = _adam_direction(exp_avg, exp_avg_sq, previous)
-        self._direction = (exp_avg, direction)
-        grad_sq = _stack(torch._foreach_powsum(grads, 2), stats_dtype)
-        dir_sq = _stack(torch._foreach_powsum(direction, 2), stats_dtype)
-        cross = _stack([torch.vdot(g.reshape(-1), u.reshape(-1)) for g, u in zip(grads, direction)], stats_dtype)
-        return torch.stack([grad_sq, cross, dir_sq], dim=1), torch.isfinite(grad_sq).all()
+        direction = _scaled_reciprocal(exp_avg_sq, scalars.prev_shift, scalars.prev_scale)
+        torch._foreach_mul_(direction, exp_avg)
+        grad_sq = torch._foreach_powsum(grads, 2, dtype=stats_dtype)
+        dir_sq = torch._foreach_powsum(direction, 2, dtype=stats_dtype)
+        cross = [torch.vdot(_flat(g, stats_dtype), _flat(u, stats_dtype)) for g, u in zip(grads, direction)]
+        sums = torch.stack([*grad_sq, *cross, *dir_sq]).reshape(3, len(grads)).T
+        return Statistics(sums, direction)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, scalars, previous, current, betas, finite,
-               inplace=False):
-        """SPEC steps 6, 8, 9, written into ``θ, m, v``; a skipped step (``finite`` false) is an
-        exact no-op: the gradients are zeroed and the per-tensor scalars made neutral."""
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+        """SPEC steps 6, 8, 9, written into ``θ, m, v`` (copies of them unless ``inplace``).
+
+        A skipped step (``finite`` false) is an exact no-op without a host read: the gradients
+        are replaced by 0 and the scalars by neutral ones (β2 → 1, 1 − β1 → 0, γκC/U → 0,
+        1 − ηω → 1, step → 0)."""
         import torch
 
-        direction = self._take_direction(exp_avg, exp_avg_sq, previous)
         if not inplace:
-            params, exp_avg, exp_avg_sq = (torch._foreach_clone(x) for x in (params, exp_avg, exp_avg_sq))
+            params, exp_avg, exp_avg_sq = ([t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq))
         beta1, beta2 = betas
-        zero = torch.zeros_like(scalars.step)
-        nge = torch.where(finite, scalars.nge, zero)
-        decay = torch.where(finite, scalars.decay, torch.ones_like(scalars.step))
-        step = torch.where(finite, scalars.step, zero)
-        keep2 = torch.where(finite, torch.tensor(beta2, dtype=step.dtype, device=step.device), 1.0)
-        weight1 = torch.where(finite, torch.tensor(1.0 - beta1, dtype=step.dtype, device=step.device), 0.0)
-        grads = [torch.where(finite, g.to(m.dtype), 0.0) for g, m in zip(grads, exp_avg)]
+        like = scalars.step
+        keep2 = torch.where(finite, torch.full((), beta2, dtype=like.dtype, device=like.device), 1.0)
+        weight1 = torch.where(finite, torch.full((), 1.0 - beta1, dtype=like.dtype, device=like.device), 0.0)
+        nge, decay, step = (list(torch.where(finite, value, neutral).unbind())
+                            for value, neutral in ((-scalars.nge, 0.0), (scalars.decay, 1.0), (scalars.step, 0.0)))
+        direction = statistics.direction
+        if direction is None:
+            direction = _scaled_reciprocal(exp_avg_sq, scalars.prev_shift, scalars.prev_scale)
+            torch._foreach_mul_(direction, exp_avg)
+        grads = [torch.where(finite, g, 0.0) for g in _in_dtypes_of(grads, exp_avg)]
 
-        # Step 8: v <- b2 v + (1-b2) g^2;  m <- m + (1-b1) (g_hat - m) with g_hat = g - nge u (step 6).
-        torch._foreach_mul_(exp_avg_sq, keep2)
+        # Step 8: v ← β2 v + (1 − β2) g²;  m ← m + (1 − β1)(ĝ − m), with ĝ = g − (γκC/U) u (step 6).
+        torch._foreach_mul_(exp_avg_sq, _per_dtype(keep2, exp_avg_sq))
         torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1.0 - beta2)
-        torch._foreach_addcmul_(grads, direction, list((-nge).unbind()))
-        torch._foreach_lerp_(exp_avg, grads, [weight1.to(m.dtype) for m in exp_avg])
+        torch._foreach_addcmul_(grads, direction, nge)
+        torch._foreach_lerp_(exp_avg, grads, _per_dtype(weight1, exp_avg))
         del grads
 
-        # Step 9: theta <- theta (1 - lr wd) - (lr lambda / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps),
-        # the step size folded into the denominator: (sqrt(v) + eps sqrt(1-b2^t)) (1-b1^t) / (lr lambda sqrt(1-b2^t)).
+        # Step 9: θ ← θ (1 − ηω) − m · step / (√v + shift), with step = η λ scale; u's buffers,
+        # free now, hold the denominator (one temporary less at the peak).
         work = _in_dtypes_of(params, exp_avg)
-        torch._foreach_mul_(work, list(decay.unbind()))
-        root_second = torch.sqrt(current.second)
-        denominator = direction  # u's buffer is free now: reused rather than allocating another
-        torch._foreach_copy_(denominator, exp_avg_sq)
-        torch._foreach_sqrt_(denominator)
-        torch._foreach_add_(denominator, current.eps * root_second)
-        torch._foreach_mul_(denominator, list((current.first / (step * root_second)).unbind()))
-        torch._foreach_addcdiv_(work, exp_avg, denominator, value=-1.0)
+        torch._foreach_mul_(work, decay)
+        ratio = _scaled_reciprocal(exp_avg_sq, scalars.shift, step, denominator=direction)
+        torch._foreach_addcmul_(work, exp_avg, ratio, value=-1.0)
         _copy_back(params, work)
         return list(params), list(exp_avg), list(exp_avg_sq)
 
-    def _take_direction(self, exp_avg, exp_avg_sq, previous):
-        cached, self._direction = self._direction, None
-        if cached is not None and cached[0] is exp_avg:
-            return cached[1]
-        return _adam_direction(exp_avg, exp_avg_sq, previous)
 
-
-def _adam_direction(exp_avg, exp_avg_sq, correction):
-    """``u = (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)`` over all tensors (SPEC step 2), computed as
-    ``(√(1 − β2^t) / (1 − β1^t)) · m / (√v + ε √(1 − β2^t))`` (AdamW's placement, fewer passes)."""
+def _scaled_reciprocal(exp_avg_sq, shift, scale, denominator=None):
+    """``scale / (√v + shift)`` per element, 0 where ``√v + shift = 0`` (see :mod:`neat.kernels`);
+    ``shift`` and ``scale``: ``(K,)`` tensors or lists of 0-d tensors. ``denominator``: buffers
+    (shaped like ``v``, values overwritten) for ``√v + shift``, or ``None`` to allocate them."""
     import torch
 
-    root_second = torch.sqrt(correction.second)
-    direction = torch._foreach_sqrt(exp_avg_sq)  # the only buffer: m / (...) is formed in place
-    torch._foreach_add_(direction, correction.eps * root_second)
-    torch._foreach_reciprocal_(direction)
-    torch._foreach_mul_(direction, exp_avg)
-    torch._foreach_mul_(direction, root_second / correction.first)
-    return direction
+    if denominator is None:
+        denominator = torch._foreach_sqrt(exp_avg_sq)
+    else:
+        torch._foreach_copy_(denominator, exp_avg_sq)
+        torch._foreach_sqrt_(denominator)
+    torch._foreach_add_(denominator, _entries(shift))
+    ratio = torch._foreach_sign(denominator)  # 1 where the denominator is positive, 0 where it is 0
+    torch._foreach_mul_(ratio, _entries(scale))
+    torch._foreach_clamp_min_(denominator, [_SMALLEST[d.dtype] for d in denominator])  # exact where > 0
+    torch._foreach_div_(ratio, denominator)
+    return ratio
+
+
+class _SmallestPositive(dict):
+    """The smallest positive (subnormal) value of each floating dtype, as a Python float."""
+
+    def __missing__(self, dtype):
+        import torch
+
+        info = torch.finfo(dtype)
+        self[dtype] = info.tiny * info.eps
+        return self[dtype]
+
+
+_SMALLEST = _SmallestPositive()
+
+
+def _entries(values):
+    """A ``(K,)`` tensor as a list of 0-d tensors (a list stays as it is)."""
+    return values if isinstance(values, list) else list(values.unbind())
+
+
+def _per_dtype(value, tensors):
+    """The 0-d ``value`` once per tensor, in that tensor's dtype (one cast per distinct dtype)."""
+    cast = {dtype: value.to(dtype) for dtype in {t.dtype for t in tensors}}
+    return [cast[t.dtype] for t in tensors]
 
 
 def _in_dtypes_of(tensors, like):
     """``tensors`` cast to the dtypes of ``like`` (no copy where they already match)."""
-    return [t.to(other.dtype) for t, other in zip(tensors, like)]
+    return [t if t.dtype == other.dtype else t.to(other.dtype) for t, other in zip(tensors, like)]
+
+
+def _flat(tensor, dtype):
+    """``tensor`` as a 1-d view, cast to ``dtype`` where it has another."""
+    flat = tensor.reshape(-1)
+    return flat if flat.dtype == dtype else flat.to(dtype)
 
 
 def _copy_back(params, work):
@@ -135,12 +164,6 @@ def _copy_back(params, work):
     pairs = [(p, w) for p, w in zip(params, work) if p is not w]
     if pairs:
         torch._foreach_copy_([p for p, _ in pairs], [w for _, w in pairs])
-
-
-def _stack(values, dtype):
-    import torch
-
-    return torch.stack([v.to(dtype) for v in values])
 
 
 def _from_numpy(array, dtype_name, device="cpu"):

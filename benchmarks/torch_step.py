@@ -1,24 +1,38 @@
-"""Time one optimizer step: neat.torch.NGAdam against torch.optim.AdamW, side by side.
+"""Time ``neat.torch.NGAdam`` against ``torch.optim.AdamW(fused=True)``, the fastest torch baseline.
 
-Parameter shapes of a 124M-parameter GPT-2-like model (one player per module,
-75 players, 148 tensors) and of a small MLP; random float32 gradients. Reports
-the median step time, the NG-Adam / AdamW ratio, the optimizer state at rest
-and the step's peak extra memory (temporaries). Not a test::
+Cases:
 
-    python -m benchmarks.torch_step --threads 2            # CPU
-    python -m benchmarks.torch_step --device cuda          # adds AdamW(fused=True)
+* ``gpt2-124m``: one optimizer step on the parameter shapes of GPT-2 small (148 tensors,
+  75 players: one per module; the LM head is tied to ``wte``), random float32 gradients;
+* ``many-small``: one step on 1,600 tensors of 64 elements, one player each (the fixed
+  per-tensor and per-player cost of a step);
+* ``w1-train``: a whole training step of W1's MLP (784-128-64-10, batch 128, see
+  :mod:`benchmarks.workloads`; random data): zero_grad, forward, backward and step.
+
+The candidates run interleaved (A, B, C, A, B, C, …) so that load from other processes hits them
+alike; each row gives the median time, its spread (25th–75th percentile) and the median of the
+per-round ratios to the baseline, with the optimizer state at rest and (step cases) the peak
+extra memory of one step, both over the parameter bytes. Not a test::
+
+    python -m benchmarks.torch_step --threads 2 --steps 20
+    python -m benchmarks.torch_step --device cuda
+    python -m benchmarks.torch_step --steps 2 --warmup 1 --cases many-small,w1-train   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from neat.torch import NGAdam
+
+HYPERPARAMETERS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
 
 
 def gpt2_shapes(vocab=50257, context=1024, width=768, layers=12):
@@ -32,11 +46,19 @@ def gpt2_shapes(vocab=50257, context=1024, width=768, layers=12):
     return modules + [("ln_f", [(width,), (width,)])]
 
 
+def many_small_shapes(count=1600, size=64):
+    """``count`` one-tensor modules of ``size`` elements."""
+    return [(f"p{i}", [(size,)]) for i in range(count)]
+
+
 def small_shapes():
+    """A small MLP (784-256-128-10)."""
     return [("fc1", [(784, 256), (256,)]), ("fc2", [(256, 128), (128,)]), ("fc3", [(128, 10), (10,)])]
 
 
 def make_params(modules, device):
+    """Random parameters with random gradients (set once: a step-only benchmark) and one player
+    per module."""
     generator = torch.Generator(device=device).manual_seed(0)
     params, players = [], []
     for _, shapes in modules:
@@ -46,6 +68,60 @@ def make_params(modules, device):
             p.grad = torch.randn(shape, device=device, generator=generator) * 1e-3
             params.append(p)
     return params, players
+
+
+@dataclass
+class Setup:
+    """One candidate on one case: ``run()`` does the timed work; ``params`` and ``optimizer``
+    are for the memory columns."""
+
+    run: Callable[[], None]
+    params: list
+    optimizer: torch.optim.Optimizer
+
+
+def step_case(modules):
+    """A case timing ``optimizer.step()`` alone on parameters of ``modules``' shapes."""
+    def setup(make_optimizer, device) -> Setup:
+        params, players = make_params(modules, device)
+        optimizer = make_optimizer(params, players)
+        return Setup(optimizer.step, params, optimizer)
+    return setup
+
+
+def w1_training_case(batch=128):
+    """A case timing a whole training step of W1's MLP on a random batch."""
+    def setup(make_optimizer, device) -> Setup:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                                    torch.nn.ReLU(), torch.nn.Linear(64, 10)).to(device)
+        x = torch.randn(batch, 784, device=device)
+        y = torch.randint(0, 10, (batch,), device=device)
+        params = list(model.parameters())
+        optimizer = make_optimizer(params, [[0, 1], [2, 3], [4, 5]])  # one player per Linear, as NGAdam(model)
+
+        def run():
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        return Setup(run, params, optimizer)
+    return setup
+
+
+CASES = {"gpt2-124m": step_case(gpt2_shapes()), "many-small": step_case(many_small_shapes()),
+         "small-mlp": step_case(small_shapes()), "w1-train": w1_training_case()}
+STEP_ONLY = {"gpt2-124m", "many-small", "small-mlp"}
+
+
+def candidates():
+    """``(label, make(params, players))``; the first is the baseline."""
+    def ngadam(**flags):
+        return lambda params, players: NGAdam(params, players=players, **flags, **HYPERPARAMETERS)
+
+    return [("AdamW(fused=True)", lambda params, _: torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS)),
+            ("NGAdam() default", ngadam()),
+            ("NGAdam(foreach=True)", ngadam(foreach=True)),
+            ("NGAdam(fused=True)", ngadam(fused=True))]
 
 
 class PeakMemory:
@@ -78,80 +154,91 @@ def _status_kib(key):
         return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
 
 
-def _timed_step(optimizer, device):
+def _timed(run, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    optimizer.step()
+    run()
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
-def compare(makers, modules, device, steps, warmup):
-    """Median step time, state at rest and step peak memory (both / parameter bytes) per optimizer.
+def _bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
 
-    The optimizers' steps are interleaved (A, B, A, B, …) so that load from other processes
-    on a shared machine hits them alike."""
-    runs = []
-    for make in makers:
-        params, players = make_params(modules, device)
-        runs.append((make(params, players), params))
-    peaks = []
-    for optimizer, _ in runs:
+
+def compare(case, rows, device, steps: int, warmup: int, measure_peak: bool) -> list:
+    """For each row, ``None`` when it cannot run here, else a dict: ``times`` (seconds, one per
+    round), ``kernels`` (NGAdam's kernel set), ``at_rest`` and ``peak`` (over parameter bytes)."""
+    setups = []
+    for label, make in rows:
+        try:
+            setups.append(case(make, device))
+        except (RuntimeError, ValueError) as error:  # e.g. a fused set not registered or not installed here
+            print(f"  {label}: not run ({type(error).__name__}: {error})")
+            setups.append(None)
+    results: list = []
+    for setup in setups:
+        if setup is None:
+            results.append(None)
+            continue
         for _ in range(warmup):
-            optimizer.step()
-        with PeakMemory(device) as memory:
-            optimizer.step()
-        peaks.append(memory.peak)
-    times = [[] for _ in runs]
+            setup.run()
+        peak = None
+        if measure_peak:
+            with PeakMemory(device) as memory:
+                setup.run()
+            peak = memory.peak / _bytes(setup.params)
+        at_rest = _bytes(t for s in setup.optimizer.state.values() for t in s.values()) / _bytes(setup.params)
+        kernels = getattr(getattr(setup.optimizer, "_kernels", None), "name", "")
+        results.append(dict(times=[], kernels=kernels, at_rest=at_rest, peak=peak))
     for _ in range(steps):
-        for (optimizer, _), record in zip(runs, times):
-            record.append(_timed_step(optimizer, device))
-    results = []
-    for (optimizer, params), record, peak in zip(runs, times, peaks):
-        state_bytes = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
-                          if torch.is_tensor(t))
-        param_bytes = sum(p.numel() * p.element_size() for p in params)
-        results.append((statistics.median(record), state_bytes / param_bytes, peak / param_bytes))
+        for setup, result in zip(setups, results):
+            if setup is not None:
+                result["times"].append(_timed(setup.run, device))
     return results
 
 
-def candidates(device):
-    adamw = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
-    rows = [("AdamW(foreach=True)", lambda p, _: torch.optim.AdamW(p, foreach=True, **adamw))]
-    if device.type == "cuda":
-        rows.append(("AdamW(fused=True)", lambda p, _: torch.optim.AdamW(p, fused=True, **adamw)))
-    rows.append(("NGAdam (foreach)", lambda p, players: NGAdam(p, players=players, **adamw)))
-    return rows
+def report(case_name: str, rows, results) -> None:
+    baseline = results[0]["times"]
+    for (label, _), result in zip(rows, results):
+        if result is None:
+            print(f"| {case_name} | {label} | not run | | | | |")
+            continue
+        times = np.asarray(result["times"]) * 1e3
+        ratios = times / (np.asarray(baseline) * 1e3)
+        low, high = np.percentile(times, [25, 75])
+        ratio_low, ratio_high = np.percentile(ratios, [25, 75])
+        peak = "-" if result["peak"] is None else f"{result['peak']:.2f}"
+        name = f"{label} [{result['kernels']}]" if result["kernels"] else label
+        print(f"| {case_name} | {name} | {np.median(times):.3f} | {low:.3f}–{high:.3f} "
+              f"| {np.median(ratios):.2f} ({ratio_low:.2f}–{ratio_high:.2f}) | {result['at_rest']:.3f} | {peak} |",
+              flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--models", default="gpt2-124m,small")
+    parser.add_argument("--steps", type=int, default=20, help="timed rounds (each times every candidate once)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--cases", default="gpt2-124m,many-small,w1-train",
+                        help=f"comma-separated, from {', '.join(CASES)}")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"{platform.processor() or platform.machine()}")
-    models = {"gpt2-124m": gpt2_shapes(), "small": small_shapes()}
-    print("| model | params | optimizer | step ms | ratio to AdamW(foreach) | state at rest / params "
-          "| step peak extra / params |")
+          f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up")
+    print("| case | optimizer [kernels] | ms (median) | ms (25–75%) | ratio to AdamW(fused) (25–75%) "
+          "| state at rest / params | step peak extra / params |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name in args.models.split(","):
-        modules = models[name]
-        count = sum(torch.Size(s).numel() for _, shapes in modules for s in shapes)
-        rows = candidates(device)
-        results = compare([make for _, make in rows], modules, device, args.steps, args.warmup)
-        baseline = results[0][0]
-        for (label, _), (seconds, at_rest, peak) in zip(rows, results):
-            print(f"| {name} | {count / 1e6:.1f}M | {label} | {seconds * 1e3:.2f} | {seconds / baseline:.2f} "
-                  f"| {at_rest:.3f} | {peak:.2f} |", flush=True)
+    rows = candidates()
+    for name in args.cases.split(","):
+        results = compare(CASES[name], rows, device, args.steps, args.warmup, measure_peak=name in STEP_ONLY)
+        report(name, rows, results)
+
 
 if __name__ == "__main__":
     main()

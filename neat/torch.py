@@ -2,63 +2,70 @@
 
 ``NGAdam(model)`` is the one-line form: one player per module that owns
 parameters, chained in registration order (``graph="fx"``: the model's traced
-data flow). Each step calls :func:`neat.functional.step` in place with the
-``torch._foreach_*`` kernels of :mod:`neat.backends.torch_backend`
-(``foreach=False``: the generic array-API kernels).
+data flow). Each step is one call of :func:`neat.functional.step` in place, with
+the kernel set chosen once, as ``torch.optim`` chooses its implementation:
+``foreach`` / ``fused`` flags (see :func:`kernel_request`).
 
-Parameters whose ``grad`` is ``None`` sit the step out: the step runs over the
-tensors that have gradients, and a player none of whose tensors has one keeps
-its log-step and is left out of that step's game (its graph edges with it).
+Parameters whose ``grad`` is ``None`` sit the step out (SPEC v2): the core plays
+the sub-game of the players owning the other tensors, and each tensor counts its
+own steps ``t_k`` for its bias corrections, as ``torch.optim.AdamW`` does.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from neat import arrays, functional
 from neat._version import SPEC_VERSION
-from neat.backends.torch_backend import ForeachKernels
 from neat.config import DEFAULTS, NGAdamConfig
-from neat.kernels import GENERIC
-from neat.players import PlayerGraph, Players
-from neat.state import NGAdamState
+from neat.kernel_selection import select_kernels
+from neat.kernels import Statistics
+from neat.state import GameState, NGAdamState
+from neat.topology import Topology
 
-__all__ = ["NGAdam"]
+__all__ = ["NGAdam", "kernel_request"]
 
-#: Keys of the NEAT entry of :meth:`NGAdam.state_dict` holding the global state.
-GLOBAL_STATE = ("count", "skipped", "log_step", "alignment", "conflict")
 _GROUP_KEYS = {"params", "lr", "weight_decay"}
 
+#: The fused kernel set of each device type (``fused=True``).
+FUSED_KERNELS = {"cpu": "numba", "cuda": "triton"}
 
-@dataclass(frozen=True)
-class _Plan:
-    """The game of one set of tensors with gradients: their players, player map and ``S``."""
 
-    tensors: tuple[int, ...]
-    players: torch.Tensor  # indices of the players taking part, on the device
-    every_player: bool
-    membership: torch.Tensor
-    smoothing: torch.Tensor
+def kernel_request(foreach, fused, device) -> str | None:
+    """``torch.optim``'s ``foreach`` / ``fused`` flags as a request for
+    :func:`neat.kernel_selection.select_kernels`: ``fused=True`` → the device's fused set
+    (:data:`FUSED_KERNELS`), ``foreach=True`` or ``fused=False`` → ``"foreach"``,
+    ``foreach=False`` → ``"generic"`` (one tensor at a time), both ``None`` → ``None``
+    (the fastest registered set that runs these tensors)."""
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if fused:
+        if device.type not in FUSED_KERNELS:
+            raise RuntimeError(f"`fused=True` needs a {' or '.join(sorted(FUSED_KERNELS))} device, "
+                               f"the parameters are on {device.type}")
+        return FUSED_KERNELS[device.type]
+    if foreach is False:
+        return "generic"
+    return "foreach" if foreach or fused is False else None
 
 
 class NGAdam(torch.optim.Optimizer):
     """NG-Adam (SPEC.md) as a ``torch.optim.Optimizer``.
 
     ``params``: an ``nn.Module``, an iterable of tensors or of param-group dicts
-    (per-group ``lr`` and ``weight_decay``). ``players``: lists of tensor indices
-    in parameter order (default: one per module for a module, one per tensor
-    otherwise). ``graph``: ``None`` (chain), ``"fx"`` (modules only), an ``n×n``
-    weight matrix or ``(i, j, weight)`` edges. ``foreach``: ``None``/``True`` use
-    the foreach kernels, ``False`` the generic ones (same numbers).
+    (per-group ``lr`` and ``weight_decay``, which schedulers may change as floats
+    or tensors). ``players``: lists of tensor indices in parameter order (default:
+    one per module for a module, one per tensor otherwise). ``graph``: ``None``
+    (chain), ``"fx"`` (modules only), an ``n×n`` weight matrix or ``(i, j, weight)``
+    edges. ``foreach``, ``fused``: as in ``torch.optim.AdamW`` (:func:`kernel_request`);
+    every kernel set gives the numbers of the generic one.
     """
 
     def __init__(self, params, lr=DEFAULTS["lr"], betas=DEFAULTS["betas"], eps=DEFAULTS["eps"],
                  weight_decay=DEFAULTS["weight_decay"], gamma=DEFAULTS["gamma"], zeta=DEFAULTS["zeta"],
                  mu=DEFAULTS["mu"], step_bounds=DEFAULTS["step_bounds"], leak=DEFAULTS["leak"],
-                 players=None, graph=None, foreach=None):
+                 players=None, graph=None, foreach=None, fused=None) -> None:
         self.config = NGAdamConfig(lr=_host_number(lr, "lr"), betas=betas, eps=eps,
                                    weight_decay=_host_number(weight_decay, "weight_decay"), gamma=gamma,
                                    zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
@@ -66,27 +73,40 @@ class NGAdam(torch.optim.Optimizer):
         super().__init__(groups, dict(lr=lr, weight_decay=weight_decay))
         for group in self.param_groups:
             _check_group(group)
-        self.foreach = foreach
-        self._tensors = [p for group in self.param_groups for p in group["params"]]
-        self._group_of = [i for i, group in enumerate(self.param_groups) for _ in group["params"]]
-        self.players = Players.from_spec(players, len(self._tensors))
-        self.graph = PlayerGraph.from_spec(graph, self.players.num_players)
-        self._device = _one_device(self._tensors)
-        xp = arrays.namespace_of(self._tensors, "params")
-        arrays.check_floating(xp, self._tensors, "params")
-        self._stats_dtype = arrays.statistics_dtype(xp, [arrays.state_dtype(xp, p.dtype) for p in self._tensors])
-        n = self.players.num_players
-        self._global = {
-            "count": torch.zeros((), dtype=torch.int32, device=self._device),
-            "skipped": torch.zeros((), dtype=torch.int32, device=self._device),
-            **{key: torch.zeros(n, dtype=torch.float32, device=self._device)
-               for key in ("log_step", "alignment", "conflict")},
-        }
-        self._plans: dict[tuple[int, ...], _Plan] = {}
+        self.foreach, self.fused = foreach, fused
+        self._params = [p for group in self.param_groups for p in group["params"]]
+        self.topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
+        self._device = _one_device(self._params)
+        local = [_local(p) for p in self._params]
+        xp = arrays.namespace_of(local, "params")
+        arrays.check_floating(xp, local, "params")
+        self._stats_dtype = arrays.statistics_dtype(xp, [_moments_dtype(p) for p in local])
+        self._game = GameState.zeros(xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
+        self._exp_avg: list[torch.Tensor] = []
+        self._exp_avg_sq: list[torch.Tensor] = []
+        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq,
+                                  self.topology.tables(xp, self._device, self._stats_dtype))
+        self._collect_moments()
+        self._kernels = select_kernels(xp, local, kernel_request(foreach, fused, self._device))
+        self._mesh = _device_mesh(self._params)
+        self._sharded: dict[tuple[int, ...], ShardReducedKernels] = {}
+        self._group_of = torch.tensor([i for i, group in enumerate(self.param_groups) for _ in group["params"]],
+                                      dtype=torch.long, device=self._device)
+        self._hyperparameters: dict[str, tuple] = {}
+
+    @property
+    def players(self):
+        """The :class:`~neat.players.Players` of the game (fixed at construction)."""
+        return self.topology.players
+
+    @property
+    def graph(self):
+        """The :class:`~neat.players.PlayerGraph` of the game (fixed at construction)."""
+        return self.topology.graph
 
     def add_param_group(self, param_group: dict) -> None:
         """Only during construction: the players and the graph are fixed once built."""
-        if hasattr(self, "players"):
+        if "topology" in self.__dict__:
             raise ValueError("NGAdam's players and graph are fixed at construction: add_param_group afterwards "
                              "is not supported; build a new NGAdam with every parameter")
         super().add_param_group(param_group)
@@ -106,115 +126,131 @@ class NGAdam(torch.optim.Optimizer):
     def _step(self) -> None:
         """The step itself. Under ``torch.compile`` it runs eagerly (a graph break): dynamo cannot
         trace the plug-in lookup and array-API namespaces of the core; the model still compiles."""
-        tensors = tuple(k for k, p in enumerate(self._tensors) if p.grad is not None)
-        if not tensors:
-            return
-        params = [self._tensors[k] for k in tensors]
-        grads = [p.grad for p in params]
-        for k, g in zip(tensors, grads):
-            if g.is_sparse:
+        grads = [p.grad for p in self._params]
+        for k, g in enumerate(grads):
+            if g is not None and g.is_sparse:
                 raise RuntimeError(f"NGAdam does not support sparse gradients (parameter {k})")
-        plan = self._plan(tensors)
-        moments = [self._moments(p) for p in params]
-        state = NGAdamState(
-            count=self._global["count"], skipped=self._global["skipped"],
-            **{key: self._global[key] if plan.every_player else self._global[key][plan.players]
-               for key in ("log_step", "alignment", "conflict")},
-            exp_avg=[_local(m["exp_avg"]) for m in moments], exp_avg_sq=[_local(m["exp_avg_sq"]) for m in moments],
-            membership=plan.membership, smoothing=plan.smoothing)
-        kernels = GENERIC if self.foreach is False else ForeachKernels()
-        mesh = _device_mesh(params)
-        if mesh is not None:
-            kernels = ShardReducedKernels(kernels, mesh, [_placements(p, mesh) for p in params])
-            params, grads = [_local(p) for p in params], [_local(g) for g in grads]
-        _, new = functional.step(params, grads, state, self.config, lr=self._per_tensor("lr", tensors),
-                                 weight_decay=self._per_tensor("weight_decay", tensors),
-                                 kernels=kernels, inplace=True)
-        self._global["count"].copy_(new.count)
-        self._global["skipped"].copy_(new.skipped)
-        for key in ("log_step", "alignment", "conflict"):
-            if plan.every_player:
-                self._global[key].copy_(getattr(new, key))
+        if self._pending:
+            self._make_moments(grads)
+        params, kernels = self._params, self._kernels
+        if self._mesh is not None:
+            params, kernels = [_local(p) for p in params], self._shard_kernels(grads)
+            grads = [None if g is None else _local(g) for g in grads]
+        _, new = functional.step(params, grads, self._state, self.config, lr=self._hyperparameter("lr"),
+                                 weight_decay=self._hyperparameter("weight_decay"), kernels=kernels,
+                                 inplace=True, topology=self.topology)
+        if new.game is not self._game:
+            torch._foreach_copy_(list(self._game), list(new.game))
+
+    def _collect_moments(self) -> None:
+        """Point the state's moment lists at ``self.state`` (the local shards of DTensors). A tensor
+        that has never had a gradient has no moments yet (as in ``torch.optim``): it gets a
+        read-only zero of its shape, never touched since the tensor is inactive."""
+        self._pending = set()
+        for k, param in enumerate(self._params):
+            state = self.state.get(param, {})
+            if "exp_avg" in state:
+                moments = [_local(state["exp_avg"]), _local(state["exp_avg_sq"])]
             else:
-                self._global[key].index_copy_(0, plan.players, getattr(new, key))
+                self._pending.add(k)
+                local = _local(param)
+                moments = [torch.zeros((), dtype=_moments_dtype(local), device=local.device).expand(local.shape)] * 2
+            for target, moment in zip((self._exp_avg, self._exp_avg_sq), moments):
+                if k < len(target):
+                    target[k] = moment
+                else:
+                    target.append(moment)
 
-    def _moments(self, param) -> dict:
-        """``m`` and ``v`` of ``param`` (SPEC "State": float32 for 16-bit params), made on first use."""
-        state = self.state[param]
-        if "exp_avg" not in state:
-            dtype = _moments_dtype(param)
-            state["exp_avg"] = torch.zeros_like(param, dtype=dtype, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(param, dtype=dtype, memory_format=torch.preserve_format)
-        return state
+    def _make_moments(self, grads) -> None:
+        """Zero ``m`` and ``v`` (SPEC "State": float32 for 16-bit params) for tensors that have a
+        gradient for the first time."""
+        for k in [k for k in self._pending if grads[k] is not None]:
+            param = self._params[k]
+            state = self.state[param]
+            for key in ("exp_avg", "exp_avg_sq"):
+                state[key] = torch.zeros_like(param, dtype=_moments_dtype(param), memory_format=torch.preserve_format)
+            self._exp_avg[k], self._exp_avg_sq[k] = _local(state["exp_avg"]), _local(state["exp_avg_sq"])
+            self._pending.discard(k)
 
-    def _per_tensor(self, key: str, tensors) -> list:
-        """A param-group value (float or tensor, e.g. set by an LR scheduler) per tensor, on the device."""
-        values = [torch.as_tensor(group[key], dtype=self._stats_dtype, device=self._device).reshape(())
-                  for group in self.param_groups]
-        return [values[self._group_of[k]] for k in tensors]
+    def _hyperparameter(self, key: str):
+        """A param-group value for the step: one float for all tensors, or a ``(K,)`` tensor on
+        the device. Built again only when a group's float changed; tensor values (which
+        schedulers may update in place) are read on the device at every step."""
+        values = tuple(group[key] for group in self.param_groups)
+        if any(isinstance(value, torch.Tensor) for value in values):
+            return self._tensor_hyperparameter(values)
+        cached = self._hyperparameters.get(key)
+        if cached is None or cached[0] != values:
+            per_tensor = values[0] if len(set(values)) == 1 else torch.tensor(
+                values, dtype=self._stats_dtype, device=self._device)[self._group_of]
+            cached = self._hyperparameters[key] = (values, per_tensor)
+        return cached[1]
 
-    def _plan(self, tensors: tuple[int, ...]) -> _Plan:
-        """Player map and ``S`` for the tensors with gradients: the game is played by the players
-        owning them, on the graph those players induce (computed once per pattern, in float64)."""
-        plan = self._plans.get(tensors)
-        if plan is None:
-            owner = self.players.owner
-            taking_part = sorted({owner[k] for k in tensors})
-            position = {player: i for i, player in enumerate(taking_part)}
-            groups = [[] for _ in taking_part]
-            for local, k in enumerate(tensors):
-                groups[position[owner[k]]].append(local)
-            sub_players = Players.from_spec(groups, len(tensors))
-            sub_graph = PlayerGraph(self.graph.weights[np.ix_(taking_part, taking_part)])
+    def _tensor_hyperparameter(self, values):
+        """One group: its tensor as a 0-d value (a CPU one stays a host scalar, no copy to the
+        device). Several: a ``(K,)`` tensor on the device."""
+        if len(values) == 1:
+            return values[0].to(dtype=self._stats_dtype).reshape(())
 
-            def device(values, dtype):
-                return torch.tensor(values, dtype=dtype, device=self._device)
+        def on_device(value):
+            if isinstance(value, torch.Tensor):
+                return value.to(device=self._device, dtype=self._stats_dtype).reshape(())
+            return torch.full((), value, dtype=self._stats_dtype, device=self._device)
 
-            plan = _Plan(tensors=tensors, players=device(taking_part, torch.long),
-                         every_player=len(taking_part) == self.players.num_players,
-                         membership=device(sub_players.membership(), self._stats_dtype),
-                         smoothing=device(sub_graph.smoothing(self.config.mu), self._stats_dtype))
-            self._plans[tensors] = plan
-        return plan
+        return torch.stack([on_device(value) for value in values])[self._group_of]
+
+    def _shard_kernels(self, grads) -> ShardReducedKernels:
+        """The kernels of the active tensors' sub-game, reducing statistics over the shards."""
+        active = tuple(k for k, g in enumerate(grads) if g is not None)
+        kernels = self._sharded.get(active)
+        if kernels is None:
+            kernels = self._sharded[active] = ShardReducedKernels(
+                self._kernels, self._mesh, [_placements(self._params[k], self._mesh) for k in active],
+                self._stats_dtype)
+        return kernels
 
     # -- diagnostics and checkpoints ------------------------------------------------------------
     def diagnostics(self) -> dict:
         """:func:`neat.diagnostics` of the current state: per-player ``alignment``, ``kappa``,
         ``step_scale``; ``mean_alignment``, ``skipped_steps`` (tensors; reading them syncs)."""
-        g = self._global
-        return functional.diagnostics(NGAdamState(g["count"], g["skipped"], g["log_step"], g["alignment"],
-                                                  g["conflict"], [], [], None, None))
+        return functional.diagnostics(self._game)
+
+    @property
+    def game_state(self) -> GameState:
+        """The live :class:`~neat.state.GameState` (overwritten in place by every step)."""
+        return self._game
 
     def state_dict(self) -> dict:
         """torch's ``{"state", "param_groups"}`` (per-tensor ``exp_avg``, ``exp_avg_sq``) plus
-        ``"neat"``: the global state (step count, skipped steps, per-player log-step, last
-        alignment and conflict), the players, the graph and the spec version."""
+        ``"neat"``: the :class:`~neat.state.GameState` fields (step counts, skipped steps,
+        per-player log-step, last alignment and conflict), the players, the graph and the
+        spec version."""
         state_dict = super().state_dict()
         state_dict["neat"] = {
             "spec_version": SPEC_VERSION,
             "players": [list(group) for group in self.players.groups],
             "graph": self.graph.weights.tolist(),
-            **{key: value.clone() for key, value in self._global.items()},
+            **{name: value.clone() for name, value in zip(GameState._fields, self._game)},
         }
         return state_dict
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; raises ``ValueError`` (before changing anything) when it
-        belongs to other players, another graph or other parameter shapes."""
+        belongs to another spec version, other players, another graph or other shapes."""
         if "neat" not in state_dict:
-            raise ValueError("not an NGAdam state dict: it has no 'neat' entry (global NEAT state)")
+            raise ValueError("not an NGAdam state dict: it has no 'neat' entry (the game state)")
         saved = state_dict["neat"]
         self._check_compatible(state_dict, saved)
         moments = {k: dict(state) for k, state in state_dict["state"].items()}
         super().load_state_dict({key: value for key, value in state_dict.items() if key != "neat"})
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
-        for saved_id, param in zip(saved_ids, self._tensors):
+        for saved_id, param in zip(saved_ids, self._params):
             if saved_id in moments:  # torch casts state to the param dtype; m, v keep theirs (bit-exact)
                 for key in ("exp_avg", "exp_avg_sq"):
                     self.state[param][key] = moments[saved_id][key].to(
                         device=param.device, dtype=_moments_dtype(param), copy=True)
-        for key, value in self._global.items():
-            value.copy_(saved[key])
+        torch._foreach_copy_(list(self._game), [saved[name] for name in GameState._fields])
+        self._collect_moments()
 
     def _check_compatible(self, state_dict, saved) -> None:
         if saved.get("spec_version") != SPEC_VERSION:
@@ -225,14 +261,14 @@ class NGAdam(torch.optim.Optimizer):
             raise ValueError(f"state dict players {saved['players']} do not match this optimizer's {players}")
         if not np.array_equal(np.asarray(saved["graph"], dtype=np.float64), self.graph.weights):
             raise ValueError("state dict player graph does not match this optimizer's graph")
-        for key, value in self._global.items():
-            if tuple(saved[key].shape) != tuple(value.shape):
-                raise ValueError(f"state dict '{key}' has shape {tuple(saved[key].shape)}, "
-                                 f"expected {tuple(value.shape)}")
+        for name, value in zip(GameState._fields, self._game):
+            if name not in saved or tuple(saved[name].shape) != tuple(value.shape):
+                raise ValueError(f"state dict game state '{name}' is missing or has another shape "
+                                 f"(expected {tuple(value.shape)})")
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
-        if len(saved_ids) != len(self._tensors):
-            raise ValueError(f"state dict has {len(saved_ids)} parameters, this optimizer has {len(self._tensors)}")
-        for k, (saved_id, param) in enumerate(zip(saved_ids, self._tensors)):
+        if len(saved_ids) != len(self._params):
+            raise ValueError(f"state dict has {len(saved_ids)} parameters, this optimizer has {len(self._params)}")
+        for k, (saved_id, param) in enumerate(zip(saved_ids, self._params)):
             for key, value in state_dict["state"].get(saved_id, {}).items():
                 if tuple(value.shape) != tuple(param.shape):
                     raise ValueError(f"state dict '{key}' of parameter {k} has shape {tuple(value.shape)}, "
@@ -241,25 +277,31 @@ class NGAdam(torch.optim.Optimizer):
 
 class ShardReducedKernels:
     """Kernels for DTensor-sharded parameters (FSDP2): the inner kernels run on the local
-    shards and the per-tensor statistics are summed over the shards (SPEC step 3 sums the whole
-    tensor); a tensor replicated along a mesh dimension counts once (its coordinate-0 copy)."""
+    shards and the per-tensor sums are summed over the shards (SPEC step 3 sums the whole
+    tensor); a tensor replicated along a mesh dimension counts once (its coordinate-0 copy).
+    A non-finite local sum stays non-finite after the reduction, so every rank skips alike."""
 
-    def __init__(self, inner, mesh, placements):
-        self.inner, self.mesh, self.placements = inner, mesh, placements
+    def __init__(self, inner, mesh, placements, stats_dtype):
+        self.inner, self.mesh = inner, mesh
+        self.name = f"{inner.name} over shards"
+        self.game_xp = getattr(inner, "game_xp", None)
+        device = torch.device(mesh.device_type)
+        self._counted = [
+            torch.tensor([1.0 if placement[dim].is_shard() or mesh.get_local_rank(dim) == 0 else 0.0
+                          for placement in placements], dtype=stats_dtype, device=device)[:, None]
+            for dim in range(mesh.ndim)]
 
-    def statistics(self, xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype):
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
         import torch.distributed as dist
 
-        stats, finite = self.inner.statistics(xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype)
-        non_finite = (~finite).to(stats_dtype).reshape(1)
-        for dim in range(self.mesh.ndim):
-            first = self.mesh.get_local_rank(dim) == 0
-            counted = [1.0 if placement[dim].is_shard() or first else 0.0 for placement in self.placements]
-            stats = stats * torch.tensor(counted, dtype=stats_dtype, device=stats.device)[:, None]
-            both = torch.cat([stats.reshape(-1), non_finite])
-            dist.all_reduce(both, group=self.mesh.get_group(dim))
-            stats, non_finite = both[:-1].reshape(stats.shape), both[-1:]
-        return stats, non_finite[0] == 0
+        statistics = self.inner.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
+        sums = torch.as_tensor(statistics.sums)
+        for dim, counted in enumerate(self._counted):
+            sums = (sums * counted).contiguous()
+            dist.all_reduce(sums, group=self.mesh.get_group(dim))
+        if not isinstance(statistics.sums, torch.Tensor):
+            sums = sums.numpy()
+        return Statistics(sums, statistics.direction)
 
     def update(self, *args, **kwargs):
         return self.inner.update(*args, **kwargs)

@@ -8,6 +8,7 @@ import io
 import pytest
 import torch
 
+from neat.state import GameState
 from neat.torch import NGAdam
 from tests.torch.models import HP, assert_close_lists, mlp, train
 
@@ -34,8 +35,8 @@ def test_resumed_run_continues_bit_identically(dtype):
     for p in resumed_model.parameters():
         assert resumed.state[p]["exp_avg"].dtype == torch.float32
     assert_close_lists(train(resumed_model, resumed, 4), uninterrupted, rtol=0, atol=0)
-    for key, value in optimizer._global.items():
-        assert torch.equal(resumed._global[key], value), key
+    for name, value, restored in zip(GameState._fields, optimizer.game_state, resumed.game_state):
+        assert torch.equal(restored, value), name
 
 
 def test_state_dict_holds_the_global_state():
@@ -43,7 +44,9 @@ def test_state_dict_holds_the_global_state():
     optimizer = NGAdam(model, **HP)
     train(model, optimizer, 3)
     neat_state = optimizer.state_dict()["neat"]
+    assert set(GameState._fields) <= set(neat_state)
     assert int(neat_state["count"]) == 3 and neat_state["log_step"].shape == (3,)
+    assert neat_state["tensor_count"].tolist() == [3] * 6 and neat_state["spec_version"] == 2
     assert neat_state["players"] == [[0, 1], [2, 3], [4, 5]]
     assert set(optimizer.state_dict()["state"][0]) == {"exp_avg", "exp_avg_sq"}
 
@@ -75,3 +78,26 @@ def test_mismatched_state_dict_is_refused_without_changes():
     smaller = NGAdam(torch.nn.Linear(6, 16), **HP)
     with pytest.raises(ValueError):
         smaller.load_state_dict(good)
+
+
+def test_resume_with_a_tensor_that_never_had_a_gradient():
+    """A tensor without moments yet (frozen so far) gets them once it has a gradient, also after a load."""
+    def unfreeze_and_train(model, optimizer):
+        model[4].bias.requires_grad_(True)
+        return train(model, optimizer, 3)
+
+    model = mlp()
+    model[4].bias.requires_grad_(False)
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 3)
+    checkpoint = saved_and_loaded({"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    assert model[4].bias not in optimizer.state and len(checkpoint["optimizer"]["state"]) == 5
+    uninterrupted = unfreeze_and_train(model, optimizer)
+
+    resumed_model = mlp(seed=7)
+    resumed_model[4].bias.requires_grad_(False)
+    resumed_model.load_state_dict(checkpoint["model"])
+    resumed = NGAdam(resumed_model, **HP)
+    resumed.load_state_dict(checkpoint["optimizer"])
+    assert_close_lists(unfreeze_and_train(resumed_model, resumed), uninterrupted, rtol=0, atol=0)
+    assert resumed.game_state.tensor_count.tolist() == [6, 6, 6, 6, 6, 3]

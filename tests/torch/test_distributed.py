@@ -22,15 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_two_processes(mode, tmp_path):
+def run_two_processes(mode, flags, tmp_path):
     result = tmp_path / f"{mode}.pt"
-    mp.spawn(distributed_worker.worker, args=(2, free_port(), mode, str(result)), nprocs=2, join=True)
+    mp.spawn(distributed_worker.worker, args=(2, free_port(), mode, str(result), flags), nprocs=2, join=True)
     return torch.load(result, weights_only=True)
 
 
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
-def test_two_processes_match_a_single_process(mode, tmp_path):
-    result = run_two_processes(mode, tmp_path)
+@pytest.mark.parametrize("mode, flags", [("ddp", {}), ("fsdp2", {}), ("fsdp2", {"foreach": True})],
+                         ids=["ddp", "fsdp2", "fsdp2-foreach"])
+def test_two_processes_match_a_single_process(mode, flags, tmp_path):
+    result = run_two_processes(mode, flags, tmp_path)
     assert result["sharded"] == (mode == "fsdp2")
     expected = distributed_worker.single_process_run()
     assert_close_lists(result["params"], expected, rtol=1e-10, atol=1e-12)

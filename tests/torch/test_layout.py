@@ -91,19 +91,20 @@ def test_plugin_hooks():
         np.testing.assert_array_equal(torch_info.to_numpy(tensor), array)
 
 
-def test_adapter_run_matches_golden_vectors():
+@pytest.mark.parametrize("flags", [{}, {"foreach": True}, {"foreach": False}], ids=["default", "foreach", "generic"])
+def test_adapter_run_matches_golden_vectors(flags):
+    from neat.adapters import torch_adapter
     from neat.conformance.golden import load_all
 
-    from neat.adapters import torch_adapter
-
     info = torch_adapter.neat_adapter_info()
-    assert info.name == "torch.NGAdam" and plugin_manager().is_registered(torch_adapter)
+    assert info.name == "torch.NGAdam" and info.run is torch_adapter.run_golden
+    assert plugin_manager().is_registered(torch_adapter)
     for problem in load_all():
-        history = info.run(problem, "float64")
+        history = torch_adapter.run_golden(problem, "float64", **flags)
         assert len(history) == problem.num_steps
         for got, expected in zip(history, problem.expected_params):
             for a, e in zip(got, expected):
                 np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12, err_msg=problem.name)
-        last = info.run(problem, "float32")[-1]
+        last = torch_adapter.run_golden(problem, "float32", **flags)[-1]
         for a, e in zip(last, problem.expected_params[-1]):
             np.testing.assert_allclose(a, e, rtol=1e-3, atol=1e-4, err_msg=problem.name)

@@ -38,26 +38,53 @@ def adamw_run(dtype, steps=100, **adamw_options):
     return train(model, adamw, steps)
 
 
-def ngadam_as_adamw(dtype, steps=100, foreach=None):
+def ngadam_as_adamw(dtype, steps=100, **flags):
     model = mlp(dtype=dtype)
     optimizer = NGAdam(model, lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, gamma=0.0, zeta=0.0,
-                       mu=1.0, foreach=foreach)
+                       mu=1.0, **flags)
     return train(model, optimizer, steps)
 
 
-@pytest.mark.parametrize("foreach", [None, False])
+#: The kernel sets an NGAdam on CPU can be asked for: default, foreach, generic.
+FLAGS = [{}, {"foreach": True}, {"foreach": False}]
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=["default", "foreach", "generic"])
 @pytest.mark.parametrize("adamw_kind", ["foreach", "fused"])
-def test_reduces_to_adamw_float32(foreach, adamw_kind):
+def test_reduces_to_adamw_float32(flags, adamw_kind):
     expected = adamw_run(torch.float32, **{adamw_kind: True})
-    assert_close_lists(ngadam_as_adamw(torch.float32, foreach=foreach), expected, rtol=1e-4, atol=1e-5)
+    assert_close_lists(ngadam_as_adamw(torch.float32, **flags), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("foreach", [None, False])
-def test_reduces_to_adamw_float64(foreach):
+@pytest.mark.parametrize("flags", FLAGS, ids=["default", "foreach", "generic"])
+def test_reduces_to_adamw_float64(flags):
     expected = adamw_run(torch.float64, foreach=True)
-    actual = ngadam_as_adamw(torch.float64, foreach=foreach)
+    actual = ngadam_as_adamw(torch.float64, **flags)
     for a, e in zip(actual, expected):
         assert torch.max(torch.abs(a - e) / torch.abs(e).clamp_min(1e-300)).item() <= 1e-12
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=["default", "foreach", "generic"])
+def test_reduces_to_adamw_when_some_parameters_sit_steps_out(flags):
+    """SPEC v2: per-tensor step counts make gamma = zeta = 0 AdamW also when grads are missing."""
+    def run(make):
+        model = mlp(dtype=torch.float64)
+        optimizer = make(model.parameters())
+        x, y = batch(dtype=torch.float64)
+        for step in range(12):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if step % 3 == 1:
+                model[2].weight.grad = None  # one tensor of a player
+            if step in (2, 3, 7):
+                model[4].weight.grad = model[4].bias.grad = None  # a whole player
+            optimizer.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    hp = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05)
+    expected = run(lambda params: torch.optim.AdamW(params, foreach=True, **hp))
+    actual = run(lambda params: NGAdam(params, gamma=0.0, zeta=0.0, **hp, **flags))
+    assert_close_lists(actual, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_parameters_without_grad_are_left_alone():
@@ -70,6 +97,7 @@ def test_parameters_without_grad_are_left_alone():
     train(model, optimizer, steps=5)
     assert_close_lists(list(frozen.parameters()), before, rtol=0, atol=0)
     assert frozen.weight not in optimizer.state
+    assert optimizer.game_state.tensor_count.tolist() == [5, 5, 0, 0, 5, 5]
     step_scale = optimizer.diagnostics()["step_scale"]
     assert step_scale[1].item() == 1.0  # the frozen player's log-step stays 0
     assert step_scale[0].item() != 1.0 and step_scale[2].item() != 1.0
@@ -132,6 +160,42 @@ def test_lr_scheduler_drives_the_step():
     assert not torch.equal(after_three[0], mlp()[0].weight)
 
 
+def test_group_values_changed_between_steps_are_used():
+    """Floats written into param_groups (as schedulers do) take effect at the next step."""
+    def run(lr_after, wd_after):
+        model = mlp()
+        optimizer = NGAdam([{"params": model[0].parameters()},
+                            {"params": list(model[2].parameters()) + list(model[4].parameters()), "lr": 0.01}],
+                           players=[[0, 1], [2, 3], [4, 5]], **HP)
+        train(model, optimizer, 2)
+        optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["weight_decay"] = lr_after, wd_after
+        return train(model, optimizer, 2)
+
+    changed, same = run(0.0, 0.3), run(HP["lr"], HP["weight_decay"])
+    assert not torch.equal(changed[0], same[0]) and not torch.equal(changed[2], same[2])
+    model = mlp()
+    frozen = NGAdam([{"params": model[0].parameters()}, {"params": list(model[2].parameters())}], **HP)
+    before = train(model, frozen, 2)[:2]
+    frozen.param_groups[0]["lr"] = 0.0
+    assert_close_lists(train(model, frozen, 2)[:2], before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_tensor_lr_updated_in_place_by_a_scheduler_equals_float_lr(groups):
+    def run(lr):
+        model = mlp()
+        params = list(model.parameters())
+        split = [{"params": params[:2]}, {"params": params[2:]}] if groups == 2 else [{"params": params}]
+        optimizer = NGAdam(split, **{**HP, "lr": lr})
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+        return train(model, optimizer, 5, scheduler=scheduler), optimizer
+
+    by_tensor, optimizer = run(torch.tensor(HP["lr"]))
+    by_float, _ = run(HP["lr"])
+    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
+    assert_close_lists(by_tensor, by_float, rtol=1e-6, atol=1e-7)
+
+
 def test_tensor_lr_equals_float_lr():
     a, b = mlp(), mlp()
     by_float = train(a, NGAdam(a, **HP), 4)
@@ -139,13 +203,13 @@ def test_tensor_lr_equals_float_lr():
     assert_close_lists(by_tensor, by_float, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("foreach", [None, False])
-def test_non_finite_gradient_skips_the_step(foreach):
+@pytest.mark.parametrize("flags", FLAGS, ids=["default", "foreach", "generic"])
+def test_non_finite_gradient_skips_the_step(flags):
     model = mlp()
-    optimizer = NGAdam(model, foreach=foreach, **HP)
+    optimizer = NGAdam(model, **flags, **HP)
     trained = train(model, optimizer, 3)
     moments = [dict((k, v.clone()) for k, v in optimizer.state[p].items()) for p in model.parameters()]
-    log_step = optimizer._global["log_step"].clone()
+    log_step = optimizer.game_state.log_step.clone()
     for p in model.parameters():
         p.grad = torch.ones_like(p)
     model[2].bias.grad[1] = float("nan")
@@ -154,8 +218,9 @@ def test_non_finite_gradient_skips_the_step(foreach):
     for p, saved in zip(model.parameters(), moments):
         for key, value in saved.items():
             assert torch.equal(optimizer.state[p][key], value)
-    assert torch.equal(optimizer._global["log_step"], log_step)
-    assert int(optimizer.diagnostics()["skipped_steps"]) == 1 and int(optimizer._global["count"]) == 3
+    assert torch.equal(optimizer.game_state.log_step, log_step)
+    assert int(optimizer.diagnostics()["skipped_steps"]) == 1 and int(optimizer.game_state.count) == 3
+    assert optimizer.game_state.tensor_count.tolist() == [3] * 6
 
 
 def test_grad_scaler_skips_inf_steps_and_matches_unscaled_training():
@@ -170,7 +235,7 @@ def test_grad_scaler_skips_inf_steps_and_matches_unscaled_training():
         scaler.scale(loss * (float("inf") if step == 2 else 1.0)).backward()
         scaler.step(optimizer)
         scaler.update()
-    assert int(optimizer._global["count"]) == 4
+    assert int(optimizer.game_state.count) == 4
     assert_close_lists(list(scaled_model.parameters()), plain, rtol=1e-5, atol=1e-6)
 
 
