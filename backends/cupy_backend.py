@@ -1,14 +1,15 @@
 """CuPy backend: ``cupy.ndarray`` uses ``array_api_compat.cupy``, with fused kernels for both passes.
 
-* statistics pass (SPEC steps 0, 2, 3): one raw kernel per tensor reads ``g, m, v``
-  once and writes per-block partial sums of ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` and the count
-  of non-finite ``g`` (accumulated in float64); one ``sum`` over the blocks of all
-  tensors finishes them in a fixed order, so the result is deterministic;
+* statistics pass (SPEC steps 2, 3): one raw kernel per tensor reads ``g, m, v``
+  once and writes per-block partial sums of ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (accumulated in
+  float64); one ``sum`` over the blocks of all tensors finishes them in a fixed order,
+  so the result is deterministic (a NaN or inf ``g`` makes its ``⟨g,g⟩`` non-finite,
+  which is how the core's one non-finite test sees it, SPEC step 0);
 * update pass (SPEC steps 2, 6, 8, 9): one ``ElementwiseKernel`` per tensor reads
   ``θ, g, m, v`` once and writes ``θ, m, v`` (in place, or into copies).
 
-Both take every per-step scalar (bias corrections, ``γκC/U``, ``ηλ``, ``1 − ηω``,
-the finite flag) as 0-d device arrays, so a step never waits for the device.
+Both take every per-tensor scalar (:class:`neat.kernels.TensorScalars`) and the finite
+flag as device arrays, so a step never waits for the device.
 The per-element math lives in ``__host__ __device__`` functions (:data:`ELEMENT_SOURCE`)
 that tests also compile for the CPU and compare with :data:`neat.kernels.GENERIC`.
 ``cupy`` is imported only when a CuPy array or namespace is seen.
@@ -23,40 +24,42 @@ import array_api_compat
 import numpy as np
 
 from neat.hookspecs import hookimpl
-from neat.kernels import GENERIC
+from neat.kernels import GENERIC, Statistics
 from neat.plugins import BackendInfo
 
-#: Per-element formulas, shared by the GPU kernels and the CPU formula test.
+#: Per-element formulas, shared by the GPU kernels and the CPU formula test. They are
+#: :mod:`neat.kernels`' arithmetic, operation for operation: ``m · scale / (√v + shift)``,
+#: 0 where the denominator is 0.
 ELEMENT_SOURCE = r"""
 template <typename State>
-__host__ __device__ State neat_direction(State m, State v, State c1, State c2, State eps) {
-    // (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), SPEC steps 2 and 9
-    return (m / c1) / (sqrt(v / c2) + eps);
+__host__ __device__ State neat_direction(State m, State v, State scale, State shift) {
+    // m * scale / (sqrt(v) + shift), 0 where the denominator is 0: SPEC steps 2 and 9
+    const State denominator = sqrt(v) + shift;
+    return denominator > (State)0 ? m * scale / denominator : (State)0;
 }
 
 template <typename State>
-__host__ __device__ void neat_statistics_element(State g, State m, State v, State c1, State c2, State eps,
-                                                 double acc[4]) {
-    // <g,g>, <g,u>, <u,u> terms and the non-finite count, SPEC steps 0, 2, 3
-    const State u = neat_direction(m, v, c1, c2, eps);
+__host__ __device__ void neat_statistics_element(State g, State m, State v, State prev_scale, State prev_shift,
+                                                 double acc[3]) {
+    // <g,g>, <g,u>, <u,u> terms of SPEC step 3, with u the previous step's direction (step 2)
+    const State u = neat_direction(m, v, prev_scale, prev_shift);
     acc[0] += (double)(g * g);
     acc[1] += (double)(g * u);
     acc[2] += (double)(u * u);
-    acc[3] += isfinite(g) ? 0.0 : 1.0;
 }
 
 template <typename Param, typename State>
 __host__ __device__ void neat_update_element(Param& p, State g, State& m, State& v,
-                                             State c1_prev, State c2_prev, State eps_prev,
-                                             State c1, State c2, State eps, State nge, State step, State decay,
+                                             State prev_scale, State prev_shift, State nge, State decay,
+                                             State step, State shift,
                                              State b1, State one_minus_b1, State b2, State one_minus_b2,
                                              bool take_step) {
     // NGE (step 6), moments (step 8), decoupled decay and Adam step (step 9); unchanged when skipped (step 0)
-    const State u = neat_direction(m, v, c1_prev, c2_prev, eps_prev);
+    const State u = neat_direction(m, v, prev_scale, prev_shift);
     const State g_hat = g - nge * u;
     const State m_next = b1 * m + one_minus_b1 * g_hat;
     const State v_next = b2 * v + one_minus_b2 * (g * g);
-    const State p_next = (State)p * decay - step * neat_direction(m_next, v_next, c1, c2, eps);
+    const State p_next = (State)p * decay - neat_direction(m_next, v_next, step, shift);
     if (take_step) {
         p = (Param)p_next;
         m = m_next;
@@ -72,26 +75,26 @@ MAX_BLOCKS = 512
 _STATISTICS_SOURCE = ELEMENT_SOURCE + r"""
 template <typename Grad, typename State, typename Stat>
 __global__ void neat_statistics(const Grad* g, const State* m, const State* v, long long n,
-                                const Stat* c1, const Stat* c2, const Stat* eps, double* partial) {
-    // one block's partial sums of the four statistics, reduced in a fixed order
-    __shared__ double cache[4][%(block)d];
-    double acc[4] = {0.0, 0.0, 0.0, 0.0};
-    const State c1_s = (State)*c1, c2_s = (State)*c2, eps_s = (State)*eps;
+                                const Stat* prev_scale, const Stat* prev_shift, double* partial) {
+    // one block's partial sums of the three statistics, reduced in a fixed order
+    __shared__ double cache[3][NEAT_BLOCK];
+    double acc[3] = {0.0, 0.0, 0.0};
+    const State scale = (State)*prev_scale, shift = (State)*prev_shift;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
          i += (long long)blockDim.x * gridDim.x) {
-        neat_statistics_element<State>((State)g[i], m[i], v[i], c1_s, c2_s, eps_s, acc);
+        neat_statistics_element<State>((State)g[i], m[i], v[i], scale, shift, acc);
     }
-    for (int c = 0; c < 4; ++c) cache[c][threadIdx.x] = acc[c];
+    for (int c = 0; c < 3; ++c) cache[c][threadIdx.x] = acc[c];
     __syncthreads();
     for (int half = blockDim.x / 2; half > 0; half >>= 1) {
         if (threadIdx.x < half) {
-            for (int c = 0; c < 4; ++c) cache[c][threadIdx.x] += cache[c][threadIdx.x + half];
+            for (int c = 0; c < 3; ++c) cache[c][threadIdx.x] += cache[c][threadIdx.x + half];
         }
         __syncthreads();
     }
-    if (threadIdx.x < 4) partial[4 * blockIdx.x + threadIdx.x] = cache[threadIdx.x][0];
+    if (threadIdx.x < 3) partial[3 * blockIdx.x + threadIdx.x] = cache[threadIdx.x][0];
 }
-""" % {"block": BLOCK}
+""".replace("NEAT_BLOCK", str(BLOCK))
 
 #: C types of the dtypes the statistics kernel is built for (grads and moments alike; statistics).
 _C_TYPES = {"float32": "float", "float64": "double"}
@@ -106,27 +109,26 @@ def _cupy():
     return cupy
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _statistics_module():
     names = [f"neat_statistics<{t}, {t}, {s}>" for t in _C_TYPES.values() for s in _C_TYPES.values()]
     return _cupy().RawModule(code=_STATISTICS_SOURCE, options=_OPTIONS, name_expressions=names)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _update_kernel():
     return _cupy().ElementwiseKernel(
-        "P g, F c1_prev, F c2_prev, F eps_prev, F c1, F c2, F eps, F nge, F step, F decay, "
-        "float64 b1, float64 b2, bool take_step",
+        "P g, F prev_scale, F prev_shift, F nge, F decay, F step, F shift, float64 b1, float64 b2, bool take_step",
         "P p, S m, S v",
-        "neat_update_element<P, S>(p, (S)g, m, v, (S)c1_prev, (S)c2_prev, (S)eps_prev, (S)c1, (S)c2, (S)eps, "
-        "(S)nge, (S)step, (S)decay, (S)b1, (S)(1.0 - b1), (S)b2, (S)(1.0 - b2), take_step)",
+        "neat_update_element<P, S>(p, (S)g, m, v, (S)prev_scale, (S)prev_shift, (S)nge, (S)decay, (S)step, "
+        "(S)shift, (S)b1, (S)(1.0 - b1), (S)b2, (S)(1.0 - b2), take_step)",
         "neat_update",
         preamble=ELEMENT_SOURCE,
         options=_OPTIONS,
     )
 
 
-def _c_type(dtype) -> "str | None":
+def _c_type(dtype) -> str | None:
     return _C_TYPES.get(np.dtype(dtype).name)
 
 
@@ -138,33 +140,37 @@ def _fusable(grads, exp_avg, exp_avg_sq) -> bool:
 
 
 class CupyKernels:
-    """The two passes of a step as fused CuPy kernels (the :class:`neat.kernels.StepKernels` protocol)."""
+    """The two passes of a step as fused CuPy kernels (the :class:`neat.kernels.StepKernels` protocol).
 
-    def statistics(self, xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype):
+    The statistics pass hands no direction to the update pass (``Statistics.direction`` is
+    ``None``): the update kernel reads ``m, v`` anyway and forms ``u`` again from them."""
+
+    name = "cupy"
+
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
+        """SPEC steps 2, 3: per-tensor ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` accumulated in float64, then cast."""
         if not _fusable(grads, exp_avg, exp_avg_sq):
-            return GENERIC.statistics(xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype)
+            return GENERIC.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
         cupy = _cupy()
-        previous = previous.astype(xp, stats_dtype)  # the kernel reads them as `Stat`
         blocks = max(1, min(MAX_BLOCKS, -(-max(g.size for g in grads) // BLOCK)))
-        partial = cupy.empty((len(grads), blocks, 4), dtype=cupy.float64)
+        partial = cupy.zeros((len(grads), blocks, 3), dtype=cupy.float64)
         module, stat_type = _statistics_module(), _c_type(stats_dtype)
         for k, (g, m, v) in enumerate(zip(grads, exp_avg, exp_avg_sq)):
             state_type = _c_type(m.dtype)
             kernel = module.get_function(f"neat_statistics<{state_type}, {state_type}, {stat_type}>")
-            kernel((blocks,), (BLOCK,), (g, m, v, cupy.int64(g.size),
-                                         previous.first, previous.second, previous.eps, partial[k]))
-        totals = cupy.sum(partial, axis=1)
-        return totals[:, :3].astype(stats_dtype), cupy.all(totals[:, 3] == 0)
+            kernel((blocks,), (BLOCK,), (g, m, v, cupy.int64(g.size), scalars.prev_scale[k:k + 1],
+                                         scalars.prev_shift[k:k + 1], partial[k]))
+        return Statistics(cupy.sum(partial, axis=1).astype(stats_dtype), None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, scalars, previous, current, betas, finite,
-               inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+        """SPEC steps 2, 6, 8, 9 in one elementwise kernel per tensor; nothing changes where ``finite``
+        is false (SPEC step 0)."""
         kernel = _update_kernel()
-        previous, current = (c.astype(xp, scalars.step.dtype) for c in (previous, current))  # one type `F`
         if not inplace:
             params, exp_avg, exp_avg_sq = ([a.copy() for a in arrays] for arrays in (params, exp_avg, exp_avg_sq))
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
-            kernel(g, previous.first, previous.second, previous.eps, current.first, current.second, current.eps,
-                   scalars.nge[k], scalars.step[k], scalars.decay[k], betas[0], betas[1], finite, p, m, v)
+            kernel(g, scalars.prev_scale[k], scalars.prev_shift[k], scalars.nge[k], scalars.decay[k], scalars.step[k],
+                   scalars.shift[k], betas[0], betas[1], finite, p, m, v)
         return list(params), list(exp_avg), list(exp_avg_sq)
 
 

@@ -78,7 +78,6 @@ def main(argv=None) -> None:
     from cupyx.profiler import benchmark
 
     from neat.inplace import NGAdam
-    from neat.kernels import GENERIC
 
     shapes, players = gpt2_small_shapes()
     rng = cupy.random.default_rng(0)
@@ -88,7 +87,7 @@ def main(argv=None) -> None:
 
     grads = tensors(1e-3)
     ng_adam = NGAdam(tensors(0.02), players=players)
-    generic = NGAdam(tensors(0.02), players=players, kernels=GENERIC)
+    generic = NGAdam(tensors(0.02), players=players, kernels="generic")
     adamw = PlainAdamW(cupy, tensors(0.02))
 
     variants = {"NG-Adam, fused CuPy kernels": ng_adam.step, "NG-Adam, GENERIC kernels": generic.step,

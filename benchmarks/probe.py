@@ -8,9 +8,13 @@ player statistics ``G_i, C_i, U_i`` of SPEC step 3; the alignment is SPEC step 4
 
 from __future__ import annotations
 
+import functools
+
+import array_api_compat.torch as xp
 import torch
 
 from neat import game
+from neat.topology import Topology
 
 
 @torch.no_grad()
@@ -27,8 +31,11 @@ def adam_alignment(optimizer: torch.optim.Optimizer, params: list, players: list
         u = (state["exp_avg"] / (1 - beta1 ** t)) / ((state["exp_avg_sq"] / (1 - beta2 ** t)).sqrt() + group["eps"])
         g = p.grad
         stats[k] = torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()]).double()
-    membership = torch.zeros(len(params), len(players), dtype=torch.float64)
-    for i, members in enumerate(players):
-        membership[members, i] = 1.0
-    sums = [game.player_sums(torch, membership, stats[:, c]) for c in range(3)]
-    return game.alignment(torch, *sums)
+    sums = game.player_sums(xp, _tables(len(params), tuple(map(tuple, players))), stats)
+    return game.alignment(xp, sums[0], sums[1], sums[2])
+
+
+@functools.cache
+def _tables(num_tensors: int, players: tuple):
+    """The players' gather tables (float64, CPU); the graph does not enter the alignment."""
+    return Topology.build(num_tensors, players, None, mu=0.0).tables(xp, "cpu", torch.float64)

@@ -1,7 +1,8 @@
 """The conformance matrix: backend/adapter × check → pass / FAIL / skip, with the reasons.
 
-A cell gathers the outcomes of every test item of that row and check (golden
-problems, kernel paths…): any failure makes it ``FAIL``; otherwise any pass makes
+A row is a backend stepped by one kernel set (``backend numpy [generic]``), an
+adapter, or the reference. A cell gathers the outcomes of every test item of that
+row and check (golden problems, dtypes…): any failure makes it ``FAIL``; otherwise any pass makes
 it ``pass`` (``pass*`` when some items were skipped); otherwise it is ``skip``.
 """
 
@@ -14,7 +15,7 @@ PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 #: Known checks in the order of the matrix columns; others follow in the order they appear.
 COLUMN_ORDER = ["registration", "golden/float64", "golden/float32", "golden/float16", "golden/bfloat16",
-                "diagnostics", "adamw", "skips", "state", "bad-input", "subprocess"]
+                "diagnostics", "inactive", "adamw", "skips", "state", "bad-input", "subprocess"]
 _NOTES_PER_CELL = 2
 
 
@@ -43,7 +44,7 @@ class Matrix:
         return sorted(found, key=lambda c: (COLUMN_ORDER.index(c) if c in COLUMN_ORDER else len(COLUMN_ORDER),
                                             found.index(c)))
 
-    def status(self, row: str, check: str) -> "tuple[str, list[str]] | None":
+    def status(self, row: str, check: str) -> tuple[str, list[str]] | None:
         """``(label, reasons)`` of a cell, or ``None`` when the row has no such check."""
         if (row, check) not in self.cells:
             return None
@@ -100,7 +101,7 @@ class Matrix:
                     notes.append(f"{row} × {check}: {label}: {'; '.join(why[:_NOTES_PER_CELL])}{more}")
         return "\n".join(text + ([""] + notes if notes else []))
 
-    def write(self, path: "str | Path") -> None:
+    def write(self, path: str | Path) -> None:
         """JSON when ``path`` ends in ``.json``, else the rendered text."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

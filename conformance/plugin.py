@@ -1,10 +1,16 @@
 """The pytest plug-in of the conformance suite.
 
 It adds the options ``--neat-backend``, ``--neat-adapter`` (which rows to run:
-comma-separated names or shell patterns; all rows when neither is given) and
+comma-separated names or shell patterns; all rows when neither is given),
+``--neat-kernels`` (which kernel sets the backend rows use) and
 ``--neat-matrix=PATH``; parametrizes the checks (tests marked ``neat_check``)
-over the registered backends, adapters, dtypes, kernel paths and golden
-problems; and prints the matrix row × check at the end of the session.
+over the backend rows (backend × kernel set × dtype, :func:`discovery.backend_rows`),
+the adapters and their dtypes, and the golden problems; and prints the matrix
+row × check at the end of the session.
+
+Golden-problem fixtures: ``golden_problem`` (every tensor active on every step),
+``inactive_problem`` (some gradients are ``None``), ``skipping_problem`` (every
+tensor active, some steps skipped) and ``any_problem``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import pytest
 from neat.conformance import discovery, runner
 from neat.conformance.matrix import FAILED, PASSED, SKIPPED, Matrix
 from neat.conformance.tolerances import DTYPES
+from neat.plugins import AdapterInfo, BackendInfo
 
 MATRIX = pytest.StashKey[Matrix]()
 CELLS = pytest.StashKey[dict]()
@@ -26,6 +33,8 @@ def pytest_addoption(parser):
                     help="check only these backends (names or shell patterns, comma-separated, repeatable)")
     group.addoption("--neat-adapter", action="append", default=None, metavar="NAME",
                     help="check only these adapters (names or shell patterns, comma-separated, repeatable)")
+    group.addoption("--neat-kernels", action="append", default=None, metavar="NAME",
+                    help="backend rows only for these kernel sets (names or shell patterns, comma-separated)")
     group.addoption("--neat-matrix", default=None, metavar="PATH",
                     help="also write the conformance matrix to PATH (JSON if it ends in .json, else text)")
 
@@ -33,7 +42,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "neat_check(name, row=None, registration=False): a NEAT conformance "
                                        "check (a matrix column); name and row may use {neat_dtype}-style "
-                                       "fields of the parameters; registration=True also gets broken plug-ins")
+                                       "fields of the parameters; registration=True also gets broken adapters "
+                                       "(a backend check taking the backend_row fixture gets every row)")
     config.stash[MATRIX] = Matrix()
     config.stash[CELLS] = {}
     config.pluginmanager.register(_Recorder(config), "neat-conformance-recorder")
@@ -48,13 +58,15 @@ def _patterns(values):
 
 
 def selection(config) -> dict:
-    """The rows to run: ``{"backends": [...], "adapters": [...], "full": bool}``."""
+    """The rows to run: ``{"backends": [BackendRow...], "adapters": [...], "full": bool}``."""
     if SELECTION not in config.stash:
         backends, adapters = _patterns(config.getoption("neat_backend")), _patterns(config.getoption("neat_adapter"))
         full = backends is None and adapters is None
         try:
             config.stash[SELECTION] = {
-                "backends": discovery.select(discovery.backends(), None if full else backends or [], "backend"),
+                "backends": discovery.backend_rows(
+                    discovery.select(discovery.backends(), None if full else backends or [], "backend"),
+                    _patterns(config.getoption("neat_kernels"))),
                 "adapters": discovery.select(discovery.adapters(), None if full else adapters or [], "adapter"),
                 "full": full,
             }
@@ -63,18 +75,45 @@ def selection(config) -> dict:
     return config.stash[SELECTION]
 
 
-def _row_params(records, kind: str, with_dtype: bool) -> list:
-    """One parameter per record (and per dtype it declares), skipped with the reason where it cannot run."""
+def _skip_marks(record, kind: str) -> list:
+    unavailable = discovery.unavailable_reason(record)
+    return [pytest.mark.skip(reason=f"{kind} {record.name}: {unavailable}")] if unavailable else []
+
+
+def _adapter_params(records, with_dtype: bool) -> list:
+    """One parameter per adapter (and per dtype it declares), skipped with the reason where it cannot run."""
     params = []
     for record in records:
-        unavailable = discovery.unavailable_reason(record)
-        marks = [pytest.mark.skip(reason=f"{kind} {record.name}: {unavailable}")] if unavailable else []
+        marks = _skip_marks(record, "adapter")
         if with_dtype:
             params += [pytest.param(record, dtype, marks=marks, id=f"{record.name}-{dtype}")
                        for dtype in DTYPES if dtype in record.dtypes]
         else:
             params.append(pytest.param(record, marks=marks, id=record.name))
     return params
+
+
+def _backend_params(rows, with_dtype: bool) -> list:
+    """``(backend, kernel set[, dtype])`` per row (and per dtype the row's kernel set runs)."""
+    params = []
+    for row in rows:
+        marks = _skip_marks(row.backend, "backend")
+        ident = row.backend.name if row.kernel_set is None else f"{row.backend.name}-{row.kernel_set}"
+        if with_dtype:
+            params += [pytest.param(row.backend, row.kernel_set, dtype, marks=marks, id=f"{ident}-{dtype}")
+                       for dtype in DTYPES if dtype in row.dtypes]
+        else:
+            params.append(pytest.param(row.backend, row.kernel_set, marks=marks, id=ident))
+    return params
+
+
+#: Golden-problem fixtures and the problems each one runs.
+PROBLEM_FIXTURES = {
+    "golden_problem": lambda p: not p.has_inactive,
+    "inactive_problem": lambda p: p.has_inactive,
+    "skipping_problem": lambda p: not p.has_inactive and bool(p.skipped_steps),
+    "any_problem": lambda p: True,
+}
 
 
 def pytest_generate_tests(metafunc):
@@ -85,35 +124,44 @@ def pytest_generate_tests(metafunc):
     names = metafunc.fixturenames
     with_dtype = "neat_dtype" in names
     registration = marker.kwargs.get("registration", False)
-    for fixture, records, kind in (("neat_backend", chosen["backends"], "backend"),
-                                   ("neat_adapter", chosen["adapters"], "adapter")):
-        if fixture not in names:
-            continue
+    if "backend_row" in names:  # registration: every row, broken ones included
+        metafunc.parametrize("backend_row", chosen["backends"], ids=[r.name for r in chosen["backends"]])
+    if "neat_backend" in names:
+        rows = [r for r in chosen["backends"] if not isinstance(r.backend, discovery.BrokenPlugin) and r.error is None]
+        metafunc.parametrize(["neat_backend", "kernel_set", "neat_dtype"][:3 if with_dtype else 2],
+                             _backend_params(rows, with_dtype))
+    if "neat_adapter" in names:
+        records = chosen["adapters"]
         if registration:
-            metafunc.parametrize(fixture, records, ids=[r.name for r in records])
-            continue
-        working = [r for r in records if not isinstance(r, discovery.BrokenPlugin)]
-        metafunc.parametrize([fixture, "neat_dtype"] if with_dtype else fixture,
-                             _row_params(working, kind, with_dtype))
-    if "kernel_path" in names:
-        metafunc.parametrize("kernel_path", runner.KERNEL_PATHS)
-    if "golden_problem" in names:
-        metafunc.parametrize("golden_problem", sorted(runner.problems()))
+            metafunc.parametrize("neat_adapter", records, ids=[r.name for r in records])
+        else:
+            working = [r for r in records if not isinstance(r, discovery.BrokenPlugin)]
+            metafunc.parametrize(["neat_adapter", "neat_dtype"] if with_dtype else "neat_adapter",
+                                 _adapter_params(working, with_dtype))
+    for fixture, wanted in PROBLEM_FIXTURES.items():
+        if fixture in names:
+            metafunc.parametrize(fixture, sorted(name for name, p in runner.problems().items() if wanted(p)))
 
 
-def _cell(item) -> "tuple[str, str] | None":
+def _cell(item) -> tuple[str, str] | None:
     marker = item.get_closest_marker("neat_check")
     if marker is None:
         return None
     params = getattr(getattr(item, "callspec", None), "params", {})
     fields = {key: getattr(value, "name", value) for key, value in params.items()}
-    if "neat_backend" in params:
-        row = f"backend {fields['neat_backend']}"
+    if "backend_row" in params:
+        row = f"backend {fields['backend_row']}"
+    elif "neat_backend" in params:
+        kernel_set = params.get("kernel_set")
+        row = f"backend {fields['neat_backend']}" + (f" [{kernel_set}]" if kernel_set else "")
     elif "neat_adapter" in params:
         row = f"adapter {fields['neat_adapter']}"
     else:
         row = marker.kwargs["row"].format(**fields)
     return row, marker.args[0].format(**fields)
+
+
+_ROW_TYPES = (BackendInfo, AdapterInfo, discovery.BrokenPlugin, discovery.BackendRow)
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -125,8 +173,8 @@ def pytest_collection_modifyitems(session, config, items):
             kept.append(item)
             continue
         params = getattr(getattr(item, "callspec", None), "params", {})
-        rows = [params[f] for f in ("neat_backend", "neat_adapter") if f in params]
-        if any(not hasattr(row, "requires") for row in rows):
+        rows = [params[f] for f in ("backend_row", "neat_backend", "neat_adapter") if f in params]
+        if any(not isinstance(row, _ROW_TYPES) for row in rows):
             dropped.append(item)  # the empty parameter set of a kind with no selected row
             continue
         if not selection(config)["full"] and not rows:

@@ -1,9 +1,16 @@
-"""An independent float64 reference of SPEC.md, written for reading, not speed.
+"""An independent float64 reference of SPEC.md (version 2), written for reading, not speed.
 
-Plain NumPy and Python loops, one line per SPEC step, sharing no code with
+Plain NumPy and Python loops, one block per SPEC step, sharing no code with
 ``neat``'s core (only the spec). The golden vectors are produced from it, and
-every backend and adapter is checked against it. The log-step ``z`` is stored
-in float32 between steps, as SPEC.md's "State" says; everything else is float64.
+every backend and adapter is checked against it. Everything, the log-step ``z``
+included, is float64: the statistics dtype of a float64 run (SPEC "State").
+
+* A gradient ``None`` marks an inactive tensor: it and its moments are left alone, its
+  count ``t_k`` does not advance, and the step is played by the players owning active
+  tensors on the sub-graph they induce (``S`` of that sub-graph, once per pattern).
+  A step without any active tensor changes nothing (there is no game to play).
+* A complex tensor is handled as the real tensor of its real and imaginary parts
+  (``torch.view_as_real``); ``params`` gives it back complex.
 """
 
 from __future__ import annotations
@@ -19,84 +26,131 @@ def smoothing_operator(weights: np.ndarray, mu: float) -> np.ndarray:
     return np.linalg.inv(np.eye(len(weights)) + mu * laplacian)
 
 
+def as_real(array) -> np.ndarray:
+    """A float64 copy; a complex array becomes its ``(..., 2)`` real and imaginary parts."""
+    array = np.asarray(array)
+    if np.iscomplexobj(array):
+        return np.stack([array.real, array.imag], axis=-1).astype(np.float64)
+    return np.array(array, dtype=np.float64)
+
+
 class ReferenceNGAdam:
     """NG-Adam in float64. ``hp``: dict of SPEC hyperparameters (``lr``, ``betas``, …)."""
 
     def __init__(self, params, players, weights, hp):
         self.hp = dict(hp)
         self.players = [list(p) for p in players]
-        self.S = smoothing_operator(np.asarray(weights, dtype=np.float64), self.hp["mu"])
-        self.params = [np.array(p, dtype=np.float64) for p in params]
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.is_complex = [bool(np.iscomplexobj(p)) for p in params]
+        self.theta = [as_real(p) for p in params]
+        self.m = [np.zeros_like(p) for p in self.theta]
+        self.v = [np.zeros_like(p) for p in self.theta]
         n = len(self.players)
         self.t = 0
+        self.tensor_count = [0] * len(self.theta)
         self.skipped = 0
-        self.z = np.zeros(n, dtype=np.float32)
+        self.z = np.zeros(n)
         self.a = np.zeros(n)
         self.kappa = np.zeros(n)
+        self._smoothing: dict[tuple, np.ndarray] = {}
+
+    @property
+    def params(self) -> list:
+        """The parameters, complex ones given back as complex arrays."""
+        return [p[..., 0] + 1j * p[..., 1] if c else p for p, c in zip(self.theta, self.is_complex)]
+
+    @params.setter
+    def params(self, values) -> None:
+        self.theta = [as_real(p) for p in values]
+
+    def smoothing(self, players: tuple) -> np.ndarray:
+        """``S`` of the sub-graph induced by ``players`` (computed once per pattern)."""
+        if players not in self._smoothing:
+            sub = self.weights[np.ix_(players, players)]
+            self._smoothing[players] = smoothing_operator(sub, self.hp["mu"])
+        return self._smoothing[players]
 
     def _direction(self, m, v, t):
+        """``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)``, 0 where the denominator is 0."""
         b1, b2 = self.hp["betas"]
-        return (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + self.hp["eps"])
+        denominator = np.sqrt(v / (1 - b2 ** t)) + self.hp["eps"]
+        direction = np.zeros_like(m)
+        np.divide(m / (1 - b1 ** t), denominator, out=direction, where=denominator > 0)
+        return direction
 
     def step(self, grads):
         hp = self.hp
         b1, b2 = hp["betas"]
-        grads = [np.asarray(g, dtype=np.float64) for g in grads]
-        # 0. non-finite guard
-        if not all(np.all(np.isfinite(g)) for g in grads):
+        g = {k: as_real(x) for k, x in enumerate(grads) if x is not None}
+        if not g:
+            return
+        # The sub-game: the players owning an active tensor, and their active tensors.
+        playing = tuple(i for i, group in enumerate(self.players) if any(k in g for k in group))
+        groups = [[k for k in self.players[i] if k in g] for i in playing]
+        S = self.smoothing(playing)
+        # 0. non-finite guard, part 1: any non-finite gradient element
+        if not all(np.all(np.isfinite(x)) for x in g.values()):
             self.skipped += 1
             return
-        # 1.
-        self.t += 1
-        t = self.t
+        # 1. (tentative: undone below if step 0 skips on G)
+        t = self.t + 1
+        t_k = {k: self.tensor_count[k] + 1 for k in g}
         # 2. last update direction
-        if t == 1:
-            u = [np.zeros_like(g) for g in grads]
-        else:
-            u = [self._direction(m, v, t - 1) for m, v in zip(self.m, self.v)]
-        n = len(self.players)
+        u = {k: np.zeros_like(g[k]) if t_k[k] == 1 else self._direction(self.m[k], self.v[k], t_k[k] - 1)
+             for k in g}
+        # 3. player statistics (float64 sums of float64 products)
+        n = len(playing)
         G, C, U = np.zeros(n), np.zeros(n), np.zeros(n)
+        with np.errstate(over="ignore"):
+            for i, group in enumerate(groups):
+                for k in group:
+                    G[i] += np.sum(g[k] * g[k])
+                    C[i] += np.sum(g[k] * u[k])
+                    U[i] += np.sum(u[k] * u[k])
+        # 0. non-finite guard, part 2: a player's G_i overflows float64
+        if not np.all(np.isfinite(G)):
+            self.skipped += 1
+            return
+        self.t = t
+        for k in g:
+            self.tensor_count[k] = t_k[k]
+        # 4. alignment, 0 where sqrt(G) sqrt(U) = 0
         a = np.zeros(n)
-        for i, group in enumerate(self.players):
-            # 3. player statistics
-            G[i] = sum(float(np.sum(grads[k] * grads[k])) for k in group)
-            C[i] = sum(float(np.sum(grads[k] * u[k])) for k in group)
-            U[i] = sum(float(np.sum(u[k] * u[k])) for k in group)
-            # 4. alignment
-            if G[i] * U[i] != 0:
-                a[i] = min(1.0, max(-1.0, C[i] / (math.sqrt(G[i]) * math.sqrt(U[i]))))
+        for i in range(n):
+            norms = math.sqrt(G[i]) * math.sqrt(U[i])
+            if norms > 0:
+                a[i] = min(1.0, max(-1.0, C[i] / norms))
         # 5. conflict
         r = np.maximum(0.0, -a)
-        kappa = self.S @ r
+        kappa = S @ r
         # 6. NGE
-        g_hat = list(grads)
-        for i, group in enumerate(self.players):
+        g_hat = dict(g)
+        for i, group in enumerate(groups):
             if C[i] < 0 and U[i] > 0:
                 for k in group:
-                    g_hat[k] = grads[k] - hp["gamma"] * kappa[i] * (C[i] / U[i]) * u[k]
+                    g_hat[k] = g[k] - hp["gamma"] * kappa[i] * (C[i] / U[i]) * u[k]
         # 7. NSA
+        z = self.z[list(playing)]
         if t > 1:
-            z = self.S @ ((1 - hp["leak"]) * self.z.astype(np.float64) + hp["zeta"] * a)
             lo, hi = hp["step_bounds"]
-            self.z = np.clip(z, math.log(lo), math.log(hi)).astype(np.float32)
-        lam = np.exp(self.z.astype(np.float64))
-        owner = {k: i for i, group in enumerate(self.players) for k in group}
-        for k in range(len(self.params)):
-            # 8. moments
-            self.m[k] = b1 * self.m[k] + (1 - b1) * g_hat[k]
-            self.v[k] = b2 * self.v[k] + (1 - b2) * grads[k] ** 2
-            # 9. update
-            self.params[k] = self.params[k] * (1 - hp["lr"] * hp["weight_decay"])
-            self.params[k] = self.params[k] - hp["lr"] * lam[owner[k]] * self._direction(self.m[k], self.v[k], t)
-        self.a, self.kappa = a, kappa
+            z = np.clip(S @ ((1 - hp["leak"]) * z + hp["zeta"] * a), math.log(lo), math.log(hi))
+        lam = np.exp(z)
+        for i, group in enumerate(groups):
+            for k in group:
+                # 8. moments
+                self.m[k] = b1 * self.m[k] + (1 - b1) * g_hat[k]
+                self.v[k] = b2 * self.v[k] + (1 - b2) * g[k] ** 2
+                # 9. update
+                self.theta[k] = self.theta[k] * (1 - hp["lr"] * hp["weight_decay"])
+                self.theta[k] = self.theta[k] - hp["lr"] * lam[i] * self._direction(self.m[k], self.v[k], t_k[k])
+        for i, player in enumerate(playing):
+            self.z[player], self.a[player], self.kappa[player] = z[i], a[i], kappa[i]
 
     def diagnostics(self):
         return {
             "alignment": self.a.copy(),
             "kappa": self.kappa.copy(),
-            "step_scale": np.exp(self.z.astype(np.float64)),
+            "step_scale": np.exp(self.z),
             "mean_alignment": float(np.mean(self.a)),
             "skipped_steps": self.skipped,
         }

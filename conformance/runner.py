@@ -1,12 +1,16 @@
 """Drive a backend through the functional API, or an adapter through its ``run``, on a golden problem.
 
-Runs are cached per (plug-in, problem, dtype, kernels, hyperparameters): the
-checks of one row share them, so each trajectory is computed once per session.
+A backend row is a backend and a kernel set by name (``"generic"``, ``"foreach"``, …):
+every step goes through :func:`neat.functional.step` with ``kernels=<name>`` and the
+problem's :class:`~neat.topology.Topology`, so gradients that are ``None`` (inactive
+tensors, SPEC v2) play the sub-game. Runs are cached per (plug-in, problem, dtype,
+kernel set, hyperparameter changes): the checks of one row share them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass
@@ -16,19 +20,26 @@ import numpy as np
 
 import neat
 from neat import arrays, functional
+from neat.config import NGAdamConfig
 from neat.conformance import golden
-from neat.kernels import GENERIC
-from neat.plugins import AdapterInfo, BackendInfo, plugin_manager
-from neat.state import NGAdamState
-
-#: Kernel paths a backend is checked on: the ones the core picks, and the generic array-API passes.
-KERNEL_PATHS = ("default", "generic")
+from neat.plugins import AdapterInfo, BackendInfo
+from neat.state import GameState, NGAdamState
+from neat.topology import Topology
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def problems() -> dict:
     """The golden problems of the current spec version, by name."""
     return {p.name: p for p in golden.load_all()}
+
+
+def problem_with(name: str, changes: tuple = ()) -> golden.GoldenProblem:
+    """Golden problem ``name`` with some hyperparameters changed (its expected outputs then do not apply)."""
+    problem = problems()[name]
+    if not changes:
+        return problem
+    return dataclasses.replace(problem, hyperparameters=dict(problem.hyperparameters, **dict(changes)),
+                               expected_params=[], expected_diagnostics={})
 
 
 @dataclass
@@ -38,17 +49,7 @@ class BackendRun:
     params: list
     diagnostics: list
     counts: list
-
-
-def fused_kernels(info: BackendInfo, dtype: str):
-    """The kernels the backend registers for its arrays of ``dtype`` through ``neat_step_kernels``, or ``None``."""
-    xp = arrays.namespace_of([info.from_numpy(np.zeros(1), dtype)])
-    return plugin_manager().hook.neat_step_kernels(xp=xp)
-
-
-def kernels_for(path: str):
-    """``None`` (the core picks, as users get it) for ``"default"``; :data:`GENERIC` for ``"generic"``."""
-    return {"default": None, "generic": GENERIC}[path]
+    tensor_counts: list
 
 
 def host_diagnostics(info: BackendInfo, state) -> dict:
@@ -56,15 +57,17 @@ def host_diagnostics(info: BackendInfo, state) -> dict:
     return {key: info.to_numpy(value) for key, value in neat.diagnostics(state).items()}
 
 
-def host_state(info: BackendInfo, state: NGAdamState) -> NGAdamState:
-    """Every array of ``state`` as a float64 NumPy array: a checkpoint that any backend can restore."""
-    return NGAdamState(*(
-        [info.to_numpy(a) for a in field] if isinstance(field, list) else info.to_numpy(field)
-        for field in state))
+def host_state(info: BackendInfo, state: NGAdamState) -> dict:
+    """A checkpoint as float64 NumPy arrays: every :class:`GameState` field and the moments
+    (the tables are not state: they follow from the topology)."""
+    saved = {name: info.to_numpy(getattr(state.game, name)) for name in GameState._fields}
+    saved["exp_avg"] = [info.to_numpy(m) for m in state.exp_avg]
+    saved["exp_avg_sq"] = [info.to_numpy(v) for v in state.exp_avg_sq]
+    return saved
 
 
-def restore_state(host: NGAdamState, like: NGAdamState) -> NGAdamState:
-    """A checkpoint back on the device, dtypes and namespace of ``like``."""
+def restore_state(saved: dict, like: NGAdamState) -> NGAdamState:
+    """A :func:`host_state` checkpoint back in the namespace, dtypes and device of ``like``."""
 
     def restore(value, leaf):
         xp = arrays.namespace_of([leaf], "state")
@@ -73,59 +76,57 @@ def restore_state(host: NGAdamState, like: NGAdamState) -> NGAdamState:
             values = values.astype(np.int64)
         return xp.asarray(values.tolist(), dtype=leaf.dtype, device=array_api_compat.device(leaf))
 
-    return NGAdamState(*(
-        [restore(v, leaf) for v, leaf in zip(field, like_field)] if isinstance(field, list)
-        else restore(field, like_field)
-        for field, like_field in zip(host, like)))
+    game = GameState(*(restore(saved[name], getattr(like.game, name)) for name in GameState._fields))
+    return NGAdamState(game, [restore(m, leaf) for m, leaf in zip(saved["exp_avg"], like.exp_avg)],
+                       [restore(v, leaf) for v, leaf in zip(saved["exp_avg_sq"], like.exp_avg_sq)], like.tables)
 
 
 class Stepper:
-    """A backend, a dtype and a kernel path, with the NG-Adam of a problem's hyperparameters."""
+    """A backend, a dtype and a kernel set, with the hyperparameters and topology of a problem."""
 
-    def __init__(self, info: BackendInfo, dtype: str, path: str, hyperparameters: dict):
-        self.info, self.dtype = info, dtype
-        self.opt = neat.ng_adam(**hyperparameters)
-        self.kernels = kernels_for(path)
+    def __init__(self, info: BackendInfo, dtype: str, kernel_set: str, problem: golden.GoldenProblem):
+        self.info, self.dtype, self.kernel_set, self.problem = info, dtype, kernel_set, problem
+        self.opt = neat.ng_adam(**problem.hyperparameters, kernels=kernel_set)
+        self.config: NGAdamConfig = self.opt.config
+        self.topology = Topology.build(len(problem.params), problem.players, problem.weights, mu=self.config.mu)
 
     def arrays(self, values) -> list:
-        return [self.info.from_numpy(np.asarray(v, dtype=np.float64), self.dtype) for v in values]
+        """Backend arrays of this dtype; ``None`` (an inactive tensor's gradient) stays ``None``."""
+        return [None if v is None else self.info.from_numpy(np.asarray(v, dtype=np.float64), self.dtype)
+                for v in values]
 
-    def init(self, problem: golden.GoldenProblem):
-        params = self.arrays(problem.params)
-        return params, self.opt.init(params, players=problem.players, graph=problem.weights)
+    def init(self):
+        params = self.arrays(self.problem.params)
+        return params, functional.init_state(params, self.topology)
 
     def step(self, params, grads, state, **kwargs):
-        if self.kernels is None and not kwargs:
-            return self.opt.step(params, grads, state)
-        return functional.step(params, grads, state, self.opt.config, kernels=self.kernels, **kwargs)
+        return functional.step(params, grads, state, self.config, kernels=self.kernel_set, topology=self.topology,
+                               **kwargs)
 
 
-@functools.lru_cache(maxsize=None)
-def backend_run(info: BackendInfo, problem_name: str, dtype: str, path: str,
+@functools.cache
+def backend_run(info: BackendInfo, problem_name: str, dtype: str, kernel_set: str,
                 hyperparameter_changes: tuple = ()) -> BackendRun:
-    """Run ``info`` over every step of a golden problem (with optional hyperparameter changes).
-
-    Without fused kernels the default path is the generic one, so that run is shared."""
-    if path == "generic" and fused_kernels(info, dtype) is None:
-        return backend_run(info, problem_name, dtype, "default", hyperparameter_changes)
-    problem = problems()[problem_name]
-    stepper = Stepper(info, dtype, path, dict(problem.hyperparameters, **dict(hyperparameter_changes)))
-    params, state = stepper.init(problem)
-    run = BackendRun([], [], [])
+    """Run ``info``'s arrays with ``kernel_set`` over every step of a golden problem."""
+    problem = problem_with(problem_name, hyperparameter_changes)
+    stepper = Stepper(info, dtype, kernel_set, problem)
+    params, state = stepper.init()
+    run = BackendRun([], [], [], [])
     with quiet_non_finite():
         for grads in problem.grads:
             params, state = stepper.step(params, stepper.arrays(grads), state)
             run.params.append([info.to_numpy(p) for p in params])
             run.diagnostics.append(host_diagnostics(info, state))
-            run.counts.append(int(info.to_numpy(state.count)))
+            run.counts.append(int(info.to_numpy(state.game.count)))
+            run.tensor_counts.append([int(c) for c in info.to_numpy(state.game.tensor_count)])
     return run
 
 
-@functools.lru_cache(maxsize=None)
-def adapter_run(info: AdapterInfo, problem_name: str, dtype: str) -> list:
+@functools.cache
+def adapter_run(info: AdapterInfo, problem_name: str, dtype: str, hyperparameter_changes: tuple = ()) -> list:
     """The adapter's parameters after every step of a golden problem (float64 NumPy arrays)."""
     with quiet_non_finite():
-        steps = info.run(problems()[problem_name], dtype)
+        steps = info.run(problem_with(problem_name, hyperparameter_changes), dtype)
     return [[np.asarray(p, dtype=np.float64) for p in step] for step in steps]
 
 

@@ -35,7 +35,7 @@ def current_keras_backend() -> str:
         return "tensorflow"
 
 
-def skip_reason(keras_backend: str) -> "str | None":
+def skip_reason(keras_backend: str) -> str | None:
     for module in ("keras", keras_backend):
         if importlib.util.find_spec(module) is None:
             return f"{module} not installed"
@@ -56,7 +56,7 @@ class Child:
             self.process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
                                             env={**os.environ, "KERAS_BACKEND": keras_backend})
 
-    def finish(self) -> tuple[int, "dict | None", str]:
+    def finish(self) -> tuple[int, dict | None, str]:
         """Wait; return the exit status, the child's matrix (if written) and the tail of its output."""
         try:
             status = self.process.wait(timeout=CHILD_TIMEOUT_S)

@@ -1,5 +1,7 @@
-"""The golden "adamw" vectors against AdamW as the frameworks themselves define it
-(SPEC "Required reductions": γ = ζ = 0 is ``torch.optim.AdamW`` and ``optax.adamw``).
+"""The golden vectors against AdamW as the frameworks themselves define it (SPEC "Required
+reductions": γ = ζ = 0 is ``torch.optim.AdamW`` and ``optax.adamw``), also when some
+parameters have no gradient on some steps (``torch.optim.AdamW`` skips them and counts
+steps per parameter, SPEC v2).
 
 These check the reference, not a plug-in: they form the matrix row ``reference``
 and run only when no row is selected with ``--neat-backend`` / ``--neat-adapter``.
@@ -12,47 +14,69 @@ import pytest
 
 from neat.conformance import compare, runner
 from neat.conformance.adamw import adamw_trajectory
+from neat.conformance.reference import ReferenceNGAdam
 from neat.conformance.tolerances import tolerance
 
+#: The golden "adamw" problem, and the golden "inactive" one with γ = ζ = 0.
+CASES = {"adamw": (), "inactive": (("gamma", 0.0), ("zeta", 0.0))}
 
-def _adamw_problem():
-    problem = runner.problems()["adamw"]
+
+def _case(name):
+    """The problem and the reference's parameters after every step."""
+    problem = runner.problem_with(name, CASES[name])
+    if problem.expected_params:
+        return problem, problem.expected_params
     assert problem.hyperparameters["gamma"] == problem.hyperparameters["zeta"] == 0.0
-    return problem, problem.hyperparameters
+    reference = ReferenceNGAdam(problem.params, problem.players, problem.weights, problem.hyperparameters)
+    trajectory = []
+    with runner.quiet_non_finite():
+        for grads in problem.grads:
+            reference.step(grads)
+            trajectory.append([p.copy() for p in reference.params])
+    return problem, trajectory
 
 
-def _check(trajectory, problem, what):
-    compare.params_deviation(trajectory, problem.expected_params).check(
-        tolerance("float64", problem.num_steps).params, f"reference × {what}: golden 'adamw' parameters")
+def _check(trajectory, name, what):
+    problem, expected = _case(name)
+    compare.params_deviation(trajectory, expected).check(
+        tolerance("float64", problem.num_steps).params, f"reference × {what}: golden '{name}' parameters")
 
 
 @pytest.mark.neat_check("adamw=formula", row="reference")
-def test_golden_adamw_is_the_adamw_formula():
-    problem, hp = _adamw_problem()
-    _check(adamw_trajectory(problem.params, problem.grads, **hp), problem, "adamw=formula")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_adamw_is_the_adamw_formula(case):
+    problem, _ = _case(case)
+    _check(adamw_trajectory(problem.params, problem.grads, **problem.hyperparameters), case, "adamw=formula")
 
 
 @pytest.mark.neat_check("adamw=torch.optim.AdamW", row="reference")
-def test_golden_adamw_is_torch_adamw():
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_adamw_is_torch_adamw(case):
+    """``p.grad = None`` where the golden gradient is ``None``; a step with a non-finite
+    gradient is not taken (NG-Adam's SPEC step 0; AdamW has no guard)."""
     torch = pytest.importorskip("torch", reason="torch not installed")
-    problem, hp = _adamw_problem()
+    problem, _ = _case(case)
+    hp = problem.hyperparameters
     params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in problem.params]
     optimizer = torch.optim.AdamW(params, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
                                   weight_decay=hp["weight_decay"])
     trajectory = []
     for grads in problem.grads:
         for p, g in zip(params, grads):
-            p.grad = torch.tensor(g, dtype=torch.float64)
-        optimizer.step()
+            p.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+        if all(np.all(np.isfinite(g)) for g in grads if g is not None):
+            optimizer.step()
         trajectory.append([p.detach().numpy().copy() for p in params])
-    _check(trajectory, problem, "adamw=torch.optim.AdamW")
+    _check(trajectory, case, "adamw=torch.optim.AdamW")
 
 
 @pytest.mark.neat_check("adamw=optax.adamw", row="reference")
 def test_golden_adamw_is_optax_adamw():
+    """(optax has no gradient-less parameters: the "adamw" problem only.)"""
     jax = pytest.importorskip("jax", reason="jax not installed")
     optax = pytest.importorskip("optax", reason="optax not installed")
-    problem, hp = _adamw_problem()
+    problem, _ = _case("adamw")
+    hp = problem.hyperparameters
     with jax.enable_x64(True):
         params = [jax.numpy.asarray(p, dtype=jax.numpy.float64) for p in problem.params]
         optimizer = optax.adamw(learning_rate=hp["lr"], b1=hp["betas"][0], b2=hp["betas"][1], eps=hp["eps"],
@@ -64,4 +88,4 @@ def test_golden_adamw_is_optax_adamw():
             updates, state = update([jax.numpy.asarray(g, dtype=jax.numpy.float64) for g in grads], state, params)
             params = optax.apply_updates(params, updates)
             trajectory.append([np.asarray(p, dtype=np.float64) for p in params])
-    _check(trajectory, problem, "adamw=optax.adamw")
+    _check(trajectory, "adamw", "adamw=optax.adamw")

@@ -8,6 +8,8 @@ import pytest
 from neat.conformance import compare, discovery
 from neat.conformance.matrix import FAILED, PASSED, SKIPPED, Matrix
 from neat.hookspecs import hookimpl
+from neat.kernel_selection import KernelSet, registered
+from neat.kernels import GENERIC
 from neat.plugins import BackendInfo, plugin_manager
 
 
@@ -79,3 +81,31 @@ def test_a_plugin_whose_info_hook_raises_becomes_a_broken_row():
         manager.unregister(name="raising_test_plugin")
     assert [b.name for b in broken] == ["raising_test_plugin"]
     assert "raised ImportError: no module named vendorlib" in broken[0].error
+
+
+class _KernelPlugin:
+    """Registers a kernel set that runs NumPy arrays of float64 and float32 only."""
+
+    @hookimpl
+    def neat_step_kernels(self):
+        def unsupported(xp, params):
+            if not isinstance(params[0], np.ndarray) or params[0].dtype == np.float16:
+                return "NumPy float64 / float32 only"
+            return None
+
+        return KernelSet("selftest", GENERIC, unsupported, priority=-10)
+
+
+def test_a_registered_kernel_set_gets_its_rows_by_itself():
+    manager = plugin_manager()
+    manager.register(_KernelPlugin(), name="kernel_set_test_plugin")
+    registered.cache_clear()
+    try:
+        rows = {row.name: row for row in discovery.backend_rows(discovery.backends())}
+    finally:
+        manager.unregister(name="kernel_set_test_plugin")
+        registered.cache_clear()
+    assert rows["numpy [selftest]"].dtypes == ("float64", "float32")
+    assert rows["numpy [generic]"].dtypes == ("float64", "float32", "float16")
+    assert not any(name.startswith("array_api_strict [selftest") for name in rows)
+    assert "numpy [selftest]" not in {row.name for row in discovery.backend_rows(discovery.backends())}

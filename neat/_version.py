@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 #: Version of ``shared/SPEC.md`` this package implements. Golden vectors carry it.
-SPEC_VERSION = 1
+SPEC_VERSION = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 #: Defaults. NEAT's own (gamma, zeta, mu, step_bounds, leak) were kept by the
 #: one-at-a-time sweep of the benchmark suite; rule and evidence in
@@ -83,3 +84,18 @@ class NGAdamConfig:
     def log_step_bounds(self) -> tuple[float, float]:
         """``(log λmin, log λmax)``, the clip range of the log-step (SPEC step 7)."""
         return math.log(self.step_bounds[0]), math.log(self.step_bounds[1])
+
+
+class StepHyperparameters(NamedTuple):
+    """The hyperparameters one step reads (SPEC steps 2–9), under the names :class:`NGAdamConfig`
+    gives them, so :func:`neat.functional.step` takes either. For a framework that traces them
+    (optax ``inject_hyperparams``, SPEC "per-step η, ω and traced hyperparameters"): the values
+    may be 0-d arrays and are not validated here (the front end validates concrete ones). The
+    step's ``lr`` and ``weight_decay`` are then passed to it explicitly."""
+
+    betas: tuple[Any, Any]
+    eps: Any
+    gamma: Any
+    zeta: Any
+    leak: Any
+    log_step_bounds: tuple[Any, Any]

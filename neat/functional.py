@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import array_api_compat
 
 from neat import arrays, game
-from neat.config import DEFAULTS, NGAdamConfig
+from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
 from neat.kernel_selection import select_kernels
 from neat.kernels import StepKernels, TensorScalars
 from neat.state import GameState, NGAdamState
@@ -53,7 +53,8 @@ def _checked_namespace(params, grads, moments):
     return xp
 
 
-def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config: NGAdamConfig,
+def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
+         config: "NGAdamConfig | StepHyperparameters",
          *, lr=None, weight_decay=None, kernels: "str | StepKernels | None" = None, inplace: bool = False,
          topology: "Topology | None" = None) -> tuple[list, NGAdamState]:
     """One NG-Adam step, SPEC steps 0–9. Returns ``(new_params, new_state)``.
@@ -62,7 +63,8 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
     it is and the game is played by the players of the active tensors; this needs the
     state's ``topology`` (a :class:`~neat.topology.Topology`), which front ends keep.
     ``lr`` and ``weight_decay`` override the config's: a scalar (float or 0-d array,
-    e.g. a schedule's value) or one value per tensor (param groups).
+    e.g. a schedule's value) or one value per tensor (param groups); both are required
+    when ``config`` is a :class:`~neat.config.StepHyperparameters` (traced hyperparameters).
     ``kernels``: ``None`` (the fastest registered set that applies), a registered
     name (``"generic"``, ``"numba"``, ``"triton"``, …) or a kernels object.
     """
@@ -71,6 +73,8 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState, config
         raise TypeError(f"state must be an NGAdamState from init(), got {type(state).__qualname__}")
     if len(params) != state.num_tensors:
         raise ValueError(f"got {len(params)} parameters but the state was initialised for {state.num_tensors}")
+    if len(grads) != len(params):
+        raise ValueError(f"got {len(grads)} gradients for {len(params)} parameters")
     active = tuple(k for k, g in enumerate(grads) if g is not None)
     lr = config.lr if lr is None else lr
     weight_decay = config.weight_decay if weight_decay is None else weight_decay
@@ -130,8 +134,8 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     return new_params, NGAdamState(new_game, exp_avg, exp_avg_sq, state.tables)
 
 
-def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables, config: NGAdamConfig,
-         lr, weight_decay, kernels: StepKernels, inplace: bool):
+def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables,
+         config: "NGAdamConfig | StepHyperparameters", lr, weight_decay, kernels: StepKernels, inplace: bool):
     """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
     (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
 
@@ -206,7 +210,7 @@ def _direction_scalars(xp, tensor_count, stats_dtype, betas, eps):
     root_second = xp.sqrt(1.0 - betas[1] ** steps)
     scale = root_second / (1.0 - betas[0] ** steps + xp.astype(steps == 0, stats_dtype))
     shift = eps * root_second
-    return scale[0], scale[1], shift[0], shift[1]
+    return scale[0, :], scale[1, :], shift[0, :], shift[1, :]
 
 
 def _per_tensor(xp, value, num_tensors: int, like, what: str):

@@ -1,17 +1,24 @@
 """``neat.NGAdam``: NG-Adam that updates mutable arrays in place (NumPy, CuPy, PyTorch tensors).
 
-Every step goes through the core, :func:`neat.functional.step` with ``inplace=True``:
-the parameters and moments are written into the given arrays, and the small
-per-player state it returns (``t``, skipped count, ``z``, ``a``, ``κ``) is copied
-into this optimizer's own arrays, so every parameter and state array keeps its
-identity and its memory for the optimizer's whole life.
+Every step goes through the core, :func:`neat.functional.step` with ``inplace=True``
+and the optimizer's :class:`~neat.topology.Topology` (so a gradient ``None`` marks an
+inactive tensor, SPEC v2): the parameters and moments are written into the given
+arrays, and the small state it returns (every :class:`~neat.state.GameState` field)
+is copied into this optimizer's own arrays, so every parameter and state array keeps
+its identity and its memory for the optimizer's whole life.
+
+A checkpoint (:meth:`NGAdam.state_dict`) holds exactly: the spec version, the
+``GameState`` fields by name, the moments ``exp_avg.k`` / ``exp_avg_sq.k``, the
+hyperparameters (the fields of :class:`~neat.config.NGAdamConfig`), the players
+(``player_of``: each tensor's player) and the graph weights.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from typing import Any, Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import array_api_compat
 import numpy as np
@@ -20,41 +27,39 @@ from neat import arrays, functional
 from neat._version import SPEC_VERSION
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.kernels import StepKernels
-from neat.players import PlayerGraph, Players
+from neat.players import PlayerGraph
+from neat.state import GameState
+from neat.topology import Topology
 
-#: The per-player and global state written back after each step (SPEC "State").
-_SMALL_STATE = ("count", "skipped", "log_step", "alignment", "conflict")
-_PLAYER_ARRAYS = ("log_step", "alignment", "conflict")
-_SCALAR_HYPERPARAMETERS = ("lr", "eps", "weight_decay", "gamma", "zeta", "mu", "leak")
-_PAIR_HYPERPARAMETERS = ("betas", "step_bounds")
-_FIXED_KEYS = ("spec_version", "step", "skipped", *_PLAYER_ARRAYS, "player_of", "graph",
-               *_SCALAR_HYPERPARAMETERS, *_PAIR_HYPERPARAMETERS)
+#: Hyperparameter names, in the order of :class:`NGAdamConfig`.
+_HYPERPARAMETERS = tuple(f.name for f in dataclasses.fields(NGAdamConfig))
+_FIXED_KEYS = ("spec_version", *GameState._fields, "player_of", "graph", *_HYPERPARAMETERS)
 
 
 class NGAdam:
     """NG-Adam (SPEC.md steps 0–9) on a list of mutable arrays, updated in place.
 
     ``opt = neat.NGAdam(params, lr=1e-3, players=[[0, 1], [2]])``; then ``opt.step(grads)``
-    each iteration. ``players``: lists of tensor indices (None: one player per
-    tensor); ``graph``: ``n × n`` weights, ``(i, j, w)`` edges or None (chain).
-    ``kernels``: the two array passes (None: the backend's fused kernels if it has
-    them, else :data:`neat.kernels.GENERIC`). Immutable arrays (JAX) are refused:
-    use the functional :func:`neat.ng_adam`.
+    each iteration (``grads[k] = None``: tensor ``k`` has no gradient this step).
+    ``players``: lists of tensor indices (None: one player per tensor); ``graph``:
+    ``n × n`` weights, ``(i, j, w)`` edges or None (chain). ``kernels``: the two
+    array passes (None: the fastest registered kernel set for these arrays, a
+    registered name such as ``"generic"``, or a kernels object). Immutable arrays
+    (JAX) are refused: use the functional :func:`neat.ng_adam`.
     """
 
     def __init__(self, params: Sequence[Any], lr: float = DEFAULTS["lr"], *, betas=DEFAULTS["betas"],
                  eps: float = DEFAULTS["eps"], weight_decay: float = DEFAULTS["weight_decay"],
                  gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
                  step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"], players=None, graph=None,
-                 kernels: "StepKernels | None" = None):
+                 kernels: str | StepKernels | None = None):
         self.config = NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
                                    zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
         self._params = functional._as_list(params, "params")
         self._xp = arrays.namespace_of(self._params, "params")
         _check_mutable(self._xp, self._params)
-        self._players = Players.from_spec(players, len(self._params))
-        self._graph = PlayerGraph.from_spec(graph, self._players.num_players)
-        self._state = functional.init_state(self._params, self._players, self._graph, mu=self.config.mu)
+        self._topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
+        self._state = functional.init_state(self._params, self._topology)
         self._kernels = kernels
 
     @property
@@ -67,15 +72,21 @@ class NGAdam:
         """The live :class:`neat.NGAdamState`; its arrays are overwritten by every step."""
         return self._state
 
+    @property
+    def topology(self) -> Topology:
+        """Players, graph and ``μ`` of the game."""
+        return self._topology
+
     def step(self, grads: Sequence[Any], *, lr=None, weight_decay=None) -> None:
         """Apply one step in place. ``lr`` / ``weight_decay`` override the configured ones for
         this step (a scalar, or one value per tensor). Nothing is read back to the host."""
         _check_mutable(self._xp, self._params)
         with _autograd_off(self._xp):
-            _, new_state = functional.step(self._params, grads, self._state, self.config,
-                                           lr=lr, weight_decay=weight_decay, kernels=self._kernels, inplace=True)
-            for name in _SMALL_STATE:
-                getattr(self._state, name)[...] = getattr(new_state, name)
+            _, new_state = functional.step(self._params, grads, self._state, self.config, lr=lr,
+                                           weight_decay=weight_decay, kernels=self._kernels, inplace=True,
+                                           topology=self._topology)
+            for name in GameState._fields:
+                getattr(self._state.game, name)[...] = getattr(new_state.game, name)
 
     def diagnostics(self) -> dict:
         """Per-player ``alignment``, ``kappa``, ``step_scale``; ``mean_alignment``, ``skipped_steps``
@@ -84,67 +95,71 @@ class NGAdam:
                 for key, value in functional.diagnostics(self._state).items()}
 
     def state_dict(self) -> dict:
-        """The state as NumPy arrays and Python numbers, flat: ``numpy.savez(path, **opt.state_dict())``."""
-        state, config = self._state, self.config
-        result = {"spec_version": SPEC_VERSION, "step": int(_to_numpy(state.count)),
-                  "skipped": int(_to_numpy(state.skipped))}
-        result.update({name: _to_numpy(getattr(state, name)) for name in _PLAYER_ARRAYS})
-        for k, (m, v) in enumerate(zip(state.exp_avg, state.exp_avg_sq)):
+        """The checkpoint as NumPy arrays and Python numbers, flat: ``numpy.savez(path, **opt.state_dict())``."""
+        game = self._state.game
+        result: dict = {"spec_version": SPEC_VERSION}
+        result.update({name: _to_numpy(getattr(game, name)) for name in GameState._fields})
+        for k, (m, v) in enumerate(zip(self._state.exp_avg, self._state.exp_avg_sq)):
             result[f"exp_avg.{k}"], result[f"exp_avg_sq.{k}"] = _to_numpy(m), _to_numpy(v)
-        result["player_of"] = np.asarray(self._players.owner, dtype=np.int64)
-        result["graph"] = self._graph.weights.copy()
-        result.update({name: getattr(config, name) for name in (*_SCALAR_HYPERPARAMETERS, *_PAIR_HYPERPARAMETERS)})
+        result["player_of"] = np.asarray(self._topology.players.owner, dtype=np.int64)
+        result["graph"] = self._topology.graph.weights.copy()
+        result.update({name: getattr(self.config, name) for name in _HYPERPARAMETERS})
         return result
 
     def load_state_dict(self, state_dict: Mapping) -> None:
         """Restore a :meth:`state_dict` (or the ``numpy.load`` of its ``savez``) into the existing arrays.
 
         Everything is validated first (keys, spec version, number of tensors, players,
-        shapes, finiteness, hyperparameters, graph); on any error nothing changes.
+        shapes, counts, finiteness, hyperparameters, graph); on any error nothing changes.
         Hyperparameters and graph weights are taken from ``state_dict``, as in ``torch.optim``.
         """
-        config, graph, host = self._validated(state_dict)
-        xp, state = self._xp, self._state
-        smoothing = graph.smoothing(config.mu)
-        targets = [state.count, state.skipped, *(getattr(state, name) for name in _PLAYER_ARRAYS),
-                   *state.exp_avg, *state.exp_avg_sq, state.smoothing]
-        for target, value in zip(targets, [*host, smoothing]):
-            target[...] = xp.asarray(value, dtype=target.dtype, device=array_api_compat.device(target))
-        self.config, self._graph = config, graph
+        config, graph, values = self._validated(state_dict)
+        state = self._state
+        targets = [*(getattr(state.game, name) for name in GameState._fields), *state.exp_avg, *state.exp_avg_sq]
+        for target, value in zip(targets, values):
+            target[...] = self._xp.asarray(value, dtype=target.dtype, device=array_api_compat.device(target))
+        self.config = config
+        self._topology = Topology(self._topology.players, graph, config.mu)
+        stats_dtype = state.game.log_step.dtype
+        self._state = state._replace(tables=self._topology.tables(self._xp, array_api_compat.device(
+            state.game.log_step), stats_dtype))
 
     def _validated(self, state_dict) -> tuple[NGAdamConfig, PlayerGraph, list]:
         """Check ``state_dict`` against this optimizer; return its config, graph and the host arrays
-        in the order ``count, skipped, log_step, alignment, conflict, exp_avg…, exp_avg_sq…``."""
+        in the order of the ``GameState`` fields, then ``exp_avg…``, then ``exp_avg_sq…``."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__qualname__}")
         _require_keys(state_dict, _FIXED_KEYS)
         if int(np.asarray(state_dict["spec_version"])) != SPEC_VERSION:
             raise ValueError(f"state_dict is for spec version {state_dict['spec_version']}, "
                              f"this is spec version {SPEC_VERSION}")
+        players = self._topology.players
         player_of = np.asarray(state_dict["player_of"])
         num_tensors = len(self._params)
         if player_of.shape != (num_tensors,):
             raise ValueError(f"state_dict holds {player_of.size} tensors but this optimizer has {num_tensors}")
-        if not np.array_equal(player_of, self._players.owner):
+        if not np.array_equal(player_of, players.owner):
             raise ValueError(f"state_dict players differ: tensor owners {player_of.tolist()}, "
-                             f"this optimizer's {list(self._players.owner)}")
+                             f"this optimizer's {list(players.owner)}")
         moment_keys = [f"exp_avg.{k}" for k in range(num_tensors)] + [f"exp_avg_sq.{k}" for k in range(num_tensors)]
         _require_keys(state_dict, moment_keys)
         unexpected = sorted(set(state_dict) - set(_FIXED_KEYS) - set(moment_keys))
         if unexpected:
             raise ValueError(f"state_dict has unexpected keys {unexpected}")
 
-        config = NGAdamConfig(**{name: float(np.asarray(state_dict[name])) for name in _SCALAR_HYPERPARAMETERS},
-                              **{name: tuple(np.asarray(state_dict[name], dtype=np.float64).tolist())
-                                 for name in _PAIR_HYPERPARAMETERS})
-        graph = PlayerGraph.from_spec(np.asarray(state_dict["graph"], dtype=np.float64), self._players.num_players)
-        counters = [_count(state_dict, name) for name in ("step", "skipped")]
-        per_player = [_finite(state_dict, name, (self._players.num_players,)) for name in _PLAYER_ARRAYS]
+        config = NGAdamConfig(**{name: _hyperparameter(state_dict[name], getattr(self.config, name))
+                                 for name in _HYPERPARAMETERS})
+        graph = PlayerGraph.from_spec(np.asarray(state_dict["graph"], dtype=np.float64), players.num_players)
+        game = [_game_field(state_dict, name, getattr(self._state.game, name)) for name in GameState._fields]
+        counts = dict(zip(GameState._fields, game))
+        if np.any(counts["tensor_count"] > counts["count"]):
+            raise ValueError("state_dict['tensor_count'] exceeds the step count: a tensor cannot have taken "
+                             "more steps than the optimizer")
         moments = [_finite(state_dict, key, tuple(p.shape)) for key, p in zip(moment_keys, self._params * 2)]
         for key, v in zip(moment_keys[num_tensors:], moments[num_tensors:]):
             if np.any(v < 0):
                 raise ValueError(f"state_dict[{key!r}] has negative entries (a second moment is >= 0)")
-        return config, graph, [*counters, *per_player, *moments]
+        return config, graph, [*game, *moments]
 
 
 def _check_mutable(xp, params: Sequence[Any]) -> None:
@@ -186,10 +201,23 @@ def _require_keys(state_dict: Mapping, keys) -> None:
         raise ValueError(f"state_dict is missing keys {missing}")
 
 
-def _count(state_dict: Mapping, key: str) -> np.ndarray:
+def _hyperparameter(value, like):
+    """A stored hyperparameter as a float, or a tuple of floats where ``like`` is a pair."""
+    if isinstance(like, tuple):
+        return tuple(np.asarray(value, dtype=np.float64).tolist())
+    return float(np.asarray(value))
+
+
+def _game_field(state_dict: Mapping, key: str, like) -> np.ndarray:
+    """A ``GameState`` field shaped like the live ``like``: non-negative int32 counts, or finite floats."""
+    if not array_api_compat.array_namespace(like).isdtype(like.dtype, "integral"):
+        return _finite(state_dict, key, tuple(like.shape))
     value = np.asarray(state_dict[key])
-    if value.shape != () or not np.issubdtype(value.dtype, np.integer) or not 0 <= value <= np.iinfo(np.int32).max:
-        raise ValueError(f"state_dict[{key!r}] must be a non-negative integer, got {state_dict[key]!r}")
+    valid = (value.shape == tuple(like.shape) and np.issubdtype(value.dtype, np.integer)
+             and np.all((value >= 0) & (value <= np.iinfo(np.int32).max)))
+    if not valid:
+        raise ValueError(f"state_dict[{key!r}] must hold non-negative integers of shape {tuple(like.shape)}, "
+                         f"got {state_dict[key]!r}")
     return value
 
 

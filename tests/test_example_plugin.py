@@ -55,20 +55,24 @@ def test_example_plugin_is_an_installed_distribution_loaded_from_its_entry_point
 
 
 def test_conformance_suite_runs_and_passes_the_example_plugin(tmp_path):
+    """One row per kernel set that runs the example's arrays: its own and the generic one, and no other."""
     if EXAMPLE not in [backend.name for backend in discovery.backends()]:
         pytest.fail(f"backend {EXAMPLE} is not registered; {INSTALL_HINT}")
     child, matrix = _conformance(tmp_path, f"--neat-backend={EXAMPLE}")
     assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
-    row = matrix["rows"][f"backend {EXAMPLE}"]
-    assert {"golden/float64", "golden/float32", "diagnostics", "adamw", "skips", "state", "bad-input"} <= set(row)
-    assert {cell["status"] for cell in row.values()} == {"pass"}, row
+    assert sorted(matrix["rows"]) == [f"backend {EXAMPLE} [example_vecdot]", f"backend {EXAMPLE} [generic]"]
+    for row in matrix["rows"].values():
+        assert {"registration", "golden/float64", "golden/float32", "diagnostics", "adamw", "skips", "state",
+                "bad-input", "inactive"} <= set(row)
+        assert {cell["status"] for cell in row.values()} == {"pass"}, row
 
 
 BROKEN_BACKEND = '''
-"""A backend whose update pass drops the NGE term (SPEC step 6): g_hat = g."""
+"""A backend whose kernel set drops the NGE term (SPEC step 6): g_hat = g."""
 import sys
 from neat.hookspecs import hookimpl
-from neat.kernels import GenericKernels, UpdateScalars
+from neat.kernel_selection import KernelSet
+from neat.kernels import GenericKernels
 from neat.plugins import BackendInfo
 
 class _Namespace:
@@ -79,9 +83,11 @@ class _Namespace:
 NAMESPACE = _Namespace()
 
 class NoNGE(GenericKernels):
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, scalars, *rest, **options):
-        scalars = UpdateScalars(nge=scalars.nge * 0.0, step=scalars.step, decay=scalars.decay)
-        return super().update(xp, params, grads, exp_avg, exp_avg_sq, scalars, *rest, **options)
+    name = "no_nge"
+
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, *rest, **options):
+        scalars = scalars._replace(nge=scalars.nge * 0.0)
+        return super().update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, *rest, **options)
 
 @hookimpl(tryfirst=True)
 def neat_array_namespace(array):
@@ -92,8 +98,8 @@ def neat_array_namespace(array):
     return None
 
 @hookimpl
-def neat_step_kernels(xp):
-    return NoNGE() if xp is NAMESPACE else None
+def neat_step_kernels():
+    return KernelSet("no_nge", NoNGE(), lambda xp, params: None if xp is NAMESPACE else "device2 only")
 
 def _from_numpy(array, dtype):
     import array_api_strict as xp
@@ -128,14 +134,15 @@ def test_conformance_suite_fails_a_backend_without_nge_and_says_by_how_much(tmp_
     child, matrix = _conformance(tmp_path / "run", "--neat-backend=broken_nge", pythonpath=site)
     output = child.stdout + child.stderr
     assert child.returncode == 1, output[-4000:]
-    row = matrix["rows"]["backend broken_nge"]
+    assert matrix["rows"]["backend broken_nge [generic]"]["golden/float64"]["status"] == "pass"
+    row = matrix["rows"]["backend broken_nge [no_nge]"]
     assert row["golden/float64"]["status"] == "FAIL"
     assert row["diagnostics"]["status"] == "FAIL"
     # NGE is off when gamma = 0 and never acts on a skipped step: those checks still pass.
     assert row["adamw"]["status"] == "pass"
     assert row["bad-input"]["status"] in ("pass", "pass*")  # pass*: the dtype-mismatch case needs 2 dtypes
     message = next(r for r in row["golden/float64"]["reasons"] if "golden problem 'chain3'" in r)
-    assert "backend broken_nge × golden/float64 [float64, default kernels, golden problem 'chain3']" in message
+    assert "backend broken_nge [no_nge] × golden/float64 [float64, golden problem 'chain3']" in message
     deviation = float(message.split("deviation ")[1].split(" ")[0])
     assert deviation > 1e3 * tolerance("float64", 50).params
-    assert "backend broken_nge × golden/float64" in output and "> tolerance" in output
+    assert "backend broken_nge [no_nge] × golden/float64" in output and "> tolerance" in output

@@ -46,6 +46,36 @@ def run_core(opt, params, grads_sequence, players=None, graph=None):
     return params, state
 
 
+def max_scaled_error(actual, expected) -> float:
+    """``max |a − e| / max |e|`` per tensor: relative to the tensor's scale, so that an entry passing
+    near 0 is not held to a relative precision no rounding gives it."""
+    return max(float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e)) / max(float(np.max(np.abs(e))), 1e-300))
+               for a, e in zip(actual, expected))
+
+
 def max_relative_error(actual, expected) -> float:
     return max(float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e) / np.maximum(np.abs(e), 1e-12)))
                for a, e in zip(actual, expected))
+
+
+def with_inactive(grads_sequence, seed: int):
+    """The gradients with some set to ``None`` (inactive tensors, SPEC v2): tensor 0 starts at
+    step 4, then every tensor sits out a step with probability 1/4; one tensor stays active."""
+    rng = np.random.default_rng(seed + 1000)
+    result = []
+    for step, grads in enumerate(grads_sequence):
+        off = {k for k in range(len(grads)) if rng.random() < 0.25} | ({0} if step < 3 else set())
+        keep = int(rng.integers(1, len(grads))) if len(off) == len(grads) else None
+        result.append([None if k in off and k != keep else g for k, g in enumerate(grads)])
+    return result
+
+
+def run_functional(config, topology, params, grads_sequence, kernels=None):
+    """Run :func:`neat.functional.step` with the game's topology (so ``None`` gradients are allowed);
+    yield the params and state after every step."""
+    from neat import functional
+
+    state = functional.init_state(params, topology)
+    for grads in grads_sequence:
+        params, state = functional.step(params, grads, state, config, topology=topology, kernels=kernels)
+        yield params, state

@@ -53,12 +53,12 @@ def setup():
 
 def _unchanged(params, state, action, error, match):
     params_before = [p.copy() for p in params]
-    state_before = [np.array(a, copy=True) for a in (state.count, state.log_step, *state.exp_avg, *state.exp_avg_sq)]
+    state_before = [np.array(a, copy=True) for a in (*state.game, *state.exp_avg, *state.exp_avg_sq)]
     with pytest.raises(error, match=match):
         action()
     for a, b in zip(params_before, params):
         np.testing.assert_array_equal(a, b)
-    after = (state.count, state.log_step, *state.exp_avg, *state.exp_avg_sq)
+    after = (*state.game, *state.exp_avg, *state.exp_avg_sq)
     for a, b in zip(state_before, after):
         np.testing.assert_array_equal(a, b)
 
@@ -122,3 +122,19 @@ def test_per_tensor_lr_of_wrong_length(setup):
     _unchanged(params, state,
                lambda: neat.functional.step(params, [np.ones((2, 3)), np.ones(4)], state, opt.config, lr=[0.1]),
                ValueError, "lr: got 1 per-tensor values for 2 tensors")
+
+
+def test_inactive_tensor_needs_the_topology(setup):
+    """``None`` gradients play the sub-game (SPEC v2), which needs the game's topology."""
+    opt, params, state = setup
+    _unchanged(params, state, lambda: opt.step(params, [None, np.zeros(4)], state), ValueError,
+               "pass the game's topology=")
+
+
+def test_no_active_tensor_changes_nothing(setup):
+    opt, params, state = setup
+    topology = neat.functional.Topology.build(2, None, None, mu=opt.config.mu)
+    new_params, new_state = neat.functional.step(params, [None, None], state, opt.config, topology=topology)
+    for a, b in zip(new_params, params):
+        np.testing.assert_array_equal(a, b)
+    assert int(new_state.game.count) == int(state.game.count) == 1

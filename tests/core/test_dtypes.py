@@ -56,7 +56,9 @@ def test_dtypes_follow_reference_with_stable_state(name, lib, dtype):
         ours, state = opt.step(ours, rounded, state)
         assert all(str(p.dtype).endswith(dtype) for p in ours)
         assert all(str(m.dtype).endswith(state_dtype) for m in state.exp_avg + state.exp_avg_sq)
-        assert str(state.log_step.dtype).endswith("float32") and str(state.count.dtype).endswith("int32")
+        # SPEC v2 "State": z in the statistics dtype (float64 for float64 parameters, else float32)
+        assert str(state.game.log_step.dtype).endswith("float64" if dtype == "float64" else "float32")
+        assert str(state.game.count.dtype).endswith("int32") and str(state.game.tensor_count.dtype).endswith("int32")
     scale = max(float(np.max(np.abs(p))) for p in reference.params)
     worst = max(float(np.max(np.abs(_to_numpy(a) - e))) for a, e in zip(ours, reference.params))
     assert worst <= TOLERANCE[dtype] * scale, f"{name} {dtype}: max error {worst:.3g}"

@@ -13,8 +13,8 @@ def _snapshot(params, state):
 
 
 def _state_arrays(state):
-    return [state.count, state.skipped, state.log_step, state.alignment, state.conflict,
-            *state.exp_avg, *state.exp_avg_sq]
+    """Every GameState field (``skipped`` second), then the moments."""
+    return [*state.game, *state.exp_avg, *state.exp_avg_sq]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -34,8 +34,8 @@ def test_non_finite_gradient_skips_the_step(bad, at_step):
     for old, new in zip(before_params, new_params):
         np.testing.assert_array_equal(old, new)
     after = _state_arrays(new_state)
-    assert int(new_state.skipped) == int(before_state[1]) + 1
-    assert int(new_state.count) == int(before_state[0])
+    assert int(new_state.game.skipped) == int(before_state[1]) + 1
+    assert int(new_state.game.count) == int(before_state[0])
     for index, (old, new) in enumerate(zip(before_state, after)):
         if index != 1:
             np.testing.assert_array_equal(old, new)
@@ -59,7 +59,7 @@ def test_skipped_step_is_invisible_to_later_steps():
         skipped, skipped_state = opt.step(skipped, g, skipped_state)
     for a, b in zip(clean, skipped):
         np.testing.assert_array_equal(a, b)
-    assert int(skipped_state.skipped) == 1 and int(skipped_state.count) == len(grads)
+    assert int(skipped_state.game.skipped) == 1 and int(skipped_state.game.count) == len(grads)
 
 
 def test_non_finite_guard_has_no_host_sync_under_jit():
@@ -75,4 +75,22 @@ def test_non_finite_guard_has_no_host_sync_under_jit():
     new_params, new_state = step(params, bad, state)
     for old, new in zip(params, new_params):
         np.testing.assert_array_equal(np.asarray(old), np.asarray(new))
-    assert int(new_state.skipped) == 1 and int(new_state.count) == 1
+    assert int(new_state.game.skipped) == 1 and int(new_state.game.count) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overflowing_g_skips_in_the_statistics_dtype(dtype):
+    """SPEC v2 step 0: finite gradients whose ``G_i`` overflows the statistics dtype skip the step.
+    Entries of 1e19 are finite in float32 and their squares (1e38) too, but ten of them sum to 1e39:
+    inf in float32, so a float32 run skips; in float64 the same step is taken."""
+    opt = neat.ng_adam(lr=0.1)
+    params = [np.ones(10, dtype=dtype), np.ones(3, dtype=dtype)]
+    state = opt.init(params)
+    grads = [np.full(10, 1e19, dtype=dtype), np.ones(3, dtype=dtype)]
+    assert np.all(np.isfinite(grads[0])) and np.isfinite(grads[0][0] * grads[0][0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        new_params, new_state = opt.step(params, grads, state)
+    skipped = dtype == np.float32
+    assert int(new_state.game.skipped) == int(skipped) and int(new_state.game.count) == int(not skipped)
+    assert all(np.array_equal(a, b) for a, b in zip(params, new_params)) == skipped
+    assert all(np.all(np.isfinite(p)) for p in new_params)

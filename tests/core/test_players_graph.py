@@ -67,3 +67,31 @@ def test_bad_players_rejected_by_init():
         neat.ng_adam().init([np.ones(2), np.ones(3)], players=[[0]])
     with pytest.raises(ValueError, match="Invalid graph"):
         neat.ng_adam().init([np.ones(2), np.ones(3)], graph=np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.7, 2.5])
+def test_game_tables_smooth_like_the_dense_s_also_in_a_sub_game(mu):
+    """``game.smooth`` on the step's :class:`GameTables` is ``S x`` of the dense float64 ``S`` to 1e-15
+    (of max |x|), for the full star5 graph and for the sub-game of some of its players (SPEC v2:
+    ``S`` of the induced sub-graph); the member tables hold each tensor once (linear size)."""
+    import array_api_compat.numpy as xp
+
+    from neat import game
+    from neat.conformance.golden import load_all
+    from neat.conformance.reference import smoothing_operator
+    from neat.topology import Topology
+
+    star5 = next(p for p in load_all() if p.name == "star5")
+    topology = Topology.build(len(star5.params), star5.players, star5.weights, mu=mu)
+    x = np.random.default_rng(1).normal(size=(2, topology.num_players))
+    tables = topology.tables(xp, "cpu", xp.float64)
+    assert int(np.sum(tables.member_mask)) == topology.num_tensors and tables.owner.shape == (topology.num_tensors,)
+    np.testing.assert_allclose(game.smooth(xp, tables, x), x @ smoothing_operator(star5.weights, mu).T,
+                               rtol=0, atol=1e-15 * np.max(np.abs(x)))
+
+    sub, restriction = topology.restrict((1, 2, 6))  # players 0, 1, 4: the star's centre and two leaves
+    playing = restriction.host.players.tolist()
+    assert playing == [0, 1, 4] and sub.players.groups == ((0,), (1,), (2,))
+    dense = smoothing_operator(star5.weights[np.ix_(playing, playing)], mu)
+    np.testing.assert_allclose(game.smooth(xp, sub.tables(xp, "cpu", xp.float64), x[:, :3]), x[:, :3] @ dense.T,
+                               rtol=0, atol=1e-15 * np.max(np.abs(x)))

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 import neat
+from neat.config import NGAdamConfig
+from neat.topology import Topology
 
-from .problems import max_relative_error, random_problem, run_core
+from .problems import max_relative_error, max_scaled_error, random_problem, run_core, run_functional, with_inactive
 
 
 def adamw_by_hand(params, grads_sequence, lr, betas, eps, weight_decay):
@@ -52,6 +54,27 @@ def test_gamma_zeta_zero_is_torch_adamw():
             t.grad = torch.tensor(g, dtype=torch.float64)
         adamw.step()
     assert max_relative_error(ours, [t.detach().numpy() for t in tensors]) <= 1e-12
+
+
+def test_gamma_zeta_zero_is_torch_adamw_with_missing_gradients():
+    """SPEC v2: tensors without a gradient on some steps are skipped by both, and the bias
+    corrections use each tensor's own count ``t_k``, as ``torch.optim.AdamW`` counts ``step``."""
+    torch = pytest.importorskip("torch", reason="torch not installed (optional framework)")
+    params, players, weights, hp, grads = _adamw_problem(8, steps=50)
+    grads = with_inactive(grads, 8)
+    config = NGAdamConfig(**hp)
+    ours = list(run_functional(config, Topology.build(len(params), players, weights, mu=config.mu), params,
+                               grads))
+    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    adamw = torch.optim.AdamW(tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
+                              weight_decay=hp["weight_decay"], foreach=False)
+    for (mine, _), step_grads in zip(ours, grads):
+        for t, g in zip(tensors, step_grads):
+            t.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+        adamw.step()
+        assert max_scaled_error(mine, [t.detach().numpy() for t in tensors]) <= 1e-12
+    counts = [int(adamw.state[t]["step"]) if t in adamw.state else 0 for t in tensors]
+    assert ours[-1][1].game.tensor_count.tolist() == counts and min(counts) < len(grads)
 
 
 def _redraw_player_gradients(grads, player):

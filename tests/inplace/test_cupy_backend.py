@@ -12,7 +12,8 @@ import pytest
 from neat.backends import cupy_backend
 from neat.conformance.golden import load_all
 from neat.inplace import NGAdam
-from neat.kernels import GENERIC, BiasCorrection, UpdateScalars
+from neat.kernel_selection import registered
+from neat.kernels import GENERIC, TensorScalars
 from neat.plugins import plugin_manager
 
 GOLDEN = {problem.name: problem for problem in load_all()}
@@ -34,12 +35,13 @@ def test_importing_neat_and_stepping_numpy_never_imports_cupy():
 
 
 def test_hooks_answer_only_for_cupy():
-    hook = plugin_manager().hook
     assert cupy_backend.neat_array_namespace(array=np.zeros(2)) is None
-    assert cupy_backend.neat_step_kernels(xp=array_api_compat.numpy) is None
-    assert hook.neat_step_kernels(xp=array_api_compat.numpy) is None
+    kernel_set = registered()["cupy"]
+    assert kernel_set.kernels is cupy_backend.KERNELS and kernel_set.kernels.name == "cupy"
+    assert "CuPy arrays only" in kernel_set.unsupported(array_api_compat.numpy, [np.zeros(2)])
     fake_cupy_namespace = types.ModuleType("array_api_compat.cupy")
-    assert hook.neat_step_kernels(xp=fake_cupy_namespace) is cupy_backend.KERNELS
+    assert kernel_set.unsupported(fake_cupy_namespace, []) is None
+    assert plugin_manager().get_plugin("cupy") is cupy_backend
     from neat.conformance import discovery
 
     assert "cupy" in [info.name for info in discovery.backends()]
@@ -74,6 +76,7 @@ def _cupy():
 
 
 def _random_state(rng, shapes, dtype, count):
+    """Random ``θ, g, m, v`` and per-tensor scalars of a step after ``count`` steps."""
     cupy = _cupy()
     xp = array_api_compat.cupy
     grads = [cupy.asarray(rng.normal(size=s).astype(dtype)) for s in shapes]
@@ -81,13 +84,18 @@ def _random_state(rng, shapes, dtype, count):
     exp_avg = [cupy.asarray((0.1 * rng.normal(size=s)).astype(dtype)) for s in shapes]
     exp_avg_sq = [cupy.asarray((0.01 * rng.random(size=s)).astype(dtype)) for s in shapes]
     stats_dtype = xp.float64 if dtype == "float64" else xp.float32
-    previous = BiasCorrection.at(xp, xp.asarray(count, dtype=xp.int32), (0.9, 0.99), 1e-8, stats_dtype)
-    current = BiasCorrection.at(xp, xp.asarray(count + 1, dtype=xp.int32), (0.9, 0.99), 1e-8, stats_dtype)
     k = len(shapes)
-    scalars = UpdateScalars(nge=xp.asarray(rng.normal(size=k), dtype=stats_dtype),
-                            step=xp.asarray(0.01 * rng.random(size=k), dtype=stats_dtype),
-                            decay=xp.asarray(1 - 1e-3 * rng.random(size=k), dtype=stats_dtype))
-    return params, grads, exp_avg, exp_avg_sq, previous, current, scalars, stats_dtype
+
+    def column(values):
+        return xp.asarray(np.broadcast_to(values, (k,)), dtype=stats_dtype)
+
+    prev_root = np.sqrt(1 - 0.99 ** count)
+    root = np.sqrt(1 - 0.99 ** (count + 1))
+    scalars = TensorScalars(
+        prev_scale=column(prev_root / (1 - 0.9 ** count) if count else 0.0), prev_shift=column(1e-8 * prev_root),
+        nge=column(rng.normal(size=k)), decay=column(1 - 1e-3 * rng.random(size=k)),
+        step=column(0.01 * rng.random(size=k) * root / (1 - 0.9 ** (count + 1))), shift=column(1e-8 * root))
+    return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
 
 @requires_gpu
@@ -96,33 +104,34 @@ def _random_state(rng, shapes, dtype, count):
 def test_fused_kernels_match_generic(dtype, count):
     cupy, xp = _cupy(), array_api_compat.cupy
     shapes = [(300, 70), (7,), (), (129, 3, 5), (70_000,)]
-    params, grads, m, v, previous, current, scalars, stats_dtype = _random_state(
-        np.random.default_rng(count), shapes, dtype, count)
-    fused_stats, fused_finite = cupy_backend.KERNELS.statistics(xp, grads, m, v, previous, stats_dtype)
-    generic_stats, generic_finite = GENERIC.statistics(xp, grads, m, v, previous, stats_dtype)
-    np.testing.assert_allclose(cupy.asnumpy(fused_stats), cupy.asnumpy(generic_stats), **TOLERANCE[dtype])
-    assert bool(fused_finite) and bool(generic_finite)
+    params, grads, m, v, scalars, stats_dtype = _random_state(np.random.default_rng(count), shapes, dtype, count)
+    fused = cupy_backend.KERNELS.statistics(xp, grads, m, v, scalars, stats_dtype)
+    generic = GENERIC.statistics(xp, grads, m, v, scalars, stats_dtype)
+    np.testing.assert_allclose(cupy.asnumpy(fused.sums), cupy.asnumpy(generic.sums), **TOLERANCE[dtype])
+    assert fused.direction is None
 
-    args = (scalars, previous, current, (0.9, 0.99), generic_finite)
-    expected = GENERIC.update(xp, params, grads, m, v, *args)
+    finite = cupy.asarray(True)
+    expected = GENERIC.update(xp, params, grads, m, v, generic, scalars, (0.9, 0.99), finite)
     copies = [[a.copy() for a in arrays] for arrays in (params, m, v)]
-    fused = cupy_backend.KERNELS.update(xp, copies[0], grads, copies[1], copies[2], *args, inplace=True)
-    for got_list, want_list, given in zip(fused, expected, copies):
+    result = cupy_backend.KERNELS.update(xp, copies[0], grads, copies[1], copies[2], fused, scalars, (0.9, 0.99),
+                                         finite, inplace=True)
+    for got_list, want_list, given in zip(result, expected, copies):
         assert all(got is orig for got, orig in zip(got_list, given))
         for got, want in zip(got_list, want_list):
             np.testing.assert_allclose(cupy.asnumpy(got), cupy.asnumpy(want), **TOLERANCE[dtype])
 
 
 @requires_gpu
-def test_fused_kernels_skip_non_finite_and_handle_views():
+def test_fused_kernels_skip_when_not_finite_and_handle_views():
     cupy, xp = _cupy(), array_api_compat.cupy
-    params, grads, m, v, previous, current, scalars, stats_dtype = _random_state(
-        np.random.default_rng(1), [(64, 32), (10,)], "float32", 3)
+    params, grads, m, v, scalars, stats_dtype = _random_state(np.random.default_rng(1), [(64, 32), (10,)],
+                                                              "float32", 3)
     grads[1][4] = cupy.inf
-    stats, finite = cupy_backend.KERNELS.statistics(xp, grads, m, v, previous, stats_dtype)
-    assert not bool(finite)
+    statistics = cupy_backend.KERNELS.statistics(xp, grads, m, v, scalars, stats_dtype)
+    assert not bool(cupy.isfinite(statistics.sums[1, 0]))  # the core's non-finite test reads G
     before = [cupy.asnumpy(a) for a in (*params, *m, *v)]
-    cupy_backend.KERNELS.update(xp, params, grads, m, v, scalars, previous, current, (0.9, 0.99), finite, True)
+    cupy_backend.KERNELS.update(xp, params, grads, m, v, statistics, scalars, (0.9, 0.99), cupy.asarray(False),
+                                True)
     for old, new in zip(before, (*params, *m, *v)):
         np.testing.assert_array_equal(old, cupy.asnumpy(new))
 
@@ -133,9 +142,9 @@ def test_fused_kernels_skip_non_finite_and_handle_views():
     moments = [[cupy.zeros_like(expected_view), cupy.zeros(10, cupy.float32)] for _ in range(2)]
     finite = cupy.asarray(True)
     cupy_backend.KERNELS.update(xp, [view, params[1].copy()], grads, *[[a.copy() for a in mm] for mm in moments],
-                                scalars, previous, current, (0.9, 0.99), finite, True)
+                                statistics, scalars, (0.9, 0.99), finite, True)
     want, _, _ = GENERIC.update(xp, [expected_view, params[1].copy()], grads, *moments,
-                                scalars, previous, current, (0.9, 0.99), finite)
+                                statistics._replace(direction=None), scalars, (0.9, 0.99), finite)
     np.testing.assert_allclose(cupy.asnumpy(big.T), cupy.asnumpy(want[0]), **TOLERANCE["float32"])
 
 
@@ -148,10 +157,10 @@ def test_cupy_inplace_matches_generic_and_reference(name, dtype):
     params = [cupy.asarray(np.asarray(p, dtype=dtype)) for p in problem.params]
     opt = NGAdam(params, players=problem.players, graph=problem.weights, **problem.hyperparameters)
     generic_params = [cupy.asarray(np.asarray(p, dtype=dtype)) for p in problem.params]
-    generic = NGAdam(generic_params, players=problem.players, graph=problem.weights, kernels=GENERIC,
+    generic = NGAdam(generic_params, players=problem.players, graph=problem.weights, kernels="generic",
                      **problem.hyperparameters)
     for step in range(problem.num_steps):
-        grads = [cupy.asarray(np.asarray(g, dtype=dtype)) for g in problem.grads[step]]
+        grads = [None if g is None else cupy.asarray(np.asarray(g, dtype=dtype)) for g in problem.grads[step]]
         opt.step(grads)
         generic.step(grads)
         for mine, generic, expected in zip(params, generic_params, problem.expected_params[step]):
@@ -169,8 +178,7 @@ def test_cupy_step_in_place_without_host_sync():
     params = [cupy.asarray(np.asarray(p, dtype=np.float32)) for p in problem.params]
     opt = NGAdam(params, players=problem.players, graph=problem.weights, **problem.hyperparameters)
     state = opt.state
-    tracked = [*params, state.count, state.skipped, state.log_step, state.alignment, state.conflict,
-               *state.exp_avg, *state.exp_avg_sq, state.membership, state.smoothing]
+    tracked = [*params, *state.game, *state.exp_avg, *state.exp_avg_sq]
     before = [(id(a), a.data.ptr) for a in tracked]
     all_grads = [[cupy.asarray(np.asarray(g, dtype=np.float32)) for g in grads] for grads in problem.grads[:10]]
     opt.step(all_grads[0])  # first call compiles the kernels
@@ -180,7 +188,7 @@ def test_cupy_step_in_place_without_host_sync():
             opt.step(grads)
     assert [(id(a), a.data.ptr) for a in tracked] == before
     state_dict = opt.state_dict()
-    assert state_dict["skipped"] == 3 and state_dict["step"] == 7  # golden "skips": steps 0, 7, 8 non-finite
+    assert state_dict["skipped"] == 3 and state_dict["count"] == 7  # golden "skips": steps 0, 7, 8 non-finite
     reloaded = NGAdam([cupy.asarray(p.get()) for p in params], players=problem.players)
     reloaded.load_state_dict(state_dict)
     np.testing.assert_array_equal(reloaded.state.exp_avg_sq[2].get(), state.exp_avg_sq[2].get())

@@ -1,5 +1,6 @@
 """neat.NGAdam on NumPy: in place really is in place, and the numbers are the functional API's."""
 
+import array_api_compat.numpy as np_xp
 import numpy as np
 import pytest
 
@@ -7,9 +8,14 @@ import neat
 from neat import functional
 from neat.conformance.golden import load_all
 from neat.inplace import NGAdam
+from neat.kernel_selection import registered
 from neat.kernels import GENERIC
+from neat.topology import Topology
 
 GOLDEN = {problem.name: problem for problem in load_all()}
+#: Every registered kernel set that runs NumPy float64 arrays ("generic", and "numba" where installed).
+NUMPY_KERNELS = sorted(name for name, kernel_set in registered().items()
+                       if kernel_set.unsupported(np_xp, [np.zeros(2)]) is None)
 #: In-place vs pure on NumPy: equal up to float32 rounding. (Not bitwise: NumPy turns the pure
 #: state's 0-d step count into a NumPy scalar, whose float32 ``β^t`` can differ by one ulp.)
 TOLERANCE = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-12, atol=1e-14)}
@@ -21,22 +27,22 @@ def pointer(array) -> int:
 
 def state_arrays(opt: NGAdam) -> list:
     state = opt.state
-    return [state.count, state.skipped, state.log_step, state.alignment, state.conflict,
-            *state.exp_avg, *state.exp_avg_sq, state.membership, state.smoothing]
+    return [*state.game, *state.exp_avg, *state.exp_avg_sq]
 
 
 def snapshot(opt: NGAdam) -> list:
     return [a.copy() for a in (*opt.params, *state_arrays(opt))]
 
 
-def make(problem, dtype=np.float64, **changes):
+def make(problem, dtype=np.float64, kernels=None, **changes):
     params = [np.array(p, dtype=dtype) for p in problem.params]
     hp = {**problem.hyperparameters, **changes}
-    return params, NGAdam(params, players=problem.players, graph=problem.weights, **hp)
+    return params, NGAdam(params, players=problem.players, graph=problem.weights, kernels=kernels, **hp)
 
 
 def grads_at(problem, step, dtype=np.float64):
-    return [np.asarray(g, dtype=dtype) for g in problem.grads[step]]
+    with np.errstate(over="ignore"):  # golden "overflow": its huge entries are inf in float32
+        return [None if g is None else np.asarray(g, dtype=dtype) for g in problem.grads[step]]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -49,7 +55,7 @@ def test_ids_and_data_pointers_unchanged_after_10_steps(dtype):
         opt.step(grads_at(problem, step, dtype))
     assert [(id(a), pointer(a)) for a in tracked] == before
     assert all(a is b for a, b in zip(opt.params, params))
-    assert int(opt.state.count) == 10
+    assert int(opt.state.game.count) == 10
     # the arrays really changed: in place, not left alone
     assert not np.array_equal(params[0], np.asarray(problem.params[0], dtype=dtype))
 
@@ -61,11 +67,14 @@ def test_same_numbers_as_functional_api(name, dtype):
     params, opt = make(problem, dtype)
     functional_opt = neat.ng_adam(**problem.hyperparameters)
     pure_params = [np.array(p, dtype=dtype) for p in problem.params]
-    pure_state = functional_opt.init(pure_params, players=problem.players, graph=problem.weights)
+    topology = Topology.build(len(pure_params), problem.players, problem.weights, mu=functional_opt.config.mu)
+    pure_state = functional.init_state(pure_params, topology)
     for step in range(problem.num_steps):
         grads = grads_at(problem, step, dtype)
-        opt.step(grads)
-        pure_params, pure_state = functional_opt.step(pure_params, grads, pure_state)
+        with np.errstate(invalid="ignore", over="ignore"):
+            opt.step(grads)
+            pure_params, pure_state = functional.step(pure_params, grads, pure_state, functional_opt.config,
+                                                      topology=topology)
         for mine, theirs in zip(params, pure_params):
             np.testing.assert_allclose(mine, theirs, **TOLERANCE[dtype])
     for mine, theirs in zip(opt.state.exp_avg_sq, pure_state.exp_avg_sq):
@@ -74,12 +83,15 @@ def test_same_numbers_as_functional_api(name, dtype):
         np.testing.assert_allclose(opt.diagnostics()[key], value, err_msg=key, **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("kernels", NUMPY_KERNELS)
 @pytest.mark.parametrize("name", sorted(GOLDEN))
-def test_matches_float64_reference(name):
+def test_matches_float64_reference(name, kernels):
+    """Every golden problem, inactive tensors (``None`` gradients) and skipped steps included."""
     problem = GOLDEN[name]
-    params, opt = make(problem)
+    params, opt = make(problem, kernels=kernels)
     for step in range(problem.num_steps):
-        opt.step(grads_at(problem, step))
+        with np.errstate(invalid="ignore", over="ignore"):
+            opt.step(grads_at(problem, step))
         for mine, expected in zip(params, problem.expected_params[step]):
             np.testing.assert_allclose(mine, expected, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(opt.diagnostics()["step_scale"],
@@ -100,10 +112,31 @@ def test_non_finite_step_leaves_params_and_state_untouched_in_place():
     opt.step(bad)
     after = snapshot(opt)
     changed = [k for k, (a, b) in enumerate(zip(before, after)) if not np.array_equal(a, b)]
-    skipped_index = len(params) + 1  # state.skipped
+    skipped_index = len(params) + 1  # state.game.skipped
     assert changed == [skipped_index]
-    assert int(opt.state.skipped) == 1 and int(opt.state.count) == 3
+    assert int(opt.state.game.skipped) == 1 and int(opt.state.game.count) == 3
     assert [(id(a), pointer(a)) for a in tracked] == ids
+
+
+def test_inactive_tensors_are_left_alone_in_place():
+    """A ``None`` gradient: that tensor and its moments keep their values; the others take the step,
+    and the per-tensor counts ``t_k`` advance for the active tensors only (SPEC v2)."""
+    problem = GOLDEN["chain3"]
+    params, opt = make(problem)
+    for step in range(3):
+        opt.step(grads_at(problem, step))
+    state = opt.state
+    frozen = [params[1], state.exp_avg[1], state.exp_avg_sq[1], params[4], state.exp_avg[4], state.exp_avg_sq[4]]
+    before, moving = [a.copy() for a in frozen], params[0].copy()
+    grads = grads_at(problem, 3)
+    grads[1] = grads[4] = None  # player 2 ([4]) sits this step out entirely
+    log_step = state.game.log_step.copy()
+    opt.step(grads)
+    for old, new in zip(before, frozen):
+        np.testing.assert_array_equal(old, new)
+    assert not np.array_equal(moving, params[0])
+    assert state.game.tensor_count.tolist() == [4, 3, 4, 4, 3] and int(state.game.count) == 4
+    assert state.game.log_step[2] == log_step[2] and state.game.log_step[0] != log_step[0]
 
 
 def test_diagnostics_are_snapshots():
@@ -124,7 +157,7 @@ def test_lr_override_matches_functional_step():
     params, opt = make(problem)
     pure_params = [np.array(p) for p in problem.params]
     config = neat.NGAdamConfig(**problem.hyperparameters)
-    pure_state = functional.init_state(pure_params, problem.players, problem.weights, mu=config.mu)
+    pure_state = functional.init_state(pure_params, Topology.build(5, problem.players, problem.weights, mu=config.mu))
     schedule = [0.05, 0.02, [0.01, 0.02, 0.03, 0.04, 0.05]]
     for step, lr in enumerate(schedule):
         opt.step(grads_at(problem, step), lr=lr, weight_decay=0.2)
@@ -138,6 +171,8 @@ def test_given_kernels_are_used():
     calls = []
 
     class Recording:
+        name = "recording"
+
         def statistics(self, *args):
             calls.append("statistics")
             return GENERIC.statistics(*args)

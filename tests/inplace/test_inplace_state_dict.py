@@ -1,11 +1,15 @@
 """neat.NGAdam.state_dict / load_state_dict: plain NumPy, savez round trip, strict validation."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from neat._version import SPEC_VERSION
+from neat.config import NGAdamConfig
 from neat.conformance.golden import load_all
 from neat.inplace import NGAdam
+from neat.state import GameState
 
 PROBLEM = {problem.name: problem for problem in load_all()}["star5"]
 DTYPE = np.float32
@@ -37,7 +41,12 @@ def assert_same_state_dict(a, b):
 def test_state_dict_is_plain_numpy_and_numbers():
     _, opt = stepped()
     state = opt.state_dict()
-    assert state["step"] == 4 and state["skipped"] == 0 and state["spec_version"] == SPEC_VERSION
+    assert state["count"] == 4 and state["skipped"] == 0 and state["spec_version"] == SPEC_VERSION
+    assert state["tensor_count"].tolist() == [4] * 7 and state["log_step"].dtype == np.float32
+    expected_keys = {"spec_version", *GameState._fields, "player_of", "graph",
+                     *(f.name for f in dataclasses.fields(NGAdamConfig))}
+    expected_keys |= {f"{moment}.{k}" for moment in ("exp_avg", "exp_avg_sq") for k in range(7)}
+    assert set(state) == expected_keys
     for key, value in state.items():
         assert isinstance(value, (int, float, tuple, np.ndarray)), key
     assert state["exp_avg.2"].shape == (2, 2, 2) and state["exp_avg.2"].dtype == np.float32
@@ -56,13 +65,15 @@ def test_savez_round_trip_continues_bit_identically(tmp_path):
 
     params_b = [p.copy() for p in saved_params]
     opt_b = NGAdam(params_b, lr=0.5, gamma=0.0, players=PROBLEM.players)  # other hyperparameters and graph
-    tracked = [*params_b, opt_b.state.count, opt_b.state.log_step, *opt_b.state.exp_avg, opt_b.state.smoothing]
+    tracked = [*params_b, *opt_b.state.game, *opt_b.state.exp_avg, *opt_b.state.exp_avg_sq]
     ids = [(id(a), a.__array_interface__["data"][0]) for a in tracked]
     with np.load(path) as data:
         opt_b.load_state_dict(data)
     assert [(id(a), a.__array_interface__["data"][0]) for a in tracked] == ids
     assert opt_b.config == opt_a.config
-    np.testing.assert_array_equal(opt_b.state.smoothing, opt_a.state.smoothing)
+    np.testing.assert_array_equal(opt_b.topology.graph.weights, opt_a.topology.graph.weights)
+    for a, b in zip(opt_b.state.tables, opt_a.state.tables):  # S of the loaded graph and μ
+        np.testing.assert_array_equal(a, b)
 
     for step in range(4, 12):
         opt_a.step(grads_at(step))
@@ -89,7 +100,9 @@ def _corrupt(state, case):
     elif case == "nan":
         state["log_step"] = np.array([0.0, np.nan, 0.0, 0.0, 0.0], DTYPE)
     elif case == "bad step":
-        state["step"] = -1
+        state["count"] = -1
+    elif case == "tensor ahead":
+        state["tensor_count"] = state["tensor_count"] + np.arange(7)
     elif case == "bad hyperparameter":
         state["gamma"] = 3.0
     elif case == "asymmetric graph":
@@ -107,7 +120,8 @@ CASES = {
     "wrong shape": r"'exp_avg.6'\] has shape \(6,\), expected \(7,\)",
     "negative second moment": r"'exp_avg_sq.0'\] has negative entries",
     "nan": r"'log_step'\] must hold finite",
-    "bad step": r"'step'\] must be a non-negative integer",
+    "bad step": r"'count'\] must hold non-negative integers",
+    "tensor ahead": "tensor_count'\\] exceeds the step count",
     "bad hyperparameter": "Invalid gamma",
     "asymmetric graph": "Invalid graph: weight matrix must be symmetric",
     "spec version": f"spec version {SPEC_VERSION + 1}",

@@ -15,8 +15,7 @@ def test_torch_leaf_tensors_updated_in_place_like_numpy():
     params = [torch.tensor(p, dtype=torch.float32, requires_grad=True) for p in PROBLEM.params]
     opt = NGAdam(params, players=PROBLEM.players, graph=PROBLEM.weights, **PROBLEM.hyperparameters)
     state = opt.state
-    tracked = [*params, state.count, state.skipped, state.log_step, state.alignment, state.conflict,
-               *state.exp_avg, *state.exp_avg_sq]
+    tracked = [*params, *state.game, *state.exp_avg, *state.exp_avg_sq]
     before = [(id(t), t.data_ptr()) for t in tracked]
 
     reference = [np.array(p, dtype=np.float32) for p in PROBLEM.params]
@@ -32,6 +31,6 @@ def test_torch_leaf_tensors_updated_in_place_like_numpy():
         np.testing.assert_allclose(mine.detach().numpy(), theirs, rtol=2e-6, atol=1e-7)
     assert isinstance(opt.diagnostics()["alignment"], torch.Tensor)
     state_dict = opt.state_dict()
-    assert isinstance(state_dict["exp_avg.0"], np.ndarray) and state_dict["step"] == 10
+    assert isinstance(state_dict["exp_avg.0"], np.ndarray) and state_dict["count"] == 10
     numpy_opt.load_state_dict(state_dict)  # a torch run's state loads into a NumPy optimizer
     np.testing.assert_array_equal(numpy_opt.state.exp_avg[0], state_dict["exp_avg.0"])

@@ -28,7 +28,7 @@ def test_adjoint_gradients_match_finite_differences(problem):
     for k in range(3):  # one random direction per player
         direction = rng.normal(size=params[k].shape)
 
-        def loss_at(sign):
+        def loss_at(sign, k=k, direction=direction):
             moved = [p + sign * h * direction if i == k else p for i, p in enumerate(params)]
             return pde_fit.loss_and_grads(problem, moved)[0]
 
@@ -43,7 +43,7 @@ def test_ng_adam_recovers_the_coefficients(problem):
     assert history[-1] < 1e-3 * history[0]
     assert after["kappa"] < 0.1 * before["kappa"] and after["rate"] < 0.01 * before["rate"]
     assert after["u0"] < before["u0"]  # better than the noisy first snapshot it starts from
-    assert int(opt.state.count) == 300 and all(isinstance(p, np.ndarray) for p in params)
+    assert int(opt.state.game.count) == 300 and all(isinstance(p, np.ndarray) for p in params)
 
 
 def test_example_runs_end_to_end_on_numpy(capsys):

@@ -1,0 +1,323 @@
+"""The numba kernel set (``neat.backends.numba_backend``) against :data:`neat.kernels.GENERIC`:
+both passes on random multi-tensor problems (scalars, empty tensors, sizes across block
+boundaries), every dtype, in place or not; skipped steps; selection; whole runs."""
+
+import subprocess
+import sys
+
+import array_api_compat.numpy
+import numpy as np
+import pytest
+
+import neat
+from neat.kernel_selection import select_kernels
+from neat.kernels import GENERIC, TensorScalars
+
+from .problems import random_problem
+
+numba = pytest.importorskip("numba", reason="the numba kernels need numba (optional: pip install 'neat-nash[cpu]')")
+
+from neat.backends import numba_backend  # noqa: E402
+from neat.backends._numba_loops import BLOCK  # noqa: E402
+
+NUMBA = numba_backend.NumbaKernels()
+SHAPES = [(), (0,), (1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (3, BLOCK // 2 + 5), (2, 3, 4), (0, 4)]
+CASES = [("numpy", d) for d in ("float64", "float32", "float16")] + \
+        [("torch", d) for d in ("float64", "float32", "float16", "bfloat16")]
+#: Relative tolerance of the update's results: one rounding of the stored dtype.
+ROUNDING = {"float64": 1e-12, "float32": 1e-6, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
+BETAS = (0.9, 0.999)
+
+
+class Backend:
+    """One array library at one parameter dtype: conversions and the GENERIC inputs."""
+
+    def __init__(self, library: str, dtype: str):
+        self.library, self.dtype = library, dtype
+        self.state_dtype = "float32" if dtype in ("float16", "bfloat16") else dtype
+        self.stats_dtype = np.dtype(self.state_dtype)
+        if library == "torch":
+            self.torch = pytest.importorskip("torch", reason="torch is an optional framework")
+            import array_api_compat.torch as torch_xp
+
+            self.xp = torch_xp
+        else:
+            self.xp = array_api_compat.numpy
+
+    def array(self, values, dtype=None):
+        dtype = dtype or self.dtype
+        if self.library == "numpy":
+            return np.array(values, dtype=dtype)
+        return self.torch.tensor(np.asarray(values), dtype=getattr(self.torch, dtype))
+
+    def generic_column(self, column):
+        """A per-tensor column as GENERIC on this library takes it (NUMBA takes NumPy)."""
+        return column if self.library == "numpy" else self.torch.from_numpy(column)
+
+
+def to_numpy(array) -> np.ndarray:
+    if hasattr(array, "detach"):
+        import torch
+
+        return array.detach().to(torch.float64).numpy()
+    return np.asarray(array, dtype=np.float64)
+
+
+def make_problem(backend: Backend, seed: int, shapes=SHAPES):
+    """``(θ, g, m, v)`` lists and per-tensor scalars covering every branch: a tensor that has
+    not stepped (scale 0, shift 1), zero denominators (``m = v = g = 0`` with zero shift)."""
+    rng = np.random.default_rng(seed)
+    count = len(shapes)
+    zero = [rng.random(s) < 0.2 for s in shapes]
+    params = [backend.array(rng.normal(size=s)) for s in shapes]
+    grads = [backend.array(np.where(z, 0.0, rng.normal(size=s))) for s, z in zip(shapes, zero)]
+    exp_avg = [backend.array(np.where(z, 0.0, 0.1 * rng.normal(size=s)), backend.state_dtype)
+               for s, z in zip(shapes, zero)]
+    exp_avg_sq = [backend.array(np.where(z, 0.0, 0.01 * (0.1 + rng.random(s))), backend.state_dtype)
+                  for s, z in zip(shapes, zero)]
+    columns = {name: rng.uniform(low, high, count) for name, low, high in (
+        ("prev_scale", 0.5, 2.0), ("prev_shift", 0.0, 1e-4), ("nge", -1.0, 1.0), ("decay", 0.99, 1.0),
+        ("step", 1e-3, 1e-2), ("shift", 0.0, 1e-4))}
+    columns["prev_scale"][0], columns["prev_shift"][0] = 0.0, 1.0
+    columns["prev_shift"][1::3] = columns["shift"][2::3] = 0.0
+    scalars = TensorScalars(**{k: c.astype(backend.stats_dtype) for k, c in columns.items()})
+    return [params, grads, exp_avg, exp_avg_sq], scalars
+
+
+def generic_scalars(backend: Backend, scalars: TensorScalars) -> TensorScalars:
+    return TensorScalars(*(backend.generic_column(c) for c in scalars))
+
+
+def assert_sums_close(ours, generic, stats_dtype, rtol=None):
+    """Within the rounding of the statistics dtype (or ``rtol``), relative to each row's magnitude
+    (``√(⟨g,g⟩⟨u,u⟩)`` for the cross term, which may cancel)."""
+    assert isinstance(ours, np.ndarray) and ours.dtype == stats_dtype and ours.shape == generic.shape
+    ours, generic = ours.astype(np.float64), np.asarray(generic, dtype=np.float64)
+    magnitude = np.stack([generic[:, 0], np.sqrt(generic[:, 0] * generic[:, 2]), generic[:, 2]], axis=1)
+    rtol = rtol or (1e-12 if stats_dtype == np.float64 else 4e-6)
+    np.testing.assert_array_less(np.abs(ours - generic), rtol * magnitude + 1e-300)
+
+
+def assert_arrays_close(ours, generic, dtype):
+    """Elementwise within one rounding of ``dtype``, relative to the element or to the array's
+    largest (``θ·decay − step`` may cancel, and libraries may round intermediates differently)."""
+    for a, b in zip(ours, generic):
+        assert tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype
+        expected = to_numpy(b)
+        largest = np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)
+        np.testing.assert_allclose(to_numpy(a), expected, rtol=ROUNDING[dtype], atol=ROUNDING[dtype] * largest)
+
+
+def run_update(kernels, backend, arrays, scalars, finite, inplace):
+    params, grads, exp_avg, exp_avg_sq = arrays
+    stats_dtype = backend.stats_dtype if kernels is NUMBA else getattr(backend.xp, backend.state_dtype)
+    statistics = kernels.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
+    return kernels.update(backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite,
+                          inplace=inplace)
+
+
+def copies(arrays):
+    return [[a.clone() if hasattr(a, "clone") else a.copy() for a in role] for role in arrays]
+
+
+@pytest.mark.parametrize("library,dtype", CASES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_statistics_match_generic(library, dtype, seed):
+    backend = Backend(library, dtype)
+    (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, seed)
+    ours = NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, backend.stats_dtype)
+    generic = GENERIC.statistics(backend.xp, grads, exp_avg, exp_avg_sq, generic_scalars(backend, scalars),
+                                 getattr(backend.xp, backend.state_dtype))
+    assert ours.direction is None
+    assert_sums_close(ours.sums, to_numpy(generic.sums), backend.stats_dtype)
+    assert np.all(ours.sums[[1, 9]] == 0)  # empty tensors
+
+
+@pytest.mark.parametrize("library,dtype", CASES)
+@pytest.mark.parametrize("inplace", [False, True])
+def test_update_matches_generic(library, dtype, inplace):
+    backend = Backend(library, dtype)
+    arrays, scalars = make_problem(backend, 2)
+    generic = run_update(GENERIC, backend, copies(arrays), generic_scalars(backend, scalars),
+                         backend.array(True, "bool"), inplace=False)
+    ours = run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace)
+    for role in range(3):
+        assert_arrays_close(ours[role], generic[role], dtype if role == 0 else backend.state_dtype)
+
+
+@pytest.mark.parametrize("library,dtype", CASES)
+@pytest.mark.parametrize("inplace", [False, True])
+def test_skipped_step_writes_nothing(library, dtype, inplace):
+    """``finite`` false: an exact no-op, even with non-finite per-tensor scalars (as a skipped step has)."""
+    backend = Backend(library, dtype)
+    arrays, scalars = make_problem(backend, 3)
+    before = copies(arrays)
+    scalars = TensorScalars(*(np.full_like(c, np.nan) for c in scalars))
+    results = NUMBA.update(backend.xp, *arrays, None, scalars, BETAS, np.asarray(False), inplace=inplace)
+    for result, old in zip(results, (before[0], before[2], before[3])):
+        for a, b in zip(result, old):
+            assert np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)
+    for role, old in zip(arrays, before):
+        for a, b in zip(role, old):
+            assert np.array_equal(to_numpy(a), to_numpy(b))
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_inplace_keeps_identities_and_not_inplace_leaves_inputs(library):
+    backend = Backend(library, "float32")
+    arrays, scalars = make_problem(backend, 4)
+    before = copies(arrays)
+    fresh = run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace=False)
+    for role, old in zip(arrays, before):  # inputs untouched
+        assert all(np.array_equal(to_numpy(a), to_numpy(b)) for a, b in zip(role, old))
+    for result, role in zip(fresh, (arrays[0], arrays[2], arrays[3])):
+        assert all(a is not b for a, b in zip(result, role))
+    written = run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace=True)
+    for result, role in zip(written, (arrays[0], arrays[2], arrays[3])):
+        assert all(a is b for a, b in zip(result, role))
+    assert_arrays_close(written[0], fresh[0], "float32")
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_non_contiguous_arrays_are_updated_in_place(library):
+    """Strided and transposed views go through contiguous copies that are written back."""
+    backend = Backend(library, "float64")
+    base, scalars = make_problem(backend, 5, shapes=[(6, 10), (9, 4), (5,)])
+    views = [[role[0][:, ::2], role[1].T, role[2]] for role in base]
+    expected = run_update(GENERIC, backend, copies(views), generic_scalars(backend, scalars),
+                          backend.array(True, "bool"), inplace=False)
+    results = run_update(NUMBA, backend, views, scalars, np.asarray(True), inplace=True)
+    for result, role, wanted in zip(results, (views[0], views[2], views[3]), expected):
+        assert all(a is b for a, b in zip(result, role))
+        assert_arrays_close(role, wanted, "float64")
+
+
+def test_mixed_dtypes_in_one_step():
+    """float32 and float64 tensors together (one compiled call per dtype combination)."""
+    backend = Backend("numpy", "float64")
+    arrays, scalars = make_problem(backend, 6, shapes=[(5,), (BLOCK + 3,), (4, 4)])
+    arrays = [[a.astype(np.float32) if k == 1 else a for k, a in enumerate(role)] for role in arrays]
+    statistics = NUMBA.statistics(backend.xp, *arrays[1:], scalars, np.float64)
+    generic = GENERIC.statistics(backend.xp, *arrays[1:], scalars, np.float64)
+    assert_sums_close(statistics.sums, generic.sums, np.float64, rtol=1e-6)
+    ours = run_update(NUMBA, backend, copies(arrays), scalars, np.asarray(True), False)
+    wanted = run_update(GENERIC, backend, arrays, scalars, np.asarray(True), False)
+    for result, reference in zip(ours, wanted):
+        assert [a.dtype for a in result] == [a.dtype for a in reference]
+        assert_arrays_close(result, reference, "float32")
+
+
+def test_non_finite_gradient_makes_its_grad_sq_non_finite():
+    backend = Backend("numpy", "float32")
+    (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, 7)
+    grads[3][2], grads[5][BLOCK - 1] = np.nan, np.inf
+    sums = NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, np.float32).sums
+    assert np.isnan(sums[3, 0]) and np.isposinf(sums[5, 0])
+    assert np.all(np.isfinite(np.delete(sums, [3, 5], axis=0)))
+
+
+def test_sums_do_not_depend_on_the_thread_count():
+    backend = Backend("numpy", "float64")
+    (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, 8, shapes=[(5 * BLOCK + 11,), (3,)])
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for count in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(count)
+            results.append(NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, np.float64).sums)
+    finally:
+        numba.set_num_threads(threads)
+    assert all(np.array_equal(results[0], r) for r in results)
+
+
+def test_block_table_covers_each_tensor_in_order_without_straddling():
+    sizes = np.array([0, 1, BLOCK, 2 * BLOCK + 1, 5], dtype=np.int64)
+    table = numba_backend._block_table(sizes.tobytes(), None)
+    assert table.dtype == np.int64 and not table.flags.writeable
+    assert table[:, 0].tolist() == [1, 2, 3, 3, 3, 4]
+    for k, size in enumerate(sizes):
+        rows = table[table[:, 0] == k]
+        covered = [i for _, start, stop in rows for i in range(start, stop)]
+        assert covered == list(range(size)) and np.all(rows[:, 2] - rows[:, 1] <= BLOCK)
+    members = np.array([3, 1], dtype=np.int64).tobytes()
+    assert numba_backend._block_table(sizes.tobytes(), members)[:, 0].tolist() == [3, 3, 3, 1]
+
+
+def test_selection_picks_numba_for_numpy_and_torch_cpu():
+    numpy_xp = array_api_compat.numpy
+    assert select_kernels(numpy_xp, [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)], None).name == "numba"
+    assert select_kernels(numpy_xp, [np.zeros(3, np.float64)], "numba").name == "numba"
+    assert "float16/float32/float64" in numba_backend.numba_unsupported(numpy_xp, [np.zeros(3, np.longdouble)])
+    torch = pytest.importorskip("torch", reason="torch is an optional framework")
+    import array_api_compat.torch as torch_xp
+
+    for dtype in (torch.float32, torch.bfloat16):
+        assert select_kernels(torch_xp, [torch.zeros(3, dtype=dtype)], None).name == "numba"
+    reason = numba_backend.numba_unsupported(torch_xp, [torch.zeros(3, device="meta")])
+    assert "CPU" in reason
+
+
+def test_unsupported_when_numba_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)
+    numba_backend.numba_missing.cache_clear()
+    try:
+        reason = numba_backend.numba_unsupported(array_api_compat.numpy, [np.zeros(3, np.float32)])
+    finally:
+        numba_backend.numba_missing.cache_clear()
+    assert "numba" in reason and "pip install" in reason
+
+
+def test_unsupported_does_not_import_torch():
+    code = ("import sys, numpy as np\nfrom neat.backends.numba_backend import numba_unsupported\n"
+            "assert numba_unsupported(None, [np.zeros(3, np.float32)]) is None\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("library,dtype", [("numpy", "float64"), ("numpy", "float32"), ("torch", "float32")])
+def test_ng_adam_numba_equals_generic_over_20_steps(library, dtype):
+    backend = Backend(library, dtype)
+    params, players, weights, hp, grads = random_problem(9, num_steps=20)
+    runs = {}
+    for name in ("generic", "numba"):
+        opt = neat.ng_adam(**hp, kernels=name)
+        ours = [backend.array(p) for p in params]
+        state = opt.init(ours, players=players, graph=weights)
+        for step_grads in grads:
+            ours, state = opt.step(ours, [backend.array(g) for g in step_grads], state)
+        runs[name] = ours, state
+    rtol = 1e-10 if dtype == "float64" else 1e-4
+    for a, b in zip(runs["numba"][0], runs["generic"][0]):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=rtol, atol=rtol)
+    for name in ("log_step", "alignment", "conflict"):
+        np.testing.assert_allclose(to_numpy(getattr(runs["numba"][1].game, name)),
+                                   to_numpy(getattr(runs["generic"][1].game, name)), rtol=rtol, atol=rtol)
+
+
+def test_inputs_the_loops_would_read_out_of_bounds_are_refused():
+    """Raw addresses carry no shapes: mismatched sizes or short per-tensor columns raise, never read."""
+    backend = Backend("numpy", "float32")
+    (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, 10, shapes=[(4,), (3,)])
+    with pytest.raises(ValueError, match="equal sizes"):
+        NUMBA.statistics(backend.xp, grads, [exp_avg[0], exp_avg[0]], exp_avg_sq, scalars, np.float32)
+    with pytest.raises(ValueError, match="per-tensor scalars"):
+        NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars._replace(prev_scale=scalars.step[:1]),
+                         np.float32)
+    with pytest.raises(TypeError, match="moments"):
+        NUMBA.statistics(backend.xp, grads, [m.astype(np.float16) for m in exp_avg], exp_avg_sq, scalars,
+                         np.float32)
+
+
+def test_numpy_data_addresses_are_those_of_ctypes():
+    base = np.arange(40.0)
+    arrays = [base, base[3:], base[5:9].reshape(2, 2), np.zeros(()), np.zeros(0, np.float32), np.ones(7, np.float16)]
+    expected = [a.ctypes.data for a in arrays]
+    assert numba_backend._numpy_addresses(arrays).tolist() == expected
+
+
+def test_inplace_into_a_read_only_array_raises():
+    backend = Backend("numpy", "float32")
+    arrays, scalars = make_problem(backend, 11, shapes=[(4,), (3,)])
+    arrays[0][1].flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace=True)
