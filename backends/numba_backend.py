@@ -1,1 +1,300 @@
-"""Fused multi-tensor CPU kernels (numba) for NumPy arrays and torch CPU tensors."""
+"""Fused multi-tensor CPU kernels (numba) for NumPy arrays and torch CPU tensors.
+
+Each pass of a step (SPEC "Cost") is ONE compiled, parallel call over all tensors
+(:mod:`neat.backends._numba_loops`): the tensors travel as arrays of data addresses, cut
+into blocks by a table cached per tensor-size signature, so the Python work of a pass is
+O(K) attribute reads (addresses, sizes, dtypes, contiguity). The statistics pass reads
+``g, m, v`` once; the update pass reads ``θ, g, m, v`` once and writes ``θ, m, v`` once.
+
+The per-player game runs in NumPy (:attr:`NumbaKernels.game_xp`): the per-tensor scalars
+and ``finite`` come in as NumPy arrays and the sums go out as one, also for torch tensors.
+numba is optional (``pip install 'neat-nash[cpu]'``) and imported only when the kernels
+can apply; torch is never imported here, only recognised when it already is.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import array_api_compat.numpy
+import numpy as np
+
+from neat.hookspecs import hookimpl
+from neat.kernels import Statistics
+
+#: Storage format of each supported element dtype: the NumPy dtype the compiled loops read
+#: (16-bit floats as their bits, see :mod:`neat.backends._numba_loops`).
+_NUMPY_FORMATS = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32,
+                  np.dtype(np.float16): np.int16}
+_TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.int16, "bfloat16": np.uint16}
+#: Dtypes ``m`` and ``v`` may have: the compute dtype of a tensor is that of its ``m``.
+_STATE_FORMATS = (np.float64, np.float32)
+
+
+#: numba's workqueue thread pool (see :mod:`neat.backends._numba_loops`) must not be entered
+#: from two threads at once.
+_ONE_CALL_AT_A_TIME = threading.Lock()
+
+
+@hookimpl
+def neat_step_kernels():
+    from neat.kernel_selection import KernelSet
+
+    return KernelSet("numba", NumbaKernels(), numba_unsupported, priority=20)
+
+
+def numba_unsupported(xp, params: Sequence[Any]) -> str | None:
+    """Why the numba kernels cannot run ``params`` (metadata only), or ``None``."""
+    first = params[0]
+    torch = sys.modules.get("torch")
+    if isinstance(first, (np.ndarray, np.generic)):
+        bad = sorted(str(dtype) for dtype in {p.dtype for p in params} if dtype not in _NUMPY_FORMATS)
+        if bad:
+            return f"the numba kernels run NumPy float16/float32/float64 arrays, not {', '.join(bad)}"
+    elif torch is not None and isinstance(first, torch.Tensor):
+        kinds = {(p.is_cpu, p.layout, p.dtype) for p in params}
+        if not all(cpu for cpu, _, _ in kinds):
+            return "the numba kernels run torch CPU tensors only"
+        bad = sorted(str(dtype) for _, layout, dtype in kinds
+                     if layout is not torch.strided or _torch_name(dtype) not in _TORCH_FORMATS)
+        if bad:
+            return f"the numba kernels run dense float16/bfloat16/float32/float64 torch tensors, not {', '.join(bad)}"
+    else:
+        return "the numba kernels run NumPy arrays and torch CPU tensors only"
+    return numba_missing()
+
+
+@functools.cache
+def numba_missing() -> str | None:
+    """Why numba cannot be used here (not installed, fails to import), or ``None``."""
+    try:
+        import numba  # noqa: F401
+    except ImportError as error:
+        return f"numba is not available ({error}); install it with: pip install 'neat-nash[cpu]'"
+    return None
+
+
+def _torch_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class NumbaKernels:
+    """:class:`neat.kernels.StepKernels` as two compiled multi-tensor passes (SPEC "Cost").
+
+    Same arithmetic as :data:`neat.kernels.GENERIC`, element by element, in the dtype of
+    ``m``; the sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` are accumulated in float64 (deterministically:
+    fixed blocks, added in order). The update pass recomputes ``u`` from the old ``m, v``.
+    Arrays that are not C-contiguous go through contiguous copies (written back in place).
+    """
+
+    name = "numba"
+    #: The game of a step is played on NumPy arrays (also for torch tensors).
+    game_xp = array_api_compat.numpy
+
+    def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
+        """SPEC steps 2, 3: rows ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (NumPy, ``stats_dtype``), no direction kept."""
+        from neat.backends import _numba_loops as loops
+
+        library = _library(grads[0])
+        roles = [library.contiguous(arrays)[0] for arrays in (grads, exp_avg, exp_avg_sq)]
+        sizes = _sizes(library, roles)
+        addresses = [library.addresses(arrays) for arrays in roles]
+        previous = (_host(scalars.prev_scale, len(grads)), _host(scalars.prev_shift, len(grads)))
+        totals = np.zeros((len(grads), 3))
+        for likes, members in _groups(library, roles):
+            with _ONE_CALL_AT_A_TIME:
+                loops.statistics(_block_table(sizes.tobytes(), members), *addresses, *likes, *previous, totals)
+        return Statistics(totals.astype(_numpy_dtype(stats_dtype), copy=False), None)
+
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+        """SPEC steps 2, 6, 8, 9: new ``(θ, m, v)``; nothing is written when ``finite`` is false."""
+        from neat.backends import _numba_loops as loops
+
+        library = _library(params[0])
+        originals = (params, grads, exp_avg, exp_avg_sq)
+        inputs, copied = zip(*(library.contiguous(arrays) for arrays in originals))
+        if inplace:
+            library.check_writable(params, exp_avg, exp_avg_sq)
+            outputs = (inputs[0], inputs[2], inputs[3])
+        else:
+            outputs = tuple([library.empty_like(a) for a in arrays] for arrays in (params, exp_avg, exp_avg_sq))
+        sizes = _sizes(library, inputs)
+        read = [library.addresses(arrays) for arrays in inputs]
+        written = (read[0], read[2], read[3]) if inplace else [library.addresses(arrays) for arrays in outputs]
+        addresses = (*read, *written)
+        columns = tuple(_host(column, len(params)) for column in scalars)
+        beta1, beta2 = betas
+        weights = np.asarray([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=np.float64)
+        finite = np.asarray(finite, dtype=np.bool_)
+        for likes, members in _groups(library, inputs):
+            with _ONE_CALL_AT_A_TIME:
+                loops.update(_block_table(sizes.tobytes(), members), addresses, likes, columns, weights, finite,
+                             not inplace)
+        if inplace:
+            for role, position in ((0, 0), (2, 1), (3, 2)):
+                library.write_back(originals[role], outputs[position], copied[role])
+            return list(params), list(exp_avg), list(exp_avg_sq)
+        return tuple(list(arrays) for arrays in outputs)
+
+
+class _Arrays:
+    """What the kernels need from one array library: addresses, sizes, dtypes, copies."""
+
+    def __init__(self, addresses, size, is_contiguous, contiguous, empty_like, assign, format_of, writable=None):
+        self.addresses, self._size, self._is_contiguous, self._contiguous = addresses, size, is_contiguous, contiguous
+        self.empty_like, self._assign, self._format_of, self._writable = empty_like, assign, format_of, writable
+
+    def sizes(self, arrays) -> np.ndarray:
+        return np.fromiter(map(self._size, arrays), np.int64, len(arrays))
+
+    def contiguous(self, arrays) -> tuple[list, list[int]]:
+        """``arrays`` with a C-contiguous copy in place of each that is not, and the copies' positions."""
+        if all(map(self._is_contiguous, arrays)):
+            return arrays, []
+        copied = [k for k, a in enumerate(arrays) if not self._is_contiguous(a)]
+        arrays = list(arrays)
+        for k in copied:
+            arrays[k] = self._contiguous(arrays[k])
+        return arrays, copied
+
+    def write_back(self, originals, work, copied) -> None:
+        """Copy the results computed in contiguous copies back into the original arrays."""
+        for k in copied:
+            self._assign(originals[k], work[k])
+
+    def check_writable(self, *roles) -> None:
+        if self._writable is not None and not all(all(map(self._writable, arrays)) for arrays in roles):
+            raise ValueError("inplace=True needs writable arrays: the parameters or moments include a read-only one")
+
+    def like(self, dtype) -> np.ndarray:
+        """An empty array of the storage format of ``dtype``: tells a compiled loop how to read it."""
+        storage = self._format_of(dtype)
+        if storage is None:
+            raise TypeError(f"the numba kernels cannot run arrays of dtype {dtype}")
+        return _LIKES[storage]
+
+
+_LIKES = {fmt: np.empty(0, fmt) for fmt in (np.float64, np.float32, np.int16, np.uint16)}
+
+
+def _numpy_addresses(arrays) -> np.ndarray:
+    """Data addresses of ndarrays, read from their ``PyArrayObject.data`` fields in one compiled
+    call where that layout was verified (``ndarray.ctypes.data`` costs ~1 µs an array), else
+    through ``ndarray.ctypes``."""
+    offset = _data_field_offset()
+    if offset is None:
+        return np.fromiter((a.ctypes.data for a in arrays), np.int64, len(arrays))
+    from neat.backends._numba_loops import read_words
+
+    return read_words(np.fromiter(map(id, arrays), np.int64, len(arrays)), offset)
+
+
+@functools.cache
+def _data_field_offset() -> int | None:
+    """The offset of ``PyArrayObject.data``: right after the object header (NumPy's C API), if
+    reading it there gives ``ndarray.ctypes.data`` for a probe array; else ``None``."""
+    from neat.backends._numba_loops import read_words
+
+    probe, offset = np.empty(3), object.__basicsize__
+    found = read_words(np.asarray([id(probe)], np.int64), offset)[0]
+    return offset if found == probe.ctypes.data else None
+
+
+def _numpy_is_contiguous(array) -> bool:
+    """A C-contiguous ``ndarray`` (a NumPy scalar, which has no address, is not)."""
+    return isinstance(array, np.ndarray) and array.flags.c_contiguous
+
+
+def _assign_numpy(target, source):
+    target[...] = source
+
+
+_NUMPY = _Arrays(_numpy_addresses, operator.attrgetter("size"), _numpy_is_contiguous,
+                 functools.partial(np.array, order="C"),
+                 functools.partial(np.empty_like, order="C"), _assign_numpy, _NUMPY_FORMATS.get,
+                 writable=operator.attrgetter("flags.writeable"))
+
+
+@functools.cache
+def _torch_arrays() -> _Arrays:
+    import torch
+
+    def addresses(tensors) -> np.ndarray:
+        return np.fromiter(map(torch.Tensor.data_ptr, tensors), np.int64, len(tensors))
+
+    return _Arrays(addresses, torch.Tensor.numel, torch.Tensor.is_contiguous, torch.Tensor.contiguous,
+                   functools.partial(torch.empty_like, memory_format=torch.contiguous_format), torch.Tensor.copy_,
+                   lambda dtype: _TORCH_FORMATS.get(_torch_name(dtype)))
+
+
+def _library(array) -> _Arrays:
+    return _NUMPY if isinstance(array, (np.ndarray, np.generic)) else _torch_arrays()
+
+
+def _sizes(library: _Arrays, roles) -> np.ndarray:
+    """Element counts per tensor, the same in every role (else ``ValueError``)."""
+    sizes = library.sizes(roles[0])
+    for arrays in roles[1:]:
+        if not np.array_equal(library.sizes(arrays), sizes):
+            raise ValueError("the numba kernels need parameters, gradients and moments of equal sizes per tensor")
+    return sizes
+
+
+_DTYPE = operator.attrgetter("dtype")
+
+
+def _groups(library: _Arrays, roles):
+    """``(formats of each role, tensor indices or None for all)`` per distinct combination of
+    dtypes across the roles (usually one)."""
+    dtypes = [set(map(_DTYPE, arrays)) for arrays in roles]
+    if all(len(role) == 1 for role in dtypes):
+        yield _likes(library, tuple(role.pop() for role in dtypes)), None
+        return
+    keys = list(zip(*(map(_DTYPE, arrays) for arrays in roles)))
+    for kind in sorted(set(keys), key=str):
+        yield _likes(library, kind), np.asarray([k for k, key in enumerate(keys) if key == kind], np.int64).tobytes()
+
+
+def _likes(library: _Arrays, kind: tuple) -> tuple:
+    """The storage formats of one dtype per role; the last two roles, ``m, v``, must be float32/64."""
+    likes = tuple(library.like(dtype) for dtype in kind)
+    if not all(like.dtype in _STATE_FORMATS for like in likes[-2:]):
+        raise TypeError(f"the numba kernels need float32 or float64 moments, got {kind[-2]} and {kind[-1]}")
+    return likes
+
+
+@functools.lru_cache(maxsize=64)
+def _block_table(sizes: bytes, members: bytes | None) -> np.ndarray:
+    """``(tensor, start, stop)`` of every block of the listed tensors (all when ``members`` is
+    None), blocks of :data:`~neat.backends._numba_loops.BLOCK` elements in tensor order. Read-only."""
+    from neat.backends._numba_loops import BLOCK
+
+    size = np.frombuffer(sizes, np.int64)
+    tensors = np.arange(len(size)) if members is None else np.frombuffer(members, np.int64)
+    counts = -(-size[tensors] // BLOCK)
+    tensor = np.repeat(tensors, counts)
+    start = (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)) * BLOCK
+    table = np.ascontiguousarray(np.stack([tensor, start, np.minimum(start + BLOCK, size[tensor])], axis=1),
+                                 dtype=np.int64)
+    table.flags.writeable = False
+    return table
+
+
+def _host(column, count: int) -> np.ndarray:
+    """A per-tensor ``(K,)`` column (NumPy, or a torch CPU tensor) as a contiguous NumPy array;
+    checked, since the compiled loops index it without bounds checks."""
+    column = np.ascontiguousarray(column)
+    if column.shape != (count,) or column.dtype not in _STATE_FORMATS:
+        raise ValueError(f"per-tensor scalars must be ({count},) float32 or float64 arrays, "
+                         f"got {column.shape} {column.dtype}")
+    return column
+
+
+def _numpy_dtype(dtype) -> np.dtype:
+    """The NumPy dtype of a NumPy or torch dtype."""
+    return np.dtype(_torch_name(dtype)) if type(dtype).__module__ == "torch" else np.dtype(dtype)

@@ -1,0 +1,206 @@
+"""The compiled loops of :mod:`neat.backends.numba_backend` (imported only when they run).
+
+Every tensor travels as its address (an ``int64``); a loop rebuilds each block of it from
+the address (:func:`_view`), so one call covers any number of tensors without unboxing a
+Python object per tensor. The work is cut into fixed-size blocks of elements (``BLOCK``,
+never straddling two tensors) listed in a block table ``(tensor, start, stop)``; blocks
+run in parallel (``prange``), and the statistics' per-block partial sums are added per
+tensor in block order afterwards, so the sums do not depend on the number of threads.
+
+Storage formats: ``float64`` and ``float32`` are read as they are; 16-bit floats
+travel as their bits, ``float16`` as ``int16`` and ``bfloat16`` as ``uint16``, and are
+widened to the compute dtype (that of ``m``) on load and rounded to nearest even on store.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
+
+#: Elements per block of the parallel decomposition.
+BLOCK = 1 << 14
+
+# numba's default OpenMP pool keeps its threads spinning after every call, which takes the
+# cores from torch's own OpenMP pool (a fused AdamW step measured 3-10x slower right after a
+# numba call on 2 cores). The workqueue pool sleeps instead. A layer the user chose is kept.
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """``address`` (an integer) as a pointer to elements of ``like``'s dtype."""
+    signature = types.CPointer(like.dtype)(address, like)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return signature, codegen
+
+
+@njit(inline="always")
+def _view(address, start, stop, like):
+    """Elements ``start:stop`` of the 1-D array of ``like``'s dtype at ``address``, as an array
+    indexed from 0 (so that LLVM sees non-negative indices: no wrap-around, loops vectorise)."""
+    return numba.carray(_pointer(address + start * like.itemsize, like), stop - start)
+
+
+@njit(cache=True)
+def read_words(addresses, offset):
+    """The ``int64`` stored at each ``addresses[i] + offset``."""
+    words = np.empty_like(addresses)
+    for i in range(addresses.size):
+        words[i] = _view(addresses[i] + offset, 0, 1, addresses)[0]
+    return words
+
+
+def _scalar_intrinsic(result_type, argument_type, emit):
+    """An intrinsic ``result_type(argument_type)`` whose LLVM IR is ``emit(builder, value)``."""
+
+    @intrinsic
+    def convert(typingctx, value):
+        return result_type(argument_type), lambda context, builder, sig, args: emit(builder, args[0])
+
+    return convert
+
+
+_half_to_float32 = _scalar_intrinsic(
+    types.float32, types.int16, lambda builder, x: builder.fpext(builder.bitcast(x, ir.HalfType()), ir.FloatType()))
+_float32_to_half = _scalar_intrinsic(
+    types.int16, types.float32, lambda builder, x: builder.bitcast(builder.fptrunc(x, ir.HalfType()), ir.IntType(16)))
+_bits_to_float32 = _scalar_intrinsic(types.float32, types.uint32, lambda builder, x: builder.bitcast(x, ir.FloatType()))
+_float32_to_bits = _scalar_intrinsic(types.uint32, types.float32, lambda builder, x: builder.bitcast(x, ir.IntType(32)))
+
+
+@njit(inline="always")
+def _bfloat16_to_float32(bits):
+    return _bits_to_float32(np.uint32(bits) << np.uint32(16))
+
+
+@njit  # (not inlined in numba IR, where its branches trip a numba 0.68 SSA check; LLVM inlines it)
+def _float32_to_bfloat16(value):
+    """Round to nearest even, as ``torch`` converts; NaN becomes the quiet NaN ``0x7FC0``."""
+    if value != value:
+        return np.uint16(0x7FC0)
+    bits = _float32_to_bits(value)
+    return np.uint16((bits + ((bits >> np.uint32(16)) & np.uint32(1)) + np.uint32(0x7FFF)) >> np.uint32(16))
+
+
+def _widen(value, like):
+    """``value`` (a stored element) in the dtype of the array ``like``."""
+
+
+@overload(_widen, inline="always")
+def _widen_overload(value, like):
+    compute = like.dtype
+    if value == types.uint16:
+        return lambda value, like: compute(_bfloat16_to_float32(value))
+    if value == types.int16:
+        return lambda value, like: compute(_half_to_float32(value))
+    return lambda value, like: compute(value)
+
+
+def _narrow(value, like):
+    """``value`` (a computed element) stored in the format of the array ``like``."""
+
+
+@overload(_narrow, inline="always")
+def _narrow_overload(value, like):
+    storage = like.dtype
+    if storage == types.uint16:
+        return lambda value, like: _float32_to_bfloat16(np.float32(value))
+    if storage == types.int16:
+        return lambda value, like: _float32_to_half(np.float32(value))
+    return lambda value, like: storage(value)
+
+
+@njit(inline="always")
+def _direction(m, v, scale, shift, like):
+    """``m · scale / (√v + shift)`` in the dtype of ``like``, 0 where the denominator is 0 (SPEC steps 2, 9)."""
+    denominator = np.sqrt(v) + shift
+    return m * scale / denominator if denominator > 0 else _widen(0, like)
+
+
+@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
+    """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (float64) of the listed blocks to ``totals[k]``,
+    with ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
+
+    (``reassoc`` lets the per-block reductions vectorise and ``contract`` fuse their float64
+    multiply-adds, which changes nothing for float32 inputs, whose products are exact in float64;
+    neither assumes anything about NaN or infinity, so a non-finite ``g`` makes ``⟨g,g⟩`` non-finite.)"""
+    partial = np.empty((blocks.shape[0], 3))
+    for b in prange(blocks.shape[0]):
+        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        g, m = _view(g_at[k], start, stop, g_like), _view(m_at[k], start, stop, m_like)
+        v = _view(v_at[k], start, stop, v_like)
+        scale, shift = _widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like)
+        grad_sq = cross = dir_sq = 0.0
+        for i in range(stop - start):
+            g_i = np.float64(_widen(g[i], m_like))
+            u_i = np.float64(_direction(_widen(m[i], m_like), _widen(v[i], m_like), scale, shift, m_like))
+            grad_sq += g_i * g_i
+            cross += g_i * u_i
+            dir_sq += u_i * u_i
+        partial[b, 0], partial[b, 1], partial[b, 2] = grad_sq, cross, dir_sq
+    for b in range(blocks.shape[0]):
+        for c in range(3):
+            totals[blocks[b, 0], c] += partial[b, c]
+
+
+@njit(inline="always")
+def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
+    """SPEC steps 2, 6, 8, 9 elementwise: read ``θ, g, m, v``, write ``θ', m', v'``.
+    ``coefficients``: ``scale, shift`` of the previous step, ``nge, decay, step, shift`` of this one,
+    ``β1, 1 − β1, β2, 1 − β2``, all in the dtype of ``m``."""
+    p_like, m_like, v_like = likes
+    scale, shift_prev, nge, decay, step, shift, keep1, weight1, keep2, weight2 = coefficients
+    for i in range(p.size):
+        g_i, m_i, v_i = _widen(g[i], m_like), _widen(m[i], m_like), _widen(v[i], m_like)
+        g_hat = g_i - nge * _direction(m_i, v_i, scale, shift_prev, m_like)
+        m_next = keep1 * m_i + weight1 * g_hat
+        v_next = keep2 * v_i + weight2 * (g_i * g_i)
+        p_next = _widen(p[i], m_like) * decay - _direction(m_next, v_next, step, shift, m_like)
+        p_out[i], m_out[i], v_out[i] = _narrow(p_next, p_like), _narrow(m_next, m_like), _narrow(v_next, v_like)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+    """SPEC steps 2, 6, 8, 9 over the listed blocks when ``finite[()]``: read ``θ, g, m, v`` and
+    write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.
+    When ``finite[()]`` is false nothing is written, except that separate outputs get the inputs.
+
+    ``addresses``: ``(θ, g, m, v, θ', m', v')`` arrays of tensor addresses; ``likes``: ``(θ, g, m, v)``
+    formats; ``scalars``: the :class:`~neat.kernels.TensorScalars` columns; ``betas``: ``β1, 1 − β1,
+    β2, 1 − β2`` (float64, rounded to the dtype of ``m`` as array arithmetic does). The in-place
+    case passes the same arrays as inputs and outputs, so that LLVM vectorises it without
+    run-time overlap checks (which fail, and fall back to scalar code, for overlapping arrays)."""
+    p_at, g_at, m_at, v_at, p_to, m_to, v_to = addresses
+    p_like, g_like, m_like, v_like = likes
+    prev_scale, prev_shift, nge, decay, step, shift = scalars
+    writes = (p_like, m_like, v_like)
+    take_step = finite[()]
+    if not (take_step or separate_outputs):
+        return
+    for b in prange(blocks.shape[0]):
+        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+        p, g = _view(p_at[k], start, stop, p_like), _view(g_at[k], start, stop, g_like)
+        m, v = _view(m_at[k], start, stop, m_like), _view(v_at[k], start, stop, v_like)
+        p_out, m_out = _view(p_to[k], start, stop, p_like), _view(m_to[k], start, stop, m_like)
+        v_out = _view(v_to[k], start, stop, v_like)
+        coefficients = (_widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like), _widen(nge[k], m_like),
+                        _widen(decay[k], m_like), _widen(step[k], m_like), _widen(shift[k], m_like),
+                        _widen(betas[0], m_like), _widen(betas[1], m_like), _widen(betas[2], m_like),
+                        _widen(betas[3], m_like))
+        if not separate_outputs:
+            _update_elements(p, g, m, v, p, m, v, coefficients, writes)
+        elif take_step:
+            _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, writes)
+        else:  # element by element: a slice assignment here is lost by numba's parfor pass (0.68)
+            for i in range(p.size):
+                p_out[i], m_out[i], v_out[i] = p[i], m[i], v[i]
