@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,10 @@ def _player_name(layer, variable) -> str:
 def group_by_layer(model, variables) -> tuple[list[list[int]], list[str], list[Any]]:
     """Players (tensor indices), their names and their layers: one player per owning layer."""
     owners = _owners(model)
-    players, names, layers, index_of = [], [], [], {}
+    players: list[list[int]] = []
+    names: list[str] = []
+    layers: list[Any] = []
+    index_of: dict[int, int] = {}
     for k, variable in enumerate(variables):
         layer = owners.get(id(variable), model)
         if id(layer) not in index_of:
@@ -123,7 +127,7 @@ def _functional_of(operation):
     return operation if hasattr(operation, "_nodes_by_depth") else None
 
 
-def layer_graph(model, layers) -> "list[tuple[int, int, float]] | None":
+def layer_graph(model, layers) -> list[tuple[int, int, float]] | None:
     """Edges between players from the model's layer connectivity; ``None`` (chain) when it has none."""
     functional = _functional_of(model)
     if functional is None:
@@ -174,7 +178,11 @@ def _run_golden(problem, dtype_name: str) -> list:
                        players=problem.players, graph=np.asarray(problem.weights).tolist())
     trajectory = []
     for grads in problem.grads:
-        optimizer.apply([keras.ops.convert_to_tensor(np.asarray(g, dtype=dtype_name)) for g in grads], variables)
+        # A ``None`` gradient is an inactive tensor and a huge one is infinite in float32: on purpose here.
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+            optimizer.apply([None if g is None else keras.ops.convert_to_tensor(np.asarray(g, dtype=dtype_name))
+                             for g in grads], variables)
         trajectory.append([np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64) for v in variables])
     return trajectory
 

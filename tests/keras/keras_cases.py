@@ -15,8 +15,12 @@ import pytest
 
 import neat
 import neat.keras as nk
+from neat import kernel_selection
 from neat.adapters import keras_adapter
 from neat.conformance.golden import load_all
+from neat.kernels import GENERIC
+from neat.state import GameState
+from neat.topology import Topology
 
 BACKEND = keras.config.backend()
 EPS32 = float(np.finfo(np.float32).eps)
@@ -144,10 +148,69 @@ def test_reduction_fails_with_nge_on():
 
 # ------------------------------------------------------ Keras conventions
 def run_apply(optimizer, grads_per_step, initial):
+    """``optimizer.apply`` on standalone variables ``p0, p1, …`` (one player each, a chain)."""
     variables = [keras.Variable(p, name=f"p{k}") for k, p in enumerate(initial)]
     for grads in grads_per_step:
-        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+        optimizer.apply([None if g is None else keras.ops.convert_to_tensor(g) for g in grads], variables)
     return [np.array(keras.ops.convert_to_numpy(v.value)) for v in variables]
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_a_variable_without_gradient_is_inactive():
+    """SPEC v2: a tensor Keras passes no gradient for keeps θ, m, v and t_k; the others play the sub-game."""
+    rng = np.random.default_rng(7)
+    initial = [rng.normal(size=s).astype("float32") for s in [(3, 2), (2,), (4,)]]
+    steps = [[rng.normal(size=p.shape).astype("float32") for p in initial] for _ in range(5)]
+    steps[1][1] = steps[2][1] = None
+    optimizer = nk.NGAdam(learning_rate=0.05, gamma=0.7, zeta=0.3, mu=2.0)
+    got = run_apply(optimizer, steps, initial)
+
+    reference = neat.ng_adam(lr=0.05, gamma=0.7, zeta=0.3, mu=2.0)
+    topology = Topology.build(len(initial), None, None, mu=reference.config.mu)
+    params, state = list(initial), neat.functional.init_state(list(initial), topology)
+    for grads in steps:
+        params, state = neat.functional.step(params, grads, state, reference.config, topology=topology)
+    assert_weights_close(got, params)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(optimizer.game_state().tensor_count), [5, 3, 5])
+
+
+def test_state_variables_are_the_game_state_fields_then_the_moments():
+    model = residual_model()
+    optimizer = nk.NGAdam()
+    optimizer.build(model.trainable_variables)
+    names = [v.name for v in optimizer.variables]
+    game = [f"neat_{field}" for field in GameState._fields]
+    assert names[2:2 + len(game)] == game  # after Keras' iterations and learning_rate
+    assert names[2 + len(game):] == [f"{v.path.replace('/', '_')}_{kind}" for kind in ("exp_avg", "exp_avg_sq")
+                                     for v in model.trainable_variables]
+    assert isinstance(optimizer.game_state(), GameState)
+
+
+def test_kernels_are_chosen_by_kernel_selection():
+    """Default: the highest-priority kernel set for the variables' arrays; a name picks a set; the
+    fused default gives GENERIC's numbers in fit."""
+    model = residual_model()
+    values = [v.value for v in model.trainable_variables]
+    default = nk.NGAdam()
+    default.build(model.trainable_variables)
+    expected = kernel_selection.default_kernel_set(neat.arrays.namespace_of(values), values)
+    assert default._plan.kernels is expected.kernels
+    named = nk.NGAdam(kernels="generic")
+    named.build(model.trainable_variables)
+    assert named._plan.kernels is GENERIC
+    with pytest.raises(ValueError, match="unknown kernel set 'nope'"):
+        nk.NGAdam(kernels="nope").build(model.trainable_variables)
+    with pytest.raises(TypeError, match="kernels must be None or the name"):
+        nk.NGAdam(kernels=GENERIC)
+
+    x, y = data(n=48)
+    runs = []
+    for kernels in (None, "generic"):
+        fitted = residual_model(seed=5)
+        fitted.compile(optimizer=nk.NGAdam(**NEAT_HP, kernels=kernels), loss="mse")
+        fitted.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        runs.append(weights(fitted))
+    assert_weights_close(runs[0], runs[1])
 
 
 @pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 0.5}])
@@ -175,12 +238,14 @@ def test_schedule_and_clipping_follow_keras(clip):
 def test_config_round_trip():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.9)
     optimizer = nk.NGAdam(learning_rate=schedule, gamma=0.3, zeta=0.1, mu=0.5, step_bounds=(0.25, 4.0),
-                          leak=0.1, players=[[0, 1], [2]], graph=[(0, 1, 2.0)], global_clipnorm=1.0)
+                          leak=0.1, players=[[0, 1], [2]], graph=[(0, 1, 2.0)], global_clipnorm=1.0,
+                          kernels="generic")
     config = optimizer.get_config()
     clone = nk.NGAdam.from_config(dict(config))
     assert clone.get_config() == config
     assert clone.neat_config == optimizer.neat_config
     assert config["graph"] == {"edges": [[0, 1, 2.0]]} and config["players"] == [[0, 1], [2]]
+    assert config["kernels"] == "generic"
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
     assert isinstance(restored, nk.NGAdam) and restored.neat_config == optimizer.neat_config
 
@@ -210,7 +275,7 @@ def test_non_finite_gradients_skip_the_step_in_fit():
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     info = model.optimizer.diagnostics()
     assert int(keras.ops.convert_to_numpy(info["skipped_steps"])) == 1
-    assert int(keras.ops.convert_to_numpy(model.optimizer._count.value)) == 3
+    assert int(keras.ops.convert_to_numpy(model.optimizer.game_state().count)) == 3
     assert all(np.all(np.isfinite(w)) for w in weights(model))
 
 
@@ -221,7 +286,7 @@ def test_variables_are_tracked_and_exclude_from_weight_decay():
     model.compile(optimizer=optimizer, loss="mse")
     optimizer.build(model.trainable_variables)
     paths = [v.path for v in optimizer.variables]
-    assert len(paths) == 2 + 5 + 2 * 6 and not any(p in paths for p in ("d1/kernel", "d1/bias"))
+    assert len(paths) == 2 + len(GameState._fields) + 2 * 6 and not any(p in paths for p in ("d1/kernel", "d1/bias"))
     zero = [np.zeros(w.shape, "float32") for w in model.trainable_weights]
     before = weights(model)
     optimizer.apply([keras.ops.convert_to_tensor(z) for z in zero], model.trainable_variables)
@@ -245,8 +310,8 @@ def test_save_and_load_resume_exactly(tmp_path):
     for a, b in zip(saved.variables, restored.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
                                       err_msg=a.path)
-    assert int(keras.ops.convert_to_numpy(restored._count.value)) == 10
-    assert np.any(keras.ops.convert_to_numpy(restored._log_step.value) != 0)
+    assert int(keras.ops.convert_to_numpy(restored.game_state().count)) == 10
+    assert np.any(keras.ops.convert_to_numpy(restored.game_state().log_step) != 0)
     for m in (model, loaded):
         m.fit(x[80:], y[80:], batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert_weights_close(weights(loaded), weights(model), rtol=0, atol=0)
@@ -299,7 +364,7 @@ def test_fit_builds_players_from_the_model_and_explicit_players_win():
     model = residual_model()
     model.compile(optimizer=nk.NGAdam(), loss="mse")
     model.fit(x, y, batch_size=8, verbose=0)
-    smoothing = np.asarray(keras.ops.convert_to_numpy(model.optimizer._smoothing))
+    smoothing = model.optimizer._plan.topology.smoothing()
     assert model.optimizer.player_names == ["d1", "d2", "d3"]
     assert smoothing[0, 2] > 0.1  # d1 and d3 coupled through the residual edge (a chain gives ≈ 0.07)
 

@@ -20,7 +20,7 @@ BACKENDS = ("torch", "jax", "tensorflow")
 TIMEOUT_S = 600
 
 
-def _missing(backend: str) -> "str | None":
+def _missing(backend: str) -> str | None:
     for module in ("keras", backend):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed"
