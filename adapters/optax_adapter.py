@@ -10,7 +10,8 @@ player, and players form a chain in the order they first appear (SPEC "Objects")
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from neat.backends.jax_backend import from_numpy, x64_enabled
 from neat.hookspecs import hookimpl
@@ -35,7 +36,7 @@ def parent_player(path) -> str:
     return path_name(path[:-1])
 
 
-def pytree_layout(tree, players: "Callable[[tuple], Hashable] | Any" = None) -> ParamLayout:
+def pytree_layout(tree, players: Callable[[tuple], Hashable] | Any = None) -> ParamLayout:
     """The leaves of ``tree`` with their names and players.
 
     ``players``: ``None`` (one player per parent path), a function from a leaf's key
@@ -87,8 +88,9 @@ def neat_param_layout(obj):
 
 
 def run_golden(problem, dtype_name: str) -> list:
-    """Train ``neat.optax.ng_adam`` (one jitted ``lax.scan`` over the steps, through
-    ``optax.apply_updates``) on a golden problem; return the parameters after every step as float64 NumPy arrays."""
+    """Train ``neat.optax.ng_adam`` through ``optax.apply_updates`` on a golden problem (one jitted
+    ``lax.scan`` over the steps; with inactive tensors, one jitted step per step, a tensor without a
+    gradient being a ``None`` leaf); return the parameters after every step as float64 NumPy arrays."""
     import jax
     import numpy as np
     import optax
@@ -101,8 +103,6 @@ def run_golden(problem, dtype_name: str) -> list:
                             step_bounds=hp["step_bounds"], leak=hp["leak"],
                             players=problem.players, graph=problem.weights)
     params = [from_numpy(p, dtype_name) for p in problem.params]
-    grads = [from_numpy(np.stack([step[k] for step in problem.grads]), dtype_name)
-             for k in range(len(params))]  # one (steps, *shape) array per tensor
 
     def train_step(carry, step_grads):
         params, state = carry
@@ -110,9 +110,18 @@ def run_golden(problem, dtype_name: str) -> list:
         params = optax.apply_updates(params, updates)
         return (params, state), params
 
-    _, history = jax.jit(lambda p, g: jax.lax.scan(train_step, (p, tx.init(p)), g))(params, grads)
-    history = [np.asarray(h, dtype=np.float64) for h in history]
-    return [[h[step] for h in history] for step in range(problem.num_steps)]
+    if problem.has_inactive:
+        step = jax.jit(lambda carry, step_grads: train_step(carry, step_grads)[0])
+        carry, history = (params, tx.init(params)), []
+        for step_grads in problem.grads:
+            carry = step(carry, [None if g is None else from_numpy(g, dtype_name) for g in step_grads])
+            history.append([np.asarray(p, dtype=np.float64) for p in carry[0]])
+        return history
+    grads = [from_numpy(np.stack([step[k] for step in problem.grads]), dtype_name)
+             for k in range(len(params))]  # one (steps, *shape) array per tensor
+    _, stacked = jax.jit(lambda p, g: jax.lax.scan(train_step, (p, tx.init(p)), g))(params, grads)
+    stacked = [np.asarray(h, dtype=np.float64) for h in stacked]
+    return [[h[step] for h in stacked] for step in range(problem.num_steps)]
 
 
 @hookimpl

@@ -90,11 +90,12 @@ class StepHyperparameters(NamedTuple):
     """The hyperparameters one step reads (SPEC steps 2–9), under the names :class:`NGAdamConfig`
     gives them, so :func:`neat.functional.step` takes either. For a framework that traces them
     (optax ``inject_hyperparams``, SPEC "per-step η, ω and traced hyperparameters"): the values
-    may be 0-d arrays and are not validated here (the front end validates concrete ones). The
-    step's ``lr`` and ``weight_decay`` are then passed to it explicitly."""
+    may be 0-d arrays and are not validated here (the front end validates concrete ones)."""
 
+    lr: Any
     betas: tuple[Any, Any]
     eps: Any
+    weight_decay: Any
     gamma: Any
     zeta: Any
     leak: Any

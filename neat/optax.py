@@ -16,39 +16,45 @@ so the result is within about one ulp (float32: ~6e-8 relative) of the core's.
   ``optax.adamw`` with ``mask=None`` (SPEC step 9).
 * Players: by default one per parent path of a leaf (``params['Dense_0']``),
   joined in a chain in pytree order; see :func:`neat.adapters.optax_adapter.pytree_layout`.
-* The state is :class:`neat.NGAdamState`, a pytree of arrays (jit-, pickle- and
-  orbax-friendly). Its moments are ``zeros_like`` the parameters, so they take the
-  parameters' sharding (eagerly, or under ``jit`` with Explicit mesh axes; with Auto
-  axes under ``jit`` give ``out_shardings`` as for any optax state); the small
-  per-player arrays are replicated on the parameters' devices.
+* A gradient leaf may be ``None`` (a parameter without a gradient this step): that leaf is
+  left as it is (update 0) and the step is the sub-game of the active players (SPEC v2);
+  under ``jit`` each pattern of ``None`` leaves is its own compilation.
+* The state is the core's :class:`neat.NGAdamState`: its :class:`~neat.state.GameState`, the
+  moments and the :class:`~neat.topology.GameTables` of the game, all arrays (jit-, pickle- and
+  orbax-friendly). The tables are state leaves rather than constants of the jitted step: a
+  checkpoint then carries the game it was trained in, and the compiled step does not depend
+  on it. The moments are ``zeros_like`` the parameters, so they take the parameters'
+  sharding (eagerly, or under ``jit`` with Explicit mesh axes; with Auto axes under ``jit``
+  give ``out_shardings`` as for any optax state); the small arrays are replicated on the
+  parameters' devices. ``update`` returns a state of exactly ``init``'s avals (shapes,
+  dtypes, weak types) and shardings, so a jitted step compiles once.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from neat import arrays, functional
 from neat.adapters.optax_adapter import pytree_layout
-from neat.config import DEFAULTS, NGAdamConfig
-from neat.state import NGAdamState
+from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
+from neat.state import GameState, NGAdamState
+from neat.topology import Topology
 
 __all__ = ["ng_adam"]
 
-_STEP_FIELDS = ("betas", "eps", "gamma", "zeta", "leak", "step_bounds")
 
-
-def ng_adam(learning_rate: "float | optax.ScalarOrSchedule" = DEFAULTS["lr"],
+def ng_adam(learning_rate: float | optax.ScalarOrSchedule = DEFAULTS["lr"],
             b1: float = DEFAULTS["betas"][0], b2: float = DEFAULTS["betas"][1],
             eps: float = DEFAULTS["eps"], weight_decay: float = DEFAULTS["weight_decay"],
             gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
             step_bounds: tuple[float, float] = DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
-            players: "Callable | list | None" = None, graph: Any = None) -> optax.GradientTransformation:
+            players: Callable | list | None = None, graph: Any = None) -> optax.GradientTransformation:
     """NG-Adam (SPEC.md) as an optax transformation; ``optax.adamw`` when ``gamma = zeta = 0``.
 
     ``players``: ``None`` (one player per module subtree), a function from a leaf's key
@@ -63,13 +69,22 @@ def ng_adam(learning_rate: "float | optax.ScalarOrSchedule" = DEFAULTS["lr"],
     hyper = dict(lr=learning_rate, betas=(b1, b2), eps=eps, weight_decay=weight_decay, gamma=gamma,
                  zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
     python_numbers = all(isinstance(v, numbers.Real) for v in jax.tree.leaves(dict(hyper, lr=0.0)))
-    step_config = _validated(hyper) if python_numbers else _array_config(hyper)
+    step_hyper = _validated(hyper) if python_numbers else _traced_hyperparameters(hyper)
+
+    topologies: dict = {}
+
+    def topology_of(params) -> Topology:
+        """The game of ``params``: its players, graph and ``S`` (built once per pytree structure)."""
+        treedef = jax.tree.structure(params)
+        if treedef not in topologies:
+            layout = pytree_layout(params, players)
+            topologies[treedef] = Topology.build(len(layout.tensors), layout.players, graph, mu=_static_mu(mu))
+        return topologies[treedef]
 
     def init_fn(params) -> NGAdamState:
         if not python_numbers and _all_concrete(hyper):  # arrays (inject_hyperparams), once, off the step
             _validated(hyper)
-        layout = pytree_layout(params, players)
-        return _init_placed(layout.tensors, layout.players, graph, mu)
+        return _init_placed(jax.tree.leaves(params), topology_of(params))
 
     def update_fn(updates, state: NGAdamState, params=None):
         if params is None:
@@ -80,9 +95,11 @@ def ng_adam(learning_rate: "float | optax.ScalarOrSchedule" = DEFAULTS["lr"],
         except (ValueError, TypeError) as error:
             raise ValueError(f"neat.optax.ng_adam: the gradients' pytree does not match the parameters' ({error})") \
                 from None
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        new_leaves, state = functional.step(param_leaves, grad_leaves, state, step_config,
-                                            lr=lr, weight_decay=weight_decay)
+        lr = learning_rate(state.game.count) if callable(learning_rate) else learning_rate
+        inactive = any(g is None for g in grad_leaves)  # SPEC v2: the step is the active players' sub-game
+        new_leaves, state = functional.step(param_leaves, grad_leaves, state, step_hyper, lr=lr,
+                                            weight_decay=weight_decay,
+                                            topology=topology_of(params) if inactive else None)
         deltas = [new - old for new, old in zip(new_leaves, param_leaves)]
         return jax.tree.unflatten(treedef, deltas), state
 
@@ -106,16 +123,14 @@ def _validated(hyper: dict) -> NGAdamConfig:
     return NGAdamConfig(**jax.tree.map(_number, dict(hyper, lr=lr)))
 
 
-def _array_config(hyper: dict) -> NGAdamConfig:
-    """The config the core reads in a step (``betas, eps, gamma, zeta, leak, step_bounds``) when
-    some values are 0-d arrays or tracers (``inject_hyperparams``): they are kept as given, which
-    bypasses ``NGAdamConfig``'s float-only validation (done by :func:`_validated` at ``init``
-    on concrete values). ``lr`` and ``weight_decay`` go to the step as overrides.
-    """
-    config = NGAdamConfig()
-    for name in _STEP_FIELDS:
-        object.__setattr__(config, name, hyper[name])
-    return config
+def _traced_hyperparameters(hyper: dict) -> StepHyperparameters:
+    """What a step reads when some values are 0-d arrays or tracers (``inject_hyperparams``): kept
+    as given, validated at ``init`` by :func:`_validated` where concrete. The learning rate (maybe
+    a schedule) and the weight decay also go to every step as overrides."""
+    low, high = hyper["step_bounds"]
+    return StepHyperparameters(lr=hyper["lr"], betas=tuple(hyper["betas"]), eps=hyper["eps"],
+                               weight_decay=hyper["weight_decay"], gamma=hyper["gamma"], zeta=hyper["zeta"],
+                               leak=hyper["leak"], log_step_bounds=(jnp.log(low), jnp.log(high)))
 
 
 def _static_mu(mu) -> float:
@@ -125,22 +140,30 @@ def _static_mu(mu) -> float:
     return _number(mu)
 
 
-def _init_placed(leaves: list, players, graph, mu) -> NGAdamState:
-    """``functional.init_state`` with moments placed like their parameters and the small
-    per-player arrays replicated on the parameters' devices.
+def _init_placed(leaves: list, topology: Topology) -> NGAdamState:
+    """The core's fresh state (SPEC "State") with moments placed like their parameters and the
+    game state and tables replicated on the parameters' devices.
 
-    The small state depends on dtypes, players and graph only, so the core builds it on
-    host (NumPy) from 0-d stand-ins of the moments' dtypes — also under ``jit`` — instead of
-    ``device=device(params[0])``, which for a sharded parameter is a ``Sharding`` the small
-    arrays cannot take. The moments are ``zeros_like`` each parameter (same sharding).
-    """
-    stand_ins = [np.zeros((), dtype=np.dtype(arrays.state_dtype(jnp, p.dtype))) for p in leaves]
-    small = functional.init_state(stand_ins, players, graph, mu=_static_mu(mu))
+    The moments are ``zeros_like`` each parameter (same sharding). The small arrays cannot take
+    a sharded parameter's placement (``device(params[0])`` is then a ``Sharding`` of its shape),
+    hence :func:`_replicated`."""
+    arrays.check_floating(jnp, leaves, "params")
+    state_dtypes = [arrays.state_dtype(jnp, p.dtype) for p in leaves]
+    stats_dtype = arrays.statistics_dtype(jnp, state_dtypes)
     placement = _replicated(leaves[0])
-    small_fields = {name: jax.device_put(jnp.asarray(getattr(small, name)), placement)
-                    for name in ("count", "skipped", "log_step", "alignment", "conflict", "membership", "smoothing")}
-    moments = lambda: [jnp.zeros_like(p, dtype=arrays.state_dtype(jnp, p.dtype)) for p in leaves]  # noqa: E731
-    return small._replace(exp_avg=moments(), exp_avg_sq=moments(), **small_fields)
+    return NGAdamState(
+        game=GameState.zeros(jnp, topology.num_tensors, topology.num_players, stats_dtype, placement),
+        exp_avg=_moments(leaves, state_dtypes),
+        exp_avg_sq=_moments(leaves, state_dtypes),
+        tables=topology.tables(jnp, placement, stats_dtype),
+    )
+
+
+def _moments(leaves: list, dtypes: list) -> list:
+    """Zeros like each parameter, on its sharding and committed to it (as a jitted step's outputs are,
+    so that the second step does not compile again); under tracing, placed by the computation."""
+    return [jnp.zeros_like(p, dtype=d, device=None if isinstance(p, jax.core.Tracer) else p.sharding)
+            for p, d in zip(leaves, dtypes)]
 
 
 def _replicated(leaf):

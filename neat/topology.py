@@ -122,18 +122,23 @@ class Topology:
         return _truncated_rows(rows)
 
     def tables(self, xp, device, stats_dtype) -> GameTables:
-        """:class:`GameTables` in namespace ``xp`` on ``device`` (cached per namespace, device, dtype)."""
+        """:class:`GameTables` in namespace ``xp`` on ``device`` (cached per namespace, device, dtype;
+        not for ``device=None``, the device of a traced array under ``jax.jit``: the arrays made there
+        belong to that trace)."""
         key = (id(xp), str(device), str(stats_dtype))
-        if key not in self._tables:
-            host = self.host_tables()
-            index = _index_dtype(xp)
-            self._tables[key] = GameTables(
-                owner=xp.asarray(host.owner, dtype=index, device=device),
-                members=xp.asarray(host.members, dtype=index, device=device),
-                member_mask=xp.asarray(host.member_mask, dtype=stats_dtype, device=device),
-                neighbours=xp.asarray(host.neighbours, dtype=index, device=device),
-                weights=xp.asarray(host.weights, dtype=stats_dtype, device=device))
-        return self._tables[key]
+        if key in self._tables:
+            return self._tables[key]
+        host = self.host_tables()
+        index = _index_dtype(xp)
+        tables = GameTables(
+            owner=xp.asarray(host.owner, dtype=index, device=device),
+            members=xp.asarray(host.members, dtype=index, device=device),
+            member_mask=xp.asarray(host.member_mask, dtype=stats_dtype, device=device),
+            neighbours=xp.asarray(host.neighbours, dtype=index, device=device),
+            weights=xp.asarray(host.weights, dtype=stats_dtype, device=device))
+        if device is not None:
+            self._tables[key] = tables
+        return tables
 
 
 class RestrictionArrays(NamedTuple):
@@ -169,12 +174,17 @@ class Restriction:
                                      *position(tensors, num_tensors), *position(players, num_players)))
 
     def arrays(self, xp, device) -> RestrictionArrays:
-        """The index arrays in namespace ``xp`` on ``device`` (cached)."""
+        """The index arrays in namespace ``xp`` on ``device`` (cached, except for ``device=None``:
+        see :meth:`Topology.tables`)."""
         key = (id(xp), str(device))
-        if key not in self._on_device:
-            self._on_device[key] = RestrictionArrays(*(
-                xp.asarray(a, dtype=xp.bool if a.dtype == bool else _index_dtype(xp), device=device) for a in self.host))
-        return self._on_device[key]
+        if key in self._on_device:
+            return self._on_device[key]
+        index = _index_dtype(xp)
+        arrays = RestrictionArrays(*(
+            xp.asarray(a, dtype=xp.bool if a.dtype == bool else index, device=device) for a in self.host))
+        if device is not None:
+            self._on_device[key] = arrays
+        return arrays
 
 
 def _index_dtype(xp):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -55,3 +57,32 @@ def assert_trees_close(actual, expected, rtol=2e-5, atol=2e-6):
     assert jax.tree.structure(actual) == jax.tree.structure(expected)
     for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol)
+
+
+COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "traces",
+                  "/jax/core/compile/backend_compile_duration": "compiles"}
+
+
+@contextlib.contextmanager
+def compilations():
+    """Count JAX's traces and XLA compilations inside the block (``jax.monitoring`` events)."""
+    counts = dict.fromkeys(COMPILE_EVENTS.values(), 0)
+
+    def listener(event, duration, **kwargs):
+        if event in COMPILE_EVENTS:
+            counts[COMPILE_EVENTS[event]] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield counts
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def assert_same_placement(actual, expected):
+    """Same pytree, and leaf by leaf the same aval (shape, dtype, weak type) and sharding:
+    what decides whether a jitted function is traced and compiled again."""
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        assert jax.typeof(a) == jax.typeof(e) and a.weak_type == e.weak_type, (jax.typeof(a), jax.typeof(e))
+        assert a.sharding.is_equivalent_to(e.sharding, a.ndim), (a.sharding, e.sharding)  # P(None,) ≡ P()

@@ -40,7 +40,8 @@ def test_param_layout_claims_jax_pytrees_and_flax_state_only():
     nnx_layout = param_layout(model)
     assert list(nnx_layout.names) == ["bias", "kernel"] and nnx_layout.players == [[0, 1]]
     assert param_layout(nnx.state(model, nnx.Param)).names == nnx_layout.names
-    for not_ours in ([np.zeros(3)], [jnp.zeros(3)], {"w": np.zeros(3)}, jnp.zeros(3), {"w": jnp.zeros(3), "n": np.zeros(2)}, {}):
+    for not_ours in ([np.zeros(3)], [jnp.zeros(3)], {"w": np.zeros(3)}, jnp.zeros(3),
+                     {"w": jnp.zeros(3), "n": np.zeros(2)}, {}):
         assert optax_adapter.neat_param_layout(not_ours) is None
 
 

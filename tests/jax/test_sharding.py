@@ -6,10 +6,11 @@ import jax
 import jax.numpy as jnp
 import optax
 import pytest
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import neat.optax
-from tests.jax.models import assert_trees_close
+from tests.jax.models import assert_same_placement, assert_trees_close, compilations
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices: XLA_FLAGS="
                                 "--xla_force_host_platform_device_count=4 must be set before jax is imported")
@@ -38,8 +39,10 @@ def run(params, tx, steps=4):
         updates, state = tx.update(jax.grad(loss)(params, step), state, params)
         return optax.apply_updates(params, updates), state
 
-    for step in range(steps):
-        params, state = train_step(params, state, step)
+    with compilations() as counts:
+        for step in range(steps):
+            params, state = train_step(params, state, step)
+    assert counts == {"traces": 1, "compiles": 1}  # the state keeps init's avals and shardings
     return params, state
 
 
@@ -48,7 +51,7 @@ TX = neat.optax.ng_adam(0.05, gamma=1.0, zeta=0.3, weight_decay=0.01)
 
 @functools.lru_cache(maxsize=1)
 def unsharded_result():
-    return run(make_params(), TX)
+    return run(jax.device_put(make_params(), jax.devices()[0]), TX)  # committed, as the step's outputs are
 
 
 @pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
@@ -60,14 +63,15 @@ def test_sharded_training_matches_unsharded_and_state_follows_the_sharding(axis_
     with jax.set_mesh(mesh):
         state = TX.init(sharded)
         trained, trained_state = run(sharded, TX)
+    assert_same_placement(trained_state, state)
     leaves = jax.tree.leaves(sharded)
     for param, m, v in zip(leaves, state.exp_avg, state.exp_avg_sq):
         assert m.sharding.is_equivalent_to(param.sharding, param.ndim)
         assert v.sharding.is_equivalent_to(param.sharding, param.ndim)
     replicated = NamedSharding(mesh, P())
-    for small in (state.count, state.log_step, state.membership, state.smoothing):
+    for small in jax.tree.leaves((state.game, state.tables)):
         assert small.sharding.is_equivalent_to(replicated, small.ndim)
     for param, new in zip(leaves, jax.tree.leaves(trained)):
         assert new.sharding.is_equivalent_to(param.sharding, param.ndim)
     assert_trees_close(trained, expected)
-    assert_trees_close(trained_state.log_step, expected_state.log_step)
+    assert_trees_close(trained_state.game.log_step, expected_state.game.log_step)
