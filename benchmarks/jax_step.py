@@ -31,8 +31,10 @@ import neat.optax
 HP = dict(b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1)
 
 
-def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024) -> dict:
-    """The parameter shapes of GPT-2 small, as a nested dict of module subtrees."""
+def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024, *, embeddings_and_norms=True) -> dict:
+    """The parameter shapes of GPT-2 small, as a nested dict of module subtrees; without
+    embeddings and norms, ``layers=4`` gives the 32 tensors (28.3M parameters) of the dense
+    layers of four blocks (``--shapes blocks``, the NumPy and torch in-place benchmarks' set)."""
     def dense(n_in, n_out):
         return {"kernel": (n_in, n_out), "bias": (n_out,)}
 
@@ -40,10 +42,11 @@ def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024) -> dict:
         return {"scale": (width,), "bias": (width,)}
 
     tree = {"wte": {"embedding": (vocab, width)}, "wpe": {"embedding": (context, width)}, "ln_f": norm()}
+    tree = tree if embeddings_and_norms else {}
     for i in range(layers):
-        tree[f"h_{i}"] = {"ln_1": norm(), "ln_2": norm(),
-                          "attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
-                          "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)}}
+        block = {"attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
+                 "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)}}
+        tree[f"h_{i}"] = {"ln_1": norm(), "ln_2": norm(), **block} if embeddings_and_norms else block
     return tree
 
 
@@ -93,9 +96,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=9, help="alternating rounds")
     parser.add_argument("--steps", type=int, default=1, help="timed steps per optimizer per round")
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--shapes", choices=("gpt2", "blocks"), default="gpt2",
+                        help="gpt2: the whole model (124M with 12 layers); blocks: the dense layers of 4 blocks (28.3M)")
     args = parser.parse_args(argv)
 
-    shapes = gpt2_shapes(layers=args.layers)
+    shapes = gpt2_shapes(layers=args.layers) if args.shapes == "gpt2" else \
+        gpt2_shapes(layers=4, embeddings_and_norms=False)
     grads = random_tree(shapes, 1, 1e-3)
     count = sum(x.size for x in jax.tree.leaves(grads))
     contenders = [Timed("optax.adamw", optax.adamw(1e-4, **HP), shapes, grads),
