@@ -7,10 +7,13 @@ parameters and moments into the given (mutable) arrays instead.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import array_api_compat
+import array_api_compat.numpy
+import numpy as np
 
 from neat import arrays, game
 from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
@@ -44,29 +47,34 @@ def init_state(params: Sequence[Any], topology: Topology) -> NGAdamState:
     )
 
 
-def _checked_namespace(params, grads, moments):
-    """The namespace of the (active) ``params`` and ``grads``, after checking their dtypes and that
-    ``grads`` and ``moments`` match ``params`` (metadata only)."""
-    xp = arrays.namespace_of([*params, *grads], "params and grads")
+def _checked_namespace(params, grads, moments, xp=None):
+    """The namespace of the (active) ``params`` and ``grads`` (``xp`` when given: no plug-in
+    lookup), after checking their dtypes and that ``grads`` and ``moments`` match ``params``
+    (metadata only)."""
+    if xp is None:
+        xp = arrays.namespace_of([*params, *grads], "params and grads")
     arrays.check_floating(xp, params, "params")
     arrays.check_like(xp, params, grads, moments)
     return xp
 
 
 def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
-         config: "NGAdamConfig | StepHyperparameters",
+         config: NGAdamConfig | StepHyperparameters,
          *, lr=None, weight_decay=None, kernels: "str | StepKernels | None" = None, inplace: bool = False,
-         topology: "Topology | None" = None) -> tuple[list, NGAdamState]:
+         topology: "Topology | None" = None, xp=None) -> tuple[list, NGAdamState]:
     """One NG-Adam step, SPEC steps 0–9. Returns ``(new_params, new_state)``.
 
     ``grads[k] is None`` marks tensor ``k`` inactive this step (SPEC v2): it is left as
     it is and the game is played by the players of the active tensors; this needs the
     state's ``topology`` (a :class:`~neat.topology.Topology`), which front ends keep.
     ``lr`` and ``weight_decay`` override the config's: a scalar (float or 0-d array,
-    e.g. a schedule's value) or one value per tensor (param groups); both are required
-    when ``config`` is a :class:`~neat.config.StepHyperparameters` (traced hyperparameters).
+    e.g. a schedule's value) or one value per tensor (param groups). ``config``: an
+    :class:`~neat.config.NGAdamConfig`, or :class:`~neat.config.StepHyperparameters` when a
+    framework traces the hyperparameters.
     ``kernels``: ``None`` (the fastest registered set that applies), a registered
     name (``"generic"``, ``"numba"``, ``"triton"``, …) or a kernels object.
+    ``xp``: the arrays' namespace, resolved by the caller (``None``: asked of the plug-ins); with
+    ``xp`` and a kernels object the step calls no plug-in hook (``torch.compile`` cannot trace them).
     """
     params, grads = _as_list(params, "params"), _as_list(grads, "grads")
     if not isinstance(state, NGAdamState):
@@ -79,17 +87,17 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
     lr = config.lr if lr is None else lr
     weight_decay = config.weight_decay if weight_decay is None else weight_decay
     if len(active) == len(params):
-        return _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace)
+        return _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp)
     if topology is None:
         raise ValueError("some gradients are None (inactive tensors): pass the game's topology= so that the "
                          "step can be played by the active players")
     if not active:
         return params, state
-    return _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active)
+    return _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active, xp)
 
 
-def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace):
-    xp = _checked_namespace(params, grads, state.exp_avg)
+def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp):
+    xp = _checked_namespace(params, grads, state.exp_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     new_params, game_state, exp_avg, exp_avg_sq = play(
@@ -98,12 +106,12 @@ def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace):
     return new_params, NGAdamState(game_state, exp_avg, exp_avg_sq, state.tables)
 
 
-def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active):
+def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active, xp):
     """The sub-game of the active tensors (SPEC v2): gather their state, play, scatter it back."""
     sub_params = [params[k] for k in active]
     sub_grads = [grads[k] for k in active]
     sub_avg, sub_avg_sq = [state.exp_avg[k] for k in active], [state.exp_avg_sq[k] for k in active]
-    xp = _checked_namespace(sub_params, sub_grads, sub_avg)
+    xp = _checked_namespace(sub_params, sub_grads, sub_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     sub, scatter = topology.restrict(active)
@@ -135,7 +143,7 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
 
 
 def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables,
-         config: "NGAdamConfig | StepHyperparameters", lr, weight_decay, kernels: StepKernels, inplace: bool):
+         config: NGAdamConfig | StepHyperparameters, lr, weight_decay, kernels: StepKernels, inplace: bool):
     """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
     (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
 
@@ -146,9 +154,19 @@ def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: 
     if game_xp is not xp:
         game_state, tables, lr, weight_decay = (_moved(game_xp, value) for value in (game_state, tables, lr,
                                                                                      weight_decay))
-    new_params, new_state, exp_avg, exp_avg_sq = _play(xp, game_xp, params, grads, exp_avg, exp_avg_sq, game_state,
-                                                       tables, config, lr, weight_decay, kernels, inplace)
+    with _quiet_numpy(xp, game_xp):
+        new_params, new_state, exp_avg, exp_avg_sq = _play(xp, game_xp, params, grads, exp_avg, exp_avg_sq,
+                                                           game_state, tables, config, lr, weight_decay, kernels,
+                                                           inplace)
     return new_params, new_state if game_xp is xp else _moved(xp, new_state), exp_avg, exp_avg_sq
+
+
+def _quiet_numpy(*namespaces):
+    """NumPy warns about the NaN and infinities a skipped step carries (SPEC step 0 discards them
+    by design); other namespaces do not warn."""
+    if any(xp is array_api_compat.numpy or xp is np for xp in namespaces):  # identity: traceable by dynamo
+        return np.errstate(invalid="ignore", over="ignore", divide="ignore")
+    return contextlib.nullcontext()
 
 
 def _moved(xp, value):

@@ -39,6 +39,16 @@ def test_demo_runs_and_prints_the_comparison():
     assert "step scale" in out.stdout and "layer 2" in out.stdout
 
 
+def test_demo_without_the_demo_extra_names_the_extra():
+    """A plain install (no scikit-learn): ``python -m neat`` says what to install, not an ImportError."""
+    hide_sklearn = ("import runpy, sys; sys.modules['sklearn'] = None; "  # import sklearn now fails
+                    "runpy.run_module('neat', run_name='__main__')")
+    out = subprocess.run([sys.executable, "-c", hide_sklearn], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "pip install 'neat-nash[demo]'" in out.stderr and "scikit-learn" in out.stderr
+    assert "Traceback" not in out.stderr and "No module named" not in out.stderr
+
+
 def test_readme_headline_table_is_the_recorded_one():
     """The README's benchmark table is the one ``python -m benchmarks report`` wrote."""
     headline = (ROOT / "benchmarks" / "results" / "headline.md").read_text()

@@ -69,7 +69,7 @@ def test_reduces_to_adamw_when_some_parameters_sit_steps_out(flags):
     """SPEC v2: per-tensor step counts make gamma = zeta = 0 AdamW also when grads are missing."""
     def run(make):
         model = mlp(dtype=torch.float64)
-        optimizer = make(model.parameters())
+        optimizer = make(model.named_parameters())
         x, y = batch(dtype=torch.float64)
         for step in range(12):
             optimizer.zero_grad()
@@ -110,9 +110,9 @@ def test_game_without_a_player_is_the_game_of_the_others():
     grads = [[torch.randn(3, generator=generator) for _ in range(4)] for _ in range(6)]
     kept = [p.clone() for p in params]
     weights = [[0, 1, 0, 2], [1, 0, 1, 0], [0, 1, 0, 1], [2, 0, 1, 0]]
-    optimizer = NGAdam(params, graph=weights, **HP)
+    optimizer = NGAdam(params, players=[[0], [1], [2], [3]], graph=weights, **HP)
     reduced_params = [params[k].clone() for k in (0, 2, 3)]
-    reduced = NGAdam(reduced_params, graph=[[0, 0, 2], [0, 0, 1], [2, 1, 0]], **HP)
+    reduced = NGAdam(reduced_params, players=[[0], [1], [2]], graph=[[0, 0, 2], [0, 0, 1], [2, 1, 0]], **HP)
     for step_grads in grads:
         for k, (p, g) in enumerate(zip(params, step_grads)):
             p.grad = None if k == 1 else g.clone()
@@ -174,7 +174,8 @@ def test_group_values_changed_between_steps_are_used():
     changed, same = run(0.0, 0.3), run(HP["lr"], HP["weight_decay"])
     assert not torch.equal(changed[0], same[0]) and not torch.equal(changed[2], same[2])
     model = mlp()
-    frozen = NGAdam([{"params": model[0].parameters()}, {"params": list(model[2].parameters())}], **HP)
+    frozen = NGAdam([{"params": model[0].parameters()}, {"params": list(model[2].parameters())}],
+                    players=[[0, 1], [2, 3]], **HP)
     before = train(model, frozen, 2)[:2]
     frozen.param_groups[0]["lr"] = 0.0
     assert_close_lists(train(model, frozen, 2)[:2], before, rtol=0, atol=0)
@@ -186,7 +187,7 @@ def test_tensor_lr_updated_in_place_by_a_scheduler_equals_float_lr(groups):
         model = mlp()
         params = list(model.parameters())
         split = [{"params": params[:2]}, {"params": params[2:]}] if groups == 2 else [{"params": params}]
-        optimizer = NGAdam(split, **{**HP, "lr": lr})
+        optimizer = NGAdam(split, players=[[0, 1], [2, 3], [4, 5]], **{**HP, "lr": lr})
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
         return train(model, optimizer, 5, scheduler=scheduler), optimizer
 
@@ -285,10 +286,10 @@ def test_bad_input_is_rejected_clearly():
     model = mlp()
     with pytest.raises(ValueError, match="gamma"):
         NGAdam(model, gamma=2.0)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match="Invalid learning rate"):
         NGAdam([{"params": model.parameters(), "lr": -1.0}])
     with pytest.raises(ValueError, match="betas"):
-        NGAdam([{"params": model.parameters(), "betas": (0.8, 0.9)}])
+        NGAdam([{"params": model[0].parameters(), "betas": (0.8, 0.9)}, {"params": model[2].parameters()}])
     with pytest.raises(ValueError, match="players"):
         NGAdam(model.parameters(), players=[[0, 1]])
     with pytest.raises(ValueError, match="nn.Module"):
