@@ -14,8 +14,6 @@ widened to the compute dtype (that of ``m``) on load and rounded to nearest even
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 from llvmlite import ir
@@ -25,11 +23,6 @@ from numba.extending import intrinsic, overload
 #: Elements per block of the parallel decomposition.
 BLOCK = 1 << 14
 
-# numba's default OpenMP pool keeps its threads spinning after every call, which takes the
-# cores from torch's own OpenMP pool (a fused AdamW step measured 3-10x slower right after a
-# numba call on 2 cores). The workqueue pool sleeps instead. A layer the user chose is kept.
-if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
 
 
 @intrinsic
@@ -126,8 +119,7 @@ def _direction(m, v, scale, shift, like):
     return m * scale / denominator if denominator > 0 else _widen(0, like)
 
 
-@njit(parallel=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
+def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
     """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (float64) of the listed blocks to ``totals[k]``,
     with ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
 
@@ -153,6 +145,12 @@ def statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, pre
             totals[blocks[b, 0], c] += partial[b, c]
 
 
+_STATISTICS_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+statistics = njit(parallel=True, **_STATISTICS_OPTIONS)(_statistics)
+#: The same loop on one thread: for passes too small to repay waking the thread pool.
+serial_statistics = njit(**_STATISTICS_OPTIONS)(_statistics)
+
+
 @njit(inline="always")
 def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
     """SPEC steps 2, 6, 8, 9 elementwise: read ``θ, g, m, v``, write ``θ', m', v'``.
@@ -162,15 +160,15 @@ def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
     scale, shift_prev, nge, decay, step, shift, keep1, weight1, keep2, weight2 = coefficients
     for i in range(p.size):
         g_i, m_i, v_i = _widen(g[i], m_like), _widen(m[i], m_like), _widen(v[i], m_like)
-        g_hat = g_i - nge * _direction(m_i, v_i, scale, shift_prev, m_like)
+        # Without NGE for this tensor ĝ = g exactly (u is finite): skip forming u (a root and a divide).
+        g_hat = g_i - nge * _direction(m_i, v_i, scale, shift_prev, m_like) if nge != 0 else g_i
         m_next = keep1 * m_i + weight1 * g_hat
         v_next = keep2 * v_i + weight2 * (g_i * g_i)
         p_next = _widen(p[i], m_like) * decay - _direction(m_next, v_next, step, shift, m_like)
         p_out[i], m_out[i], v_out[i] = _narrow(p_next, p_like), _narrow(m_next, m_like), _narrow(v_next, v_like)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     """SPEC steps 2, 6, 8, 9 over the listed blocks when ``finite[()]``: read ``θ, g, m, v`` and
     write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.
     When ``finite[()]`` is false nothing is written, except that separate outputs get the inputs.
@@ -204,3 +202,8 @@ def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
         else:  # element by element: a slice assignment here is lost by numba's parfor pass (0.68)
             for i in range(p.size):
                 p_out[i], m_out[i], v_out[i] = p[i], m[i], v[i]
+
+
+update = njit(parallel=True, cache=True, error_model="numpy")(_update)
+#: The same loop on one thread: for passes too small to repay waking the thread pool.
+serial_update = njit(cache=True, error_model="numpy")(_update)

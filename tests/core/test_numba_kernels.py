@@ -65,7 +65,8 @@ def to_numpy(array) -> np.ndarray:
 
 def make_problem(backend: Backend, seed: int, shapes=SHAPES):
     """``(θ, g, m, v)`` lists and per-tensor scalars covering every branch: a tensor that has
-    not stepped (scale 0, shift 1), zero denominators (``m = v = g = 0`` with zero shift)."""
+    not stepped (scale 0, shift 1), zero denominators (``m = v = g = 0`` with zero shift),
+    tensors without NGE (``nge = 0``)."""
     rng = np.random.default_rng(seed)
     count = len(shapes)
     zero = [rng.random(s) < 0.2 for s in shapes]
@@ -80,6 +81,7 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
         ("step", 1e-3, 1e-2), ("shift", 0.0, 1e-4))}
     columns["prev_scale"][0], columns["prev_shift"][0] = 0.0, 1.0
     columns["prev_shift"][1::3] = columns["shift"][2::3] = 0.0
+    columns["nge"][::4] = 0.0  # tensors without NGE this step (the update skips forming u)
     scalars = TensorScalars(**{k: c.astype(backend.stats_dtype) for k, c in columns.items()})
     return [params, grads, exp_avg, exp_avg_sq], scalars
 
@@ -120,9 +122,16 @@ def copies(arrays):
     return [[a.clone() if hasattr(a, "clone") else a.copy() for a in role] for role in arrays]
 
 
+@pytest.fixture(params=["serial", "parallel"])
+def pool(request, monkeypatch):
+    """Run the passes on one thread or on numba's pool, whatever their size."""
+    monkeypatch.setattr(numba_backend, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2 ** 62)
+    return request.param
+
+
 @pytest.mark.parametrize("library,dtype", CASES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_statistics_match_generic(library, dtype, seed):
+def test_statistics_match_generic(library, dtype, seed, pool):
     backend = Backend(library, dtype)
     (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, seed)
     ours = NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, backend.stats_dtype)
@@ -135,7 +144,7 @@ def test_statistics_match_generic(library, dtype, seed):
 
 @pytest.mark.parametrize("library,dtype", CASES)
 @pytest.mark.parametrize("inplace", [False, True])
-def test_update_matches_generic(library, dtype, inplace):
+def test_update_matches_generic(library, dtype, inplace, pool):
     backend = Backend(library, dtype)
     arrays, scalars = make_problem(backend, 2)
     generic = run_update(GENERIC, backend, copies(arrays), generic_scalars(backend, scalars),
@@ -147,7 +156,7 @@ def test_update_matches_generic(library, dtype, inplace):
 
 @pytest.mark.parametrize("library,dtype", CASES)
 @pytest.mark.parametrize("inplace", [False, True])
-def test_skipped_step_writes_nothing(library, dtype, inplace):
+def test_skipped_step_writes_nothing(library, dtype, inplace, pool):
     """``finite`` false: an exact no-op, even with non-finite per-tensor scalars (as a skipped step has)."""
     backend = Backend(library, dtype)
     arrays, scalars = make_problem(backend, 3)
