@@ -140,7 +140,7 @@ def choose_defaults(sweep_records: list[dict], current: dict, min_workloads: int
         def beats(a, b, workload):
             return a > b if higher[workload] else a < b
 
-        def passes(value):
+        def passes(value, by_value=by_value, base=base):
             shared = [w for w in by_value[value] if w in base]
             pairs = [(by_value[value][w][s], base[w][s], w)
                      for w in shared for s in by_value[value][w] if s in base[w]]
@@ -150,7 +150,7 @@ def choose_defaults(sweep_records: list[dict], current: dict, min_workloads: int
                    for v, pw in by_value.items()}
         winners = [v for v in by_value if v != default and passes(v)]
 
-        def mean_rank(value):
+        def mean_rank(value, medians=medians):
             return np.mean([sorted((m[w] for m in medians.values() if w in m), reverse=higher[w])
                             .index(medians[value][w]) for w in medians[value]])
         chosen = min(winners, key=mean_rank) if winners else default

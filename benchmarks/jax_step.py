@@ -97,7 +97,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=1, help="timed steps per optimizer per round")
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--shapes", choices=("gpt2", "blocks"), default="gpt2",
-                        help="gpt2: the whole model (124M with 12 layers); blocks: the dense layers of 4 blocks (28.3M)")
+                        help="gpt2: the whole model (124M with 12 layers); blocks: 4 blocks' dense layers (28.3M)")
     args = parser.parse_args(argv)
 
     shapes = gpt2_shapes(layers=args.layers) if args.shapes == "gpt2" else \

@@ -8,8 +8,8 @@ number of trials (see :mod:`benchmarks.tuning`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

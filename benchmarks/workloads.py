@@ -7,8 +7,8 @@ run with ``--steps`` (the smoke test does) and the JSON lines record what was us
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ class Workload:
     steps: int
     eval_every: int
     batch_size: int
-    build: Callable[[], "Problem"]
+    build: Callable[[], Problem]
     needs: str = ""  # the package a workload's data comes from, when not a Python dependency
     scale: dict = field(default_factory=dict)
 

@@ -10,13 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 
-# In a source checkout backends/, adapters/ and conformance/ sit beside neat/ (installed, they are
-# neat.backends, …): make them importable as such when the checkout is used through PYTHONPATH.
-_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if not os.path.isdir(os.path.join(os.path.dirname(__file__), "backends")) and \
-        os.path.isfile(os.path.join(_checkout, "backends", "__init__.py")):
-    __path__.append(_checkout)
-
 from neat._version import SPEC_VERSION, __version__
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.functional import NGAdam as FunctionalNGAdam
@@ -24,6 +17,13 @@ from neat.functional import diagnostics, ng_adam
 from neat.inplace import NGAdam
 from neat.players import PlayerGraph, Players
 from neat.state import NGAdamState
+
+# In a source checkout backends/, adapters/ and conformance/ sit beside neat/ (installed, they are
+# neat.backends, …): make them importable as such when the checkout is used through PYTHONPATH.
+_checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not os.path.isdir(os.path.join(os.path.dirname(__file__), "backends")) and \
+        os.path.isfile(os.path.join(_checkout, "backends", "__init__.py")):
+    __path__.append(_checkout)
 
 _FRONT_ENDS = ("torch", "optax", "keras")
 

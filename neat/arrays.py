@@ -6,7 +6,8 @@ value from the device to the host.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from neat.plugins import plugin_manager
 
@@ -69,7 +70,7 @@ def check_floating(xp, arrays: Sequence[Any], what: str) -> None:
             raise TypeError(f"{what}[{k}] has dtype {dtype}; NEAT needs real floating arrays")
 
 
-def check_like(xp, params: Sequence[Any], grads: Sequence[Any], moments: "Sequence[Any] | None" = None) -> None:
+def check_like(xp, params: Sequence[Any], grads: Sequence[Any], moments: Sequence[Any] | None = None) -> None:
     """``grads`` (and the state's ``moments``, if given) match ``params`` in count and shape, and
     ``grads`` in dtype (SPEC "One step", inputs)."""
     if len(grads) != len(params):

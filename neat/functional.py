@@ -8,8 +8,9 @@ parameters and moments into the given (mutable) arrays instead.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import array_api_compat
 import array_api_compat.numpy
@@ -60,8 +61,8 @@ def _checked_namespace(params, grads, moments, xp=None):
 
 def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
          config: NGAdamConfig | StepHyperparameters,
-         *, lr=None, weight_decay=None, kernels: "str | StepKernels | None" = None, inplace: bool = False,
-         topology: "Topology | None" = None, xp=None) -> tuple[list, NGAdamState]:
+         *, lr=None, weight_decay=None, kernels: str | StepKernels | None = None, inplace: bool = False,
+         topology: Topology | None = None, xp=None) -> tuple[list, NGAdamState]:
     """One NG-Adam step, SPEC steps 0–9. Returns ``(new_params, new_state)``.
 
     ``grads[k] is None`` marks tensor ``k`` inactive this step (SPEC v2): it is left as
@@ -269,7 +270,7 @@ class NGAdam:
     """The functional NG-Adam optimizer returned by :func:`ng_adam` (explicit state, pure step)."""
 
     config: NGAdamConfig
-    kernels: "str | StepKernels | None" = None
+    kernels: str | StepKernels | None = None
 
     def init(self, params: Sequence[Any], players=None, graph=None) -> NGAdamState:
         """State for ``params`` (a list of arrays). ``players``: lists of tensor indices
@@ -290,7 +291,7 @@ def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float =
             weight_decay: float = DEFAULTS["weight_decay"], gamma: float = DEFAULTS["gamma"],
             zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
             step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
-            kernels: "str | StepKernels | None" = None) -> NGAdam:
+            kernels: str | StepKernels | None = None) -> NGAdam:
     """NG-Adam with validated hyperparameters (docs/spec.md "Hyperparameters"); see :class:`NGAdam`.
 
     * ``lr`` (η ≥ 0), ``betas`` (0 ≤ β < 1), ``eps`` (ε ≥ 0, after the square root),

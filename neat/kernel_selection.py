@@ -10,8 +10,9 @@ to these arrays), a registered name such as ``"numba"`` or ``"triton"``, or a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import array_api_compat
 
@@ -27,14 +28,14 @@ class KernelSet:
 
     name: str
     kernels: StepKernels
-    unsupported: Callable[[Any, Sequence[Any]], "str | None"]
+    unsupported: Callable[[Any, Sequence[Any]], str | None]
     priority: int = 0
 
 
 GENERIC_SET = KernelSet("generic", GENERIC, lambda xp, params: None, priority=-1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registered() -> dict[str, KernelSet]:
     """Every kernel set by name: ``"generic"`` and those the plug-ins register."""
     sets = {GENERIC_SET.name: GENERIC_SET}
@@ -46,7 +47,7 @@ def registered() -> dict[str, KernelSet]:
     return sets
 
 
-def select_kernels(xp, params: Sequence[Any], requested: "str | StepKernels | None" = None) -> StepKernels:
+def select_kernels(xp, params: Sequence[Any], requested: str | StepKernels | None = None) -> StepKernels:
     """The kernels for a step over ``params`` (see the module docstring); ``ValueError`` naming the
     reason when a requested set does not exist or cannot run these arrays."""
     if requested is not None and not isinstance(requested, str):

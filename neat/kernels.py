@@ -23,7 +23,8 @@ fused set must match.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
 
 
 class TensorScalars(NamedTuple):
@@ -50,7 +51,7 @@ class Statistics(NamedTuple):
     update pass recomputes ``u`` from ``m, v`` (fused kernels, which read ``m, v`` anyway)."""
 
     sums: Any
-    direction: "list | None"
+    direction: list | None
 
 
 class StepKernels(Protocol):

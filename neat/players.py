@@ -29,7 +29,7 @@ class Players:
     num_tensors: int
 
     @classmethod
-    def from_spec(cls, spec, num_tensors: int) -> "Players":
+    def from_spec(cls, spec, num_tensors: int) -> Players:
         """Build from a list of lists of tensor indices, or ``None`` for one player per tensor."""
         if spec is None:
             return cls(tuple((k,) for k in range(num_tensors)), num_tensors)
@@ -88,7 +88,7 @@ class PlayerGraph:
     weights: np.ndarray
 
     @classmethod
-    def from_spec(cls, spec, num_players: int) -> "PlayerGraph":
+    def from_spec(cls, spec, num_players: int) -> PlayerGraph:
         """Build from an ``n × n`` matrix, a list of ``(i, j, weight)`` edges, or ``None`` (chain)."""
         if spec is None:
             return cls.chain(num_players)
@@ -109,12 +109,12 @@ class PlayerGraph:
         return cls(weights)
 
     @classmethod
-    def chain(cls, num_players: int) -> "PlayerGraph":
+    def chain(cls, num_players: int) -> PlayerGraph:
         """The default graph: ``W[i, i+1] = W[i+1, i] = 1``."""
         return cls.from_edges([(i, i + 1, 1.0) for i in range(num_players - 1)], num_players)
 
     @classmethod
-    def from_edges(cls, edges, num_players: int) -> "PlayerGraph":
+    def from_edges(cls, edges, num_players: int) -> PlayerGraph:
         """Symmetric weights from undirected ``(i, j, weight)`` edges; a repeated edge adds up."""
         weights = np.zeros((num_players, num_players))
         for edge in edges:

@@ -28,7 +28,7 @@ class GameState(NamedTuple):
     conflict: Any
 
     @classmethod
-    def zeros(cls, xp, num_tensors: int, num_players: int, stats_dtype, device) -> "GameState":
+    def zeros(cls, xp, num_tensors: int, num_players: int, stats_dtype, device) -> GameState:
         def integers(shape):
             return xp.zeros(shape, dtype=xp.int32, device=device)
 

@@ -55,7 +55,7 @@ class Topology:
     _tables: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def build(cls, num_tensors: int, players=None, graph=None, *, mu: float) -> "Topology":
+    def build(cls, num_tensors: int, players=None, graph=None, *, mu: float) -> Topology:
         """From a players spec (lists of tensor indices, or ``None``: one per tensor) and a graph
         spec (``n × n`` weights, ``(i, j, w)`` edges, or ``None``: a chain)."""
         player_map = Players.from_spec(players, num_tensors)
@@ -75,7 +75,7 @@ class Topology:
             self._tables["smoothing"] = self.graph.smoothing(self.mu)
         return self._tables["smoothing"]
 
-    def restrict(self, active: tuple[int, ...]) -> tuple["Topology", "Restriction"]:
+    def restrict(self, active: tuple[int, ...]) -> tuple[Topology, Restriction]:
         """The sub-game of the players owning the ``active`` tensors (SPEC v2, "One step"):
         its topology (tensors renumbered ``0..len(active)-1``) and the :class:`Restriction`
         that maps its tensors and players to this game's. Computed once per pattern."""
@@ -162,7 +162,7 @@ class Restriction:
     _on_device: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, tensors, players, num_tensors: int, num_players: int) -> "Restriction":
+    def of(cls, tensors, players, num_tensors: int, num_players: int) -> Restriction:
         def position(chosen, size):
             where = np.zeros(size, dtype=np.int64)
             mask = np.zeros(size, dtype=bool)

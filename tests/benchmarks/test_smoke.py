@@ -14,8 +14,8 @@ from benchmarks.__main__ import main
 from benchmarks.lamb import Lamb
 from benchmarks.lion import Lion
 from benchmarks.optimizers import OPTIMIZERS
-from benchmarks.protocol import SWEEP
 from benchmarks.probe import adam_alignment
+from benchmarks.protocol import SWEEP
 from benchmarks.workloads import WORKLOADS, available
 from neat.adapters.torch_adapter import module_layout
 from neat.torch import NGAdam

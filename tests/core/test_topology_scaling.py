@@ -63,7 +63,8 @@ def test_player_sums_and_spreading_follow_the_players():
     tables = topo.tables(xp, "cpu", xp.float64)
     per_tensor = np.arange(15, dtype=np.float64).reshape(5, 3)
     sums = game.player_sums(xp, tables, per_tensor)
-    np.testing.assert_array_equal(sums, np.stack([per_tensor[[0, 3]].sum(0), per_tensor[1], per_tensor[[2, 4]].sum(0)]).T)
+    expected = np.stack([per_tensor[[0, 3]].sum(0), per_tensor[1], per_tensor[[2, 4]].sum(0)]).T
+    np.testing.assert_array_equal(sums, expected)
     spread = game.per_tensor(xp, tables, np.array([[10.0, 20.0, 30.0]]))
     np.testing.assert_array_equal(spread, [[10.0, 20.0, 30.0, 10.0, 30.0]])
 

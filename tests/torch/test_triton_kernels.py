@@ -265,7 +265,8 @@ def compile_for_cuda(name, constants):
     aligned = {(i,): [["tt.divisibility", 16]] for i, arg in enumerate(function.arg_names)
                if types.get(arg, "").startswith("*")}
     source = ASTSource(function, signature, constexprs=constants, attrs=aligned)
-    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4, "enable_fp_fusion": True}).asm["ptx"]
+    options = {"num_warps": 4, "enable_fp_fusion": True}
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
 
 
 def test_programs_compile_for_cuda():
