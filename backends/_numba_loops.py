@@ -14,6 +14,8 @@ widened to the compute dtype (that of ``m``) on load and rounded to nearest even
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -145,7 +147,7 @@ def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, pr
             totals[blocks[b, 0], c] += partial[b, c]
 
 
-_STATISTICS_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+_STATISTICS_OPTIONS: dict[str, Any] = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 statistics = njit(parallel=True, **_STATISTICS_OPTIONS)(_statistics)
 #: The same loop on one thread: for passes too small to repay waking the thread pool.
 serial_statistics = njit(**_STATISTICS_OPTIONS)(_statistics)

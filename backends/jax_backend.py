@@ -28,7 +28,7 @@ def x64_enabled() -> bool:
     """Whether JAX's x64 mode is on (``JAX_ENABLE_X64=1``); without it JAX has no float64 arrays."""
     import jax
 
-    return bool(jax.config.jax_enable_x64)
+    return bool(jax.config.read("jax_enable_x64"))
 
 
 def from_numpy(array, dtype_name: str):

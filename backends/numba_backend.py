@@ -89,8 +89,9 @@ def numba_missing() -> str | None:
     # numba's default OpenMP pool keeps its threads spinning after every call, which takes the
     # cores from torch's own OpenMP pool (a fused AdamW step measured 3-10x slower right after a
     # numba call on 2 cores). The workqueue pool sleeps instead. A layer the user chose is kept.
-    if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER = "workqueue"
+    config: Any = numba.config
+    if "NUMBA_THREADING_LAYER" not in os.environ and config.THREADING_LAYER == "default":
+        config.THREADING_LAYER = "workqueue"
     return None
 
 
