@@ -15,31 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from neat.adapters.keras_adapter import configured_keras_backend
 from neat.conformance import plugin
 
 KERAS_BACKENDS = ("jax", "torch")
 CHILD_TIMEOUT_S = 300
 
 
-def current_keras_backend() -> str:
-    """This process's Keras backend, read the way Keras reads it, without importing Keras."""
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "config"):  # imported (an import that failed leaves no module)
-        return keras.config.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-    try:
-        return json.loads(config.read_text()).get("backend", "tensorflow")
-    except (OSError, ValueError):
-        return "tensorflow"
-
-
 def skip_reason(keras_backend: str) -> str | None:
     for module in ("keras", keras_backend):
         if importlib.util.find_spec(module) is None:
             return f"{module} not installed"
-    if keras_backend == current_keras_backend():
+    if keras_backend == configured_keras_backend():
         return f"this process's Keras backend is {keras_backend}: its rows are checked in-process"
     return None
 

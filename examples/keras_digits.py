@@ -37,7 +37,7 @@ def main(epochs: int = 30, seed: int = 0, verbose: int = 0) -> dict:
     x_train, x_test, y_train, y_test = digits(seed)
     model = build_model()
     model.compile(
-        optimizer=neat.keras.NGAdam(learning_rate=1e-3, weight_decay=1e-4),  # was keras.optimizers.AdamW(...)
+        optimizer=neat.keras.NGAdam(learning_rate=1e-3, weight_decay=1e-4, model=model),  # was AdamW(...)
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )

@@ -6,21 +6,23 @@ Every step is :func:`neat.functional.step` on the Keras backend's own tensors
 lives in Keras variables (the fields of :class:`neat.state.GameState`, then
 ``m`` and ``v`` per tensor), so Keras tracks it, ``stateless_apply`` (the JAX
 trainer's jitted step) threads it, and ``model.save`` / ``load_model`` restore it.
+
+Importing this module without ``KERAS_BACKEND`` set, when Keras' configured
+backend (TensorFlow by default) is not installed, selects JAX or PyTorch
+(whichever is installed, with a warning naming it) before Keras is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
-import keras
 import numpy as np
 
 from neat import arrays, functional
@@ -31,7 +33,12 @@ from neat.kernels import StepKernels
 from neat.state import GameState, NGAdamState
 from neat.topology import GameTables, Topology
 
-_CALLER_DEPTH = 8  # how far up the call stack ``build`` looks for the model being trained
+keras_adapter.ensure_keras_backend()
+
+import keras  # noqa: E402  (after the backend is chosen)
+
+#: ``keras.optimizers.AdamW``'s defaults (Keras 3), which ``NGAdam`` shares.
+KERAS_ADAMW_DEFAULTS = dict(learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +55,8 @@ class _Plan:
     tables: GameTables
     kernels: StepKernels  # chosen by ``select_kernels`` for the variables' arrays
     inplace: bool  # torch: the step writes into the variables' own tensors
-    step: Callable[..., Any]  # (params, grads, state, lr=) → (params, state); jitted on JAX
+    decays: Any  # (K,) 1.0 where ``exclude_from_weight_decay`` keeps ω, else 0.0 (statistics dtype)
+    step: Callable[..., Any]  # (params, grads, state, lr, weight_decay) → (params, state); jitted on JAX
     no_grad: Callable[[], Any]  # a context without autograd tape (torch) or a null context
 
 
@@ -56,47 +64,83 @@ class _Plan:
 class NGAdam(keras.optimizers.Optimizer):
     """NG-Adam (SPEC.md, spec v2) as a Keras optimizer.
 
-    Arguments follow ``keras.optimizers.AdamW`` (``learning_rate`` may be a
-    schedule or a callable; ``weight_decay`` is decoupled, SPEC step 9, and
-    honours ``exclude_from_weight_decay``; ``clipnorm``, ``global_clipnorm``,
+    Arguments, defaults and argument errors follow ``keras.optimizers.AdamW``
+    (``learning_rate=0.001``, ``weight_decay=0.004``, ``beta_1=0.9``,
+    ``beta_2=0.999``, ``epsilon=1e-7``; ``learning_rate`` may be a schedule or a
+    callable; ``weight_decay`` is decoupled, SPEC step 9, read whenever the step
+    runs (so ``optimizer.weight_decay = …`` takes effect; a compiled train
+    function reads it when traced, as for AdamW) and honours
+    ``exclude_from_weight_decay``; ``clipnorm``, ``global_clipnorm``,
     ``clipvalue``, ``use_ema``, ``gradient_accumulation_steps`` and
-    ``loss_scale_factor`` work as in every Keras optimizer). ``epsilon`` is
-    SPEC's ε, added after the square root of the bias-corrected ``v`` as in
-    ``torch.optim.AdamW``; Keras' own Adam adds ``ε·√(1 − β2^t)`` instead.
+    ``loss_scale_factor`` work as in every Keras optimizer). With ``gamma=0`` and
+    ``zeta=0`` it is AdamW, with one difference: ``epsilon`` is SPEC's ε, added
+    after the square root of the bias-corrected ``v`` as in ``torch.optim.AdamW``;
+    Keras' Adam adds ``ε·√(1 − β2^t)`` instead (the same at ``epsilon=0``).
+    ``amsgrad=True`` is rejected: AMSGrad is not part of SPEC v2.
 
     NEAT's hyperparameters: ``gamma`` (γ, NGE strength), ``zeta`` (ζ, NSA rate),
     ``mu`` (μ, graph coupling), ``step_bounds`` (λmin, λmax), ``leak`` (ρ).
 
-    ``players``: lists of indices into the variables the optimizer is built with
-    (``None``: one player per layer that owns trainable weights). ``graph``: an
-    ``n × n`` weight matrix, ``(i, j, weight)`` edges, or ``None``: the model's
-    layer connectivity when the optimizer is built by ``fit``/``load_model`` on a
-    functional or Sequential model, else the chain. ``kernels``: ``None`` (the
-    fastest registered kernel set for the variables' arrays) or a registered name
-    such as ``"generic"``.
+    Players and graph: ``model=`` (or :meth:`bind`) gives one player per layer
+    that owns trainable weights and the layer connectivity of a functional or
+    ``Sequential`` model as the graph (a subclassed model: the chain). Without a
+    bound model the players are the variables' owning paths and the graph is the
+    chain, with a warning. ``players`` (lists of indices into the variables the
+    optimizer is built with) and ``graph`` (an ``n × n`` weight matrix or
+    ``(i, j, weight)`` edges) set them explicitly. Once built, the resolved
+    players, graph and ``player_names`` are in ``get_config``, so ``from_config``
+    and ``load_model`` restore them without the model.
+    ``kernels``: ``None`` (the fastest registered kernel set for the variables'
+    arrays) or a registered name such as ``"generic"``.
 
-    A variable Keras passes no gradient for (unused by the loss on the torch
-    backend) is inactive in that step: the game is played by the other players
-    (SPEC v2). NEAT's step count ``t`` does not advance on a skipped
-    (non-finite) step; ``optimizer.iterations``, which drives learning-rate
-    schedules, counts every call.
+    Moment variables carry their variable's ``layout`` (sharded like it under
+    ``keras.distribution``). A variable Keras passes no gradient for (unused by
+    the loss on the torch backend) is inactive in that step: the game is played
+    by the other players (SPEC v2). NEAT's step count ``t`` does not advance on a
+    skipped (non-finite) step; ``optimizer.iterations``, which drives
+    learning-rate schedules, counts every call.
     """
 
-    def __init__(self, learning_rate=DEFAULTS["lr"], beta_1=DEFAULTS["betas"][0], beta_2=DEFAULTS["betas"][1],
-                 epsilon=DEFAULTS["eps"], weight_decay=DEFAULTS["weight_decay"], gamma=DEFAULTS["gamma"],
-                 zeta=DEFAULTS["zeta"], mu=DEFAULTS["mu"], step_bounds=DEFAULTS["step_bounds"],
-                 leak=DEFAULTS["leak"], players=None, graph=None, kernels=None, name=None, **kwargs):
+    def __init__(self, learning_rate=KERAS_ADAMW_DEFAULTS["learning_rate"],
+                 weight_decay=KERAS_ADAMW_DEFAULTS["weight_decay"], beta_1=KERAS_ADAMW_DEFAULTS["beta_1"],
+                 beta_2=KERAS_ADAMW_DEFAULTS["beta_2"], epsilon=KERAS_ADAMW_DEFAULTS["epsilon"], amsgrad=False,
+                 gamma=DEFAULTS["gamma"], zeta=DEFAULTS["zeta"], mu=DEFAULTS["mu"],
+                 step_bounds=DEFAULTS["step_bounds"], leak=DEFAULTS["leak"], players=None, graph=None,
+                 player_names=None, kernels=None, model=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
+        if weight_decay is None:  # AdamW's own check and message
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
+        if amsgrad:
+            raise ValueError("Invalid amsgrad: True (NG-Adam has no AMSGrad variant: SPEC v2 keeps the "
+                             "plain second moment v)")
+        self.amsgrad = False
         self.neat_config = NGAdamConfig(
             lr=learning_rate if isinstance(learning_rate, float) else DEFAULTS["lr"],
-            betas=(beta_1, beta_2), eps=epsilon, weight_decay=0.0 if weight_decay is None else weight_decay,
+            betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay,
             gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
         if kernels is not None and not isinstance(kernels, str):
             raise TypeError(f"kernels must be None or the name of a registered kernel set, got {kernels!r}")
         self.kernels = kernels
         self.players = None if players is None else [[int(k) for k in group] for group in players]
         self.graph = _graph_to_config(graph)
-        self.player_names: list[str] = []
+        self.player_names: list[str] = [] if player_names is None else [str(n) for n in player_names]
+        if self.player_names and len(self.player_names) != len(self.players or ()):
+            raise ValueError(f"player_names: got {len(self.player_names)} names for "
+                             f"{len(self.players or ())} players")
+        self._model = None
+        if model is not None:
+            self.bind(model)
+
+    def bind(self, model) -> NGAdam:
+        """Take players and graph from ``model`` (a ``keras.Model``) when the optimizer is built.
+        Returns the optimizer: ``model.compile(optimizer=NGAdam(...).bind(model))``. Explicit
+        ``players`` win; the model is held by a weak reference and never saved."""
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"bind needs a keras.Model, got {type(model).__qualname__}")
+        if self.built:
+            raise ValueError("bind the model before the optimizer is built (before fit, apply or build)")
+        self._model = weakref.ref(model)
+        return self
 
     # ------------------------------------------------------------------ state
     def build(self, variables):
@@ -108,51 +152,75 @@ class NGAdam(keras.optimizers.Optimizer):
         topology = Topology.build(len(tensors), players, graph, mu=self.neat_config.mu)
         super().build(variables)
         values = [v.value for v in tensors]
-        fresh = functional.init_state(values, topology)
+        fresh = functional.init_state([keras.ops.zeros((), dtype=v.dtype) for v in tensors], topology)
         kernels = select_kernels(arrays.namespace_of(values, "variables"), values, self.kernels)
-        self.player_names = player_names
+        self.players, self.graph, self.player_names = players, _graph_to_config(graph), list(player_names)
         inplace = keras.config.backend() == "torch"
-        step = self._bound_step(kernels, topology, inplace, self._weight_decays(tensors, fresh.game.log_step))
+        decays = self._decay_mask(tensors, fresh.game.log_step)
         self._plan = _Plan(tuple(tensors), tuple(self._var_key(v) for v in tensors), topology, fresh.tables,
-                           kernels, inplace, step, _no_grad_context())
-        self._game = GameState(*(self._variable_like(value, f"neat_{field}")
+                           kernels, inplace, decays, self._bound_step(kernels, topology, inplace, decays),
+                           _no_grad_context())
+        self._game = GameState(*(self._state_variable(value, f"neat_{field}")
                                  for field, value in zip(GameState._fields, fresh.game)))
         names = [v.path.replace("/", "_") for v in tensors]
-        self._exp_avg = [self._variable_like(m, f"{n}_exp_avg") for m, n in zip(fresh.exp_avg, names)]
-        self._exp_avg_sq = [self._variable_like(v, f"{n}_exp_avg_sq") for v, n in zip(fresh.exp_avg_sq, names)]
+        self._exp_avg = [self._state_variable(m, f"{n}_exp_avg", like=t)
+                         for m, n, t in zip(fresh.exp_avg, names, tensors)]
+        self._exp_avg_sq = [self._state_variable(v, f"{n}_exp_avg_sq", like=t)
+                            for v, n, t in zip(fresh.exp_avg_sq, names, tensors)]
 
-    def _variable_like(self, value, name: str):
-        """An optimizer variable holding ``value`` (same shape and dtype)."""
-        variable = self.add_variable(tuple(value.shape), dtype=keras.backend.standardize_dtype(value.dtype),
-                                     name=name)
-        variable.assign(value)
-        return variable
+    def _state_variable(self, value, name: str, like=None):
+        """An optimizer variable holding ``value``; with ``like`` (a model variable), ``value`` is the
+        0-d initial value of a moment, filled to ``like``'s shape and sharded by ``like``'s layout.
+
+        The state is initialised on 0-d stand-ins of the variables (:func:`neat.functional.init_state`
+        gives the small state, the moments' dtypes and initial values): under ``keras.distribution`` a
+        moment is created sharded (never whole on one device), and the small state stays replicated."""
+        dtype = keras.backend.standardize_dtype(value.dtype)
+        if like is None:
+            variable = self.add_variable(tuple(value.shape), dtype=dtype, name=name)
+            variable.assign(value)
+            return variable
+        def fill(shape, dtype=None):
+            return keras.ops.full(shape, value, dtype=dtype)
+
+        return self.add_variable(tuple(like.shape), initializer=fill, dtype=dtype, layout=_layout_of(like), name=name)
 
     def _players_and_graph(self, tensors):
-        """Explicit players, else the layers of the model being trained, else the variables' owning paths."""
+        """Explicit (or restored) players, else the layers of the bound model, else the variables'
+        owning paths with a chain graph, and a warning that says how to bind the model."""
         if self.players is not None:
-            return self.players, _graph_from_config(self.graph), [f"player_{i}" for i in range(len(self.players))]
-        model = _model_being_built(tensors)
+            names = self.player_names or [f"player_{i}" for i in range(len(self.players))]
+            return self.players, _graph_from_config(self.graph), names
+        model = None if self._model is None else self._model()
         if model is not None:
             layout = keras_adapter.model_layout(model, tensors)
         else:
+            warnings.warn("NGAdam has no model bound: its players are the variables' owning paths (one per "
+                          "layer path, or per variable for standalone variables) and its player graph is a "
+                          "chain, not the model's layers and connectivity. Bind the model with "
+                          "NGAdam(..., model=model) or optimizer.bind(model) before fit, or pass players=.",
+                          UserWarning, stacklevel=4)
             layout = keras_adapter.path_layout(tensors)
         graph = layout.graph if self.graph is None else _graph_from_config(self.graph)
         return layout.players, graph, list(layout.player_names)
 
-    def _weight_decays(self, tensors, like):
-        """ω per tensor, 0 where ``exclude_from_weight_decay`` excludes it (SPEC step 9): a ``(K,)``
-        array like ``like`` (fixed once built: Keras allows exclusions only before ``build``)."""
+    def _decay_mask(self, tensors, like):
+        """1 per tensor, 0 where ``exclude_from_weight_decay`` excludes it (SPEC step 9): a ``(K,)``
+        array like ``like``, fixed once built (Keras allows exclusions only before ``build``)."""
         xp = array_api_compat.array_namespace(like)
-        decay = self.neat_config.weight_decay
-        return xp.asarray([decay if self._use_weight_decay(v) else 0.0 for v in tensors], dtype=like.dtype,
+        return xp.asarray([1.0 if self._use_weight_decay(v) else 0.0 for v in tensors], dtype=like.dtype,
                           device=array_api_compat.device(like))
 
-    def _bound_step(self, kernels, topology, inplace: bool, weight_decay):
-        """:func:`neat.functional.step` with everything but the arrays and ``lr`` bound. On JAX it
-        is jitted (one dispatch for an eager ``apply``, inlined into the trainer's jitted step)."""
-        step = functools.partial(functional.step, config=self.neat_config, weight_decay=weight_decay,
-                                 kernels=kernels, topology=topology, inplace=inplace)
+    def _bound_step(self, kernels, topology, inplace: bool, decays):
+        """:func:`neat.functional.step` with everything but the arrays, ``lr`` and ``ω`` bound;
+        tensor ``k`` decays by ``ω·decays[k]``. On JAX it is jitted (one dispatch for an eager
+        ``apply``, inlined into the trainer's jitted step)."""
+        config = self.neat_config
+
+        def step(params, grads, state, lr, weight_decay):
+            return functional.step(params, grads, state, config, lr=lr, weight_decay=decays * weight_decay,
+                                   kernels=kernels, topology=topology, inplace=inplace)
+
         return _jax_jit(step) if keras.config.backend() == "jax" else step
 
     def _state(self) -> NGAdamState:
@@ -172,13 +240,17 @@ class NGAdam(keras.optimizers.Optimizer):
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """One SPEC step on all tensors at once (Keras calls this once per ``apply``); a tensor
-        without a gradient here (Keras filtered it out) is inactive in this step."""
+        without a gradient here (Keras filtered it out) is inactive in this step. ``ω`` is
+        ``self.weight_decay`` as it is now (``None``: 0)."""
         plan = self._plan
         given = dict(zip(map(self._var_key, trainable_variables), grads))
         grads = [given.get(key) for key in plan.keys]
+        weight_decay = keras.ops.convert_to_tensor(0.0 if self.weight_decay is None else self.weight_decay,
+                                                   dtype=keras.backend.standardize_dtype(plan.decays.dtype))
         with plan.no_grad():
             params, state = [v.value for v in plan.tensors], self._state()
-            new_params, new_state = plan.step(params, grads, state, lr=keras.ops.convert_to_tensor(learning_rate))
+            new_params, new_state = plan.step(params, grads, state, keras.ops.convert_to_tensor(learning_rate),
+                                              weight_decay)
             for variables, old, new in ((plan.tensors, params, new_params), (self._game, state.game, new_state.game),
                                         (self._exp_avg, state.exp_avg, new_state.exp_avg),
                                         (self._exp_avg_sq, state.exp_avg_sq, new_state.exp_avg_sq)):
@@ -203,13 +275,22 @@ class NGAdam(keras.optimizers.Optimizer):
         return {**functional.diagnostics(self.game_state()), "player_names": list(self.player_names)}
 
     def get_config(self):
+        """Keras' optimizer config, AdamW's arguments and NEAT's; once built, ``players``, ``graph``
+        and ``player_names`` are the resolved ones (from the bound model or the variables)."""
         config = super().get_config()
         beta_1, beta_2 = self.neat_config.betas
-        config.update(beta_1=beta_1, beta_2=beta_2, epsilon=self.neat_config.eps, gamma=self.neat_config.gamma,
-                      zeta=self.neat_config.zeta, mu=self.neat_config.mu,
+        config.update(beta_1=beta_1, beta_2=beta_2, epsilon=self.neat_config.eps, amsgrad=self.amsgrad,
+                      gamma=self.neat_config.gamma, zeta=self.neat_config.zeta, mu=self.neat_config.mu,
                       step_bounds=list(self.neat_config.step_bounds), leak=self.neat_config.leak,
-                      players=self.players, graph=self.graph, kernels=self.kernels)
+                      players=None if self.players is None else [list(group) for group in self.players],
+                      graph=self.graph, player_names=list(self.player_names) or None, kernels=self.kernels)
         return config
+
+
+def _layout_of(variable):
+    """The variable's sharding layout (``None`` without ``keras.distribution``), as Keras'
+    ``add_variable_from_reference`` reads it."""
+    return getattr(variable, "_layout", None)
 
 
 def _graph_to_config(graph):
@@ -225,24 +306,6 @@ def _graph_from_config(graph):
     if isinstance(graph, dict):
         return [tuple(edge) for edge in graph["edges"]]
     return graph
-
-
-def _model_being_built(tensors):
-    """The ``keras.Model`` whose trainable variables are ``tensors``, found among the callers of
-    ``build`` (``fit`` and ``load_model`` build the optimizer from inside the model's methods)."""
-    keys = [id(v) for v in tensors]
-    frame = inspect.currentframe()
-    try:
-        for _ in range(_CALLER_DEPTH):
-            frame = frame.f_back
-            if frame is None:
-                return None
-            candidate = frame.f_locals.get("self")
-            if isinstance(candidate, keras.Model) and [id(v) for v in candidate.trainable_variables] == keys:
-                return candidate
-        return None
-    finally:
-        del frame
 
 
 def _jax_jit(fn):

@@ -8,6 +8,7 @@ its name keeps pytest from collecting it in the parent process.
 from __future__ import annotations
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -24,6 +25,11 @@ from neat.topology import Topology
 
 BACKEND = keras.config.backend()
 EPS32 = float(np.finfo(np.float32).eps)
+UNBOUND = "NGAdam has no model bound"
+# Standalone variables (``optimizer.apply`` on ``keras.Variable``s) have no model to bind: that warning is expected.
+pytestmark = pytest.mark.filterwarnings(f"ignore:{UNBOUND}:UserWarning")
+# NGAdam's defaults for SPEC's ω and ε are keras.optimizers.AdamW's, not neat.ng_adam's.
+KERAS_DEFAULTS = dict(weight_decay=nk.KERAS_ADAMW_DEFAULTS["weight_decay"], eps=nk.KERAS_ADAMW_DEFAULTS["epsilon"])
 NEAT_HP = dict(learning_rate=0.01, beta_1=0.9, beta_2=0.99, epsilon=1e-8, weight_decay=0.01, gamma=0.8,
                zeta=0.2, mu=1.5, step_bounds=(0.5, 2.0), leak=0.05)
 
@@ -75,6 +81,11 @@ def gradient_function(model):
     return lambda x, y: grad([v.value for v in model.trainable_variables], x, y)
 
 
+def bound(optimizer, model):
+    """``optimizer`` with ``model`` bound when it is NEAT's (Keras' own optimizers take no model)."""
+    return optimizer.bind(model) if isinstance(optimizer, nk.NGAdam) else optimizer
+
+
 def compiled(fn):
     """``fn`` jitted on JAX (eager JAX dispatches every small op), as is on torch."""
     if BACKEND == "jax":
@@ -89,7 +100,7 @@ def test_fit_matches_the_functional_core_for_20_steps():
     x, y = data()
     model = residual_model()
     initial = weights(model)
-    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP, model=model), loss="mse")
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 20
 
@@ -127,7 +138,7 @@ def test_reduces_to_keras_adamw_for_100_steps():
                       nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99, epsilon=0.0,
                                 gamma=0.0, zeta=0.0, mu=2.0)):
         model = residual_model(seed=3)
-        model.compile(optimizer=optimizer, loss="mse")
+        model.compile(optimizer=bound(optimizer, model), loss="mse")
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
         runs.append(weights(model))
     assert_weights_close(runs[1], runs[0], rtol=1e-4, atol=1e-5)
@@ -140,7 +151,7 @@ def test_reduction_fails_with_nge_on():
     for optimizer in (keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0),
                       nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0, gamma=1.0, zeta=0.3)):
         model = residual_model(seed=3)
-        model.compile(optimizer=optimizer, loss="mse")
+        model.compile(optimizer=bound(optimizer, model), loss="mse")
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
         runs.append(weights(model))
     assert max(np.max(np.abs(a - b)) for a, b in zip(runs[0], runs[1])) > 1e-3
@@ -165,7 +176,7 @@ def test_a_variable_without_gradient_is_inactive():
     optimizer = nk.NGAdam(learning_rate=0.05, gamma=0.7, zeta=0.3, mu=2.0)
     got = run_apply(optimizer, steps, initial)
 
-    reference = neat.ng_adam(lr=0.05, gamma=0.7, zeta=0.3, mu=2.0)
+    reference = neat.ng_adam(lr=0.05, gamma=0.7, zeta=0.3, mu=2.0, **KERAS_DEFAULTS)
     topology = Topology.build(len(initial), None, None, mu=reference.config.mu)
     params, state = list(initial), neat.functional.init_state(list(initial), topology)
     for grads in steps:
@@ -176,7 +187,7 @@ def test_a_variable_without_gradient_is_inactive():
 
 def test_state_variables_are_the_game_state_fields_then_the_moments():
     model = residual_model()
-    optimizer = nk.NGAdam()
+    optimizer = nk.NGAdam(model=model)
     optimizer.build(model.trainable_variables)
     names = [v.name for v in optimizer.variables]
     game = [f"neat_{field}" for field in GameState._fields]
@@ -207,7 +218,7 @@ def test_kernels_are_chosen_by_kernel_selection():
     runs = []
     for kernels in (None, "generic"):
         fitted = residual_model(seed=5)
-        fitted.compile(optimizer=nk.NGAdam(**NEAT_HP, kernels=kernels), loss="mse")
+        fitted.compile(optimizer=nk.NGAdam(**NEAT_HP, kernels=kernels, model=fitted), loss="mse")
         fitted.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         runs.append(weights(fitted))
     assert_weights_close(runs[0], runs[1])
@@ -221,7 +232,7 @@ def test_schedule_and_clipping_follow_keras(clip):
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
     got = run_apply(nk.NGAdam(learning_rate=schedule, gamma=0.5, zeta=0.3, **clip), steps, initial)
 
-    opt = neat.ng_adam(gamma=0.5, zeta=0.3)
+    opt = neat.ng_adam(gamma=0.5, zeta=0.3, **KERAS_DEFAULTS)
     params = [p.copy() for p in initial]
     state = opt.init(params)  # standalone variables "p0", "p1": one player each, chain
     for t, grads in enumerate(steps):
@@ -271,7 +282,7 @@ def test_non_finite_gradients_skip_the_step_in_fit():
     x, y = data(n=32)
     y[8:16] = np.nan  # the second batch of 8
     model = residual_model()
-    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP, model=model), loss="mse")
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     info = model.optimizer.diagnostics()
     assert int(keras.ops.convert_to_numpy(info["skipped_steps"])) == 1
@@ -281,7 +292,7 @@ def test_non_finite_gradients_skip_the_step_in_fit():
 
 def test_variables_are_tracked_and_exclude_from_weight_decay():
     model = residual_model()
-    optimizer = nk.NGAdam(learning_rate=0.1, weight_decay=0.5, gamma=0.0, zeta=0.0)
+    optimizer = nk.NGAdam(learning_rate=0.1, weight_decay=0.5, gamma=0.0, zeta=0.0, model=model)
     optimizer.exclude_from_weight_decay(var_names=["bias"])
     model.compile(optimizer=optimizer, loss="mse")
     optimizer.build(model.trainable_variables)
@@ -295,17 +306,35 @@ def test_variables_are_tracked_and_exclude_from_weight_decay():
     np.testing.assert_array_equal(after[1], before[1])  # bias excluded
 
 
+def test_weight_decay_set_after_construction_is_read_at_every_step():
+    """``optimizer.weight_decay = …`` takes effect at the next step, as in Keras' AdamW (SPEC step 9
+    with a per-step ω); ``None`` is no decay. Zero gradients: θ ← θ·(1 − ηω) only."""
+    initial = [np.full((2, 2), 2.0, "float32")]
+    optimizer = nk.NGAdam(learning_rate=0.1, weight_decay=0.5)
+    variables = [keras.Variable(initial[0], name="w")]
+    expected = initial[0]
+    for weight_decay in (0.5, 0.2, None, 0.5):
+        optimizer.weight_decay = weight_decay
+        optimizer.apply([keras.ops.zeros((2, 2))], variables)
+        expected = expected * (1 - 0.1 * (weight_decay or 0.0))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variables[0].value), expected, rtol=1e-6)
+
+
 # ------------------------------------------------------------ save / load
 def test_save_and_load_resume_exactly(tmp_path):
     x, y = data()
     model = residual_model()
-    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP, model=model), loss="mse")
     model.fit(x[:80], y[:80], batch_size=8, epochs=1, shuffle=False, verbose=0)
     path = os.fspath(tmp_path / "m.keras")
     model.save(path)
-    loaded = keras.models.load_model(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=UNBOUND)  # players and graph come back from the config
+        loaded = keras.models.load_model(path)
     assert isinstance(loaded.optimizer, nk.NGAdam)
     saved, restored = model.optimizer, loaded.optimizer
+    assert restored.player_names == ["d1", "d2", "d3"]
+    np.testing.assert_array_equal(restored._plan.topology.smoothing(), saved._plan.topology.smoothing())
     assert len(saved.variables) == len(restored.variables)
     for a, b in zip(saved.variables, restored.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
@@ -359,14 +388,20 @@ def test_subclassed_model_gets_a_chain():
     assert keras_adapter.neat_param_layout(object()) is None
 
 
-def test_fit_builds_players_from_the_model_and_explicit_players_win():
+def layer_smoothing(graph, mu=neat.DEFAULTS["mu"]):
+    """S of the residual model's three layer players with ``graph`` (``None``: the chain)."""
+    return Topology.build(6, [[0, 1], [2, 3], [4, 5]], graph, mu=mu).smoothing()
+
+
+def test_fit_builds_players_from_the_bound_model_and_explicit_players_win():
     x, y = data(n=16)
     model = residual_model()
-    model.compile(optimizer=nk.NGAdam(), loss="mse")
+    model.compile(optimizer=nk.NGAdam().bind(model), loss="mse")
     model.fit(x, y, batch_size=8, verbose=0)
     smoothing = model.optimizer._plan.topology.smoothing()
     assert model.optimizer.player_names == ["d1", "d2", "d3"]
-    assert smoothing[0, 2] > 0.1  # d1 and d3 coupled through the residual edge (a chain gives ≈ 0.07)
+    np.testing.assert_allclose(smoothing, layer_smoothing([(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]))  # residual d1–d3
+    assert not np.allclose(smoothing, layer_smoothing(None))
 
     explicit = residual_model()
     explicit.compile(optimizer=nk.NGAdam(players=[[0, 1, 2, 3], [4, 5]]), loss="mse")
@@ -374,11 +409,45 @@ def test_fit_builds_players_from_the_model_and_explicit_players_win():
     assert explicit.optimizer.player_names == ["player_0", "player_1"]
 
 
+def test_an_unbound_optimizer_warns_and_takes_players_from_paths():
+    """No frame walking: ``fit`` does not hand the model to the optimizer, so without ``bind`` the
+    players are the variables' owning paths on a chain, with a warning that says how to bind."""
+    x, y = data(n=16)
+    model = residual_model()
+    model.compile(optimizer=nk.NGAdam(), loss="mse")
+    with pytest.warns(UserWarning, match=f"{UNBOUND}.*per variable.*model=model.*bind\\(model\\)"):
+        model.fit(x, y, batch_size=8, verbose=0)
+    assert model.optimizer.player_names == ["d1", "d2", "d3"]
+    np.testing.assert_allclose(model.optimizer._plan.topology.smoothing(), layer_smoothing(None))  # the chain
+    with pytest.raises(TypeError, match="bind needs a keras.Model"):
+        nk.NGAdam().bind(object())
+    with pytest.raises(ValueError, match="bind the model before the optimizer is built"):
+        model.optimizer.bind(model)
+    with pytest.raises(ValueError, match="player_names: got 1 names for 2 players"):
+        nk.NGAdam(players=[[0], [1]], player_names=["a"])
+
+
+def test_resolved_players_and_graph_are_in_the_config():
+    model = residual_model()
+    optimizer = nk.NGAdam(gamma=0.3, model=model)
+    assert optimizer.get_config()["players"] is None  # resolved when built
+    optimizer.build(model.trainable_variables)
+    config = optimizer.get_config()
+    assert config["players"] == [[0, 1], [2, 3], [4, 5]] and config["player_names"] == ["d1", "d2", "d3"]
+    assert config["graph"] == {"edges": [[0, 1, 1.0], [0, 2, 1.0], [1, 2, 1.0]]}  # with the residual d1–d3
+    clone = nk.NGAdam.from_config(dict(config))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=UNBOUND)
+        clone.build(residual_model().trainable_variables)
+    assert clone.get_config() == config and clone.player_names == ["d1", "d2", "d3"]
+    np.testing.assert_array_equal(clone._plan.topology.smoothing(), optimizer._plan.topology.smoothing())
+
+
 # ------------------------------------------------------------ diagnostics
 def test_diagnostics_callback_fills_logs():
     x, y = data(n=64)
     model = residual_model()
-    model.compile(optimizer=nk.NGAdam(**NEAT_HP), loss="mse")
+    model.compile(optimizer=nk.NGAdam(**NEAT_HP, model=model), loss="mse")
     history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=[nk.NEATDiagnostics()])
     logs = history.history
     assert len(logs["neat_mean_alignment"]) == 2
@@ -401,7 +470,7 @@ def test_diagnostics_tensorboard(tmp_path):
 
     x, y = data(n=16)
     model = residual_model()
-    model.compile(optimizer=nk.NGAdam(), loss="mse")
+    model.compile(optimizer=nk.NGAdam(model=model), loss="mse")
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
                         callbacks=[nk.NEATDiagnostics(log_dir=tmp_path)]).history
     events = EventAccumulator(str(tmp_path))
