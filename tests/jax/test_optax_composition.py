@@ -106,16 +106,18 @@ def test_state_is_a_pytree_of_arrays_that_pickles_and_resumes():
 def test_bad_input_raises_clear_errors():
     params = mlp_params()
     with pytest.raises(ValueError, match="gamma"):
-        neat.optax.ng_adam(gamma=2.0)
+        neat.optax.ng_adam(0.1, gamma=2.0)
     with pytest.raises(ValueError, match="step_bounds"):
-        neat.optax.ng_adam(step_bounds=(2.0, 3.0))
-    tx = neat.optax.ng_adam()
+        neat.optax.ng_adam(0.1, step_bounds=(2.0, 3.0))
+    with pytest.raises(ValueError, match="eps_root"):
+        neat.optax.ng_adam(0.1, eps_root=1e-8)
+    tx = neat.optax.ng_adam(0.1)
     state = tx.init(params)
     with pytest.raises(ValueError, match="needs the parameters"):
         tx.update(params, state)
     with pytest.raises(ValueError, match="pytree does not match"):
         tx.update({"other": jnp.zeros(3)}, state, params)
     with pytest.raises(ValueError, match="players"):
-        neat.optax.ng_adam(players=[[0, 1]]).init(params)
-    with pytest.raises(TypeError, match="static_args"):
-        jax.jit(optax.inject_hyperparams(neat.optax.ng_adam)(learning_rate=0.1).init)(params)
+        neat.optax.ng_adam(0.1, players=[[0, 1]]).init(params)
+    with pytest.raises(TypeError, match=r"params\['step'\] has dtype int32"):
+        tx.init({"w": jnp.zeros(3), "step": jnp.zeros((), jnp.int32)})

@@ -65,7 +65,7 @@ def test_sharded_training_matches_unsharded_and_state_follows_the_sharding(axis_
         trained, trained_state = run(sharded, TX)
     assert_same_placement(trained_state, state)
     leaves = jax.tree.leaves(sharded)
-    for param, m, v in zip(leaves, state.exp_avg, state.exp_avg_sq):
+    for param, m, v in zip(leaves, jax.tree.leaves(state.exp_avg), jax.tree.leaves(state.exp_avg_sq)):
         assert m.sharding.is_equivalent_to(param.sharding, param.ndim)
         assert v.sharding.is_equivalent_to(param.sharding, param.ndim)
     replicated = NamedSharding(mesh, P())
