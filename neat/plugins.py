@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pluggy
 
@@ -24,6 +25,7 @@ BUILT_IN_PLUGINS = {
     "array_api_strict": "neat.backends.array_api_strict_backend",
     "torch": "neat.backends.torch_backend",
     "jax": "neat.backends.jax_backend",
+    "jax_ffi": "neat.backends.jax_ffi_backend",
     "cupy": "neat.backends.cupy_backend",
     "numba": "neat.backends.numba_backend",
     "triton": "neat.backends.triton_backend",
@@ -33,7 +35,7 @@ BUILT_IN_PLUGINS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plugin_manager() -> pluggy.PluginManager:
     """The process-wide plug-in manager: the built-ins, then every ``neat`` entry point
     (an entry point named like a built-in is skipped: the built-in is already registered)."""
@@ -60,7 +62,7 @@ class BackendInfo:
     dtypes: tuple[str, ...]
     from_numpy: Callable[[Any, str], Any]
     to_numpy: Callable[[Any], Any]
-    skip_reason: Callable[[], "str | None"] = lambda: None
+    skip_reason: Callable[[], str | None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class ParamLayout:
 
     tensors: Sequence[Any]
     names: Sequence[str]
-    players: "Sequence[Sequence[int]] | None" = None
+    players: Sequence[Sequence[int]] | None = None
     graph: Any = None
     player_names: Sequence[str] = field(default_factory=tuple)
 
@@ -92,7 +94,7 @@ class AdapterInfo:
     requires: tuple[str, ...]
     dtypes: tuple[str, ...]
     run: Callable[[Any, str], list]
-    skip_reason: Callable[[], "str | None"] = lambda: None
+    skip_reason: Callable[[], str | None] = lambda: None
 
 
 def param_layout(obj) -> ParamLayout:
