@@ -33,8 +33,13 @@ _INPUT = -1  # frontier marker: "reached from a model input through weightless l
 
 
 #: Keras backend → the module it needs, and the ``neat-nash`` extra that installs it ("" = none).
-KERAS_BACKEND_MODULES = {"jax": ("jax", "jax"), "torch": ("torch", "torch"), "tensorflow": ("tensorflow", ""),
-                         "numpy": ("numpy", ""), "openvino": ("openvino", "")}
+KERAS_BACKEND_MODULES = {
+    "jax": ("jax", "jax"),
+    "torch": ("torch", "torch"),
+    "tensorflow": ("tensorflow", ""),
+    "numpy": ("numpy", ""),
+    "openvino": ("openvino", ""),
+}
 FALLBACK_BACKENDS = ("jax", "torch")  # tried in this order when the configured backend is not installed
 
 
@@ -80,14 +85,19 @@ def ensure_keras_backend() -> str:
     for candidate in FALLBACK_BACKENDS:
         if _installed(KERAS_BACKEND_MODULES[candidate][0]):
             os.environ["KERAS_BACKEND"] = candidate
-            warnings.warn(f"neat.keras: Keras is configured for the {backend!r} backend, which is not installed; "
-                          f"using KERAS_BACKEND={candidate!r} (installed). Set KERAS_BACKEND to choose another.",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                f"neat.keras: Keras is configured for the {backend!r} backend, which is not installed; "
+                f"using KERAS_BACKEND={candidate!r} (installed). Set KERAS_BACKEND to choose another.",
+                UserWarning,
+                stacklevel=3,
+            )
             return candidate
     extras = " or ".join(f"`pip install neat-nash[keras,{KERAS_BACKEND_MODULES[b][1]}]`" for b in FALLBACK_BACKENDS)
-    raise ImportError(f"neat.keras needs a Keras backend: Keras is configured for {backend!r}, whose module "
-                      f"{module!r} is not installed, and neither of the other backends {FALLBACK_BACKENDS} is. "
-                      f"Install one ({extras}, or tensorflow) or set KERAS_BACKEND to an installed backend.")
+    raise ImportError(
+        f"neat.keras needs a Keras backend: Keras is configured for {backend!r}, whose module "
+        f"{module!r} is not installed, and neither of the other backends {FALLBACK_BACKENDS} is. "
+        f"Install one ({extras}, or tensorflow) or set KERAS_BACKEND to an installed backend."
+    )
 
 
 def _owners(model) -> dict[int, Any]:
@@ -199,8 +209,13 @@ def model_layout(model, variables=None) -> ParamLayout:
     """``model``'s :class:`ParamLayout`; ``variables`` defaults to ``model.trainable_variables``."""
     variables = list(model.trainable_variables if variables is None else variables)
     players, names, layers = group_by_layer(model, variables)
-    return ParamLayout(tensors=variables, names=[v.path for v in variables], players=players,
-                       graph=layer_graph(model, layers), player_names=names)
+    return ParamLayout(
+        tensors=variables,
+        names=[v.path for v in variables],
+        players=players,
+        graph=layer_graph(model, layers),
+        player_names=names,
+    )
 
 
 def path_layout(variables) -> ParamLayout:
@@ -209,8 +224,9 @@ def path_layout(variables) -> ParamLayout:
     names = [v.path.rsplit("/", 1)[0] for v in variables]
     player_names = list(dict.fromkeys(names))
     players = [[k for k, name in enumerate(names) if name == player] for player in player_names]
-    return ParamLayout(tensors=variables, names=[v.path for v in variables], players=players, graph=None,
-                       player_names=player_names)
+    return ParamLayout(
+        tensors=variables, names=[v.path for v in variables], players=players, graph=None, player_names=player_names
+    )
 
 
 @hookimpl(tryfirst=True)  # before the torch adapter: on the torch backend a Keras model is a torch Module
@@ -228,26 +244,41 @@ def _run_golden(problem, dtype_name: str) -> list:
     from neat.keras import NGAdam
 
     hp = problem.hyperparameters
-    variables = [keras.Variable(np.asarray(p, dtype=dtype_name), dtype=dtype_name, name=f"param_{k}")
-                 for k, p in enumerate(problem.params)]
-    optimizer = NGAdam(learning_rate=float(hp["lr"]), beta_1=hp["betas"][0], beta_2=hp["betas"][1],
-                       epsilon=hp["eps"], weight_decay=hp["weight_decay"], gamma=hp["gamma"], zeta=hp["zeta"],
-                       mu=hp["mu"], step_bounds=hp["step_bounds"], leak=hp["leak"],
-                       players=problem.players, graph=np.asarray(problem.weights).tolist())
+    variables = [
+        keras.Variable(np.asarray(p, dtype=dtype_name), dtype=dtype_name, name=f"param_{k}")
+        for k, p in enumerate(problem.params)
+    ]
+    optimizer = NGAdam(
+        learning_rate=float(hp["lr"]),
+        beta_1=hp["betas"][0],
+        beta_2=hp["betas"][1],
+        epsilon=hp["eps"],
+        weight_decay=hp["weight_decay"],
+        gamma=hp["gamma"],
+        zeta=hp["zeta"],
+        mu=hp["mu"],
+        step_bounds=hp["step_bounds"],
+        leak=hp["leak"],
+        players=problem.players,
+        graph=np.asarray(problem.weights).tolist(),
+    )
     trajectory = []
     for grads in problem.grads:
         # A ``None`` gradient is an inactive tensor and a huge one is infinite in float32: on purpose here.
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-            optimizer.apply([None if g is None else keras.ops.convert_to_tensor(np.asarray(g, dtype=dtype_name))
-                             for g in grads], variables)
+            optimizer.apply(
+                [None if g is None else keras.ops.convert_to_tensor(np.asarray(g, dtype=dtype_name)) for g in grads],
+                variables,
+            )
         trajectory.append([np.asarray(keras.ops.convert_to_numpy(v.value), dtype=np.float64) for v in variables])
     return trajectory
 
 
 def _unavailable(reason: str):
-    return AdapterInfo(name="keras.NGAdam", requires=("keras",), dtypes=("float32",), run=_run_golden,
-                       skip_reason=lambda: reason)
+    return AdapterInfo(
+        name="keras.NGAdam", requires=("keras",), dtypes=("float32",), run=_run_golden, skip_reason=lambda: reason
+    )
 
 
 @hookimpl
@@ -259,5 +290,6 @@ def neat_adapter_info():
         import keras
     except ImportError as error:  # e.g. the configured backend (TensorFlow by default) is not installed
         return _unavailable(f"keras cannot be imported ({error}); set KERAS_BACKEND to an installed backend")
-    return AdapterInfo(name=f"keras.NGAdam[{keras.config.backend()}]", requires=("keras",), dtypes=("float32",),
-                       run=_run_golden)
+    return AdapterInfo(
+        name=f"keras.NGAdam[{keras.config.backend()}]", requires=("keras",), dtypes=("float32",), run=_run_golden
+    )

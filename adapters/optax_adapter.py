@@ -57,8 +57,9 @@ def pytree_layout(tree, players: Callable[[tuple], Hashable] | Any = None) -> Pa
     groups: dict[Hashable, list[int]] = {}
     for k, path in enumerate(paths):
         groups.setdefault(player_of(path), []).append(k)
-    return ParamLayout(tensors=tensors, names=names, players=list(groups.values()),
-                       player_names=tuple(str(name) for name in groups))
+    return ParamLayout(
+        tensors=tensors, names=names, players=list(groups.values()), player_names=tuple(str(name) for name in groups)
+    )
 
 
 def _is_variable(node) -> bool:
@@ -98,10 +99,20 @@ def run_golden(problem, dtype_name: str) -> list:
     import neat.optax
 
     hp = problem.hyperparameters
-    tx = neat.optax.ng_adam(hp["lr"], b1=hp["betas"][0], b2=hp["betas"][1], eps=hp["eps"],
-                            weight_decay=hp["weight_decay"], gamma=hp["gamma"], zeta=hp["zeta"], mu=hp["mu"],
-                            step_bounds=hp["step_bounds"], leak=hp["leak"],
-                            players=problem.players, graph=problem.weights)
+    tx = neat.optax.ng_adam(
+        hp["lr"],
+        b1=hp["betas"][0],
+        b2=hp["betas"][1],
+        eps=hp["eps"],
+        weight_decay=hp["weight_decay"],
+        gamma=hp["gamma"],
+        zeta=hp["zeta"],
+        mu=hp["mu"],
+        step_bounds=hp["step_bounds"],
+        leak=hp["leak"],
+        players=problem.players,
+        graph=problem.weights,
+    )
     params = [from_numpy(p, dtype_name) for p in problem.params]
 
     def train_step(carry, step_grads):
@@ -117,8 +128,9 @@ def run_golden(problem, dtype_name: str) -> list:
             carry = step(carry, [None if g is None else from_numpy(g, dtype_name) for g in step_grads])
             history.append([np.asarray(p, dtype=np.float64) for p in carry[0]])
         return history
-    grads = [from_numpy(np.stack([step[k] for step in problem.grads]), dtype_name)
-             for k in range(len(params))]  # one (steps, *shape) array per tensor
+    grads = [
+        from_numpy(np.stack([step[k] for step in problem.grads]), dtype_name) for k in range(len(params))
+    ]  # one (steps, *shape) array per tensor
     _, stacked = jax.jit(lambda p, g: jax.lax.scan(train_step, (p, tx.init(p)), g))(params, grads)
     stacked = [np.asarray(h, dtype=np.float64) for h in stacked]
     return [[h[step] for h in stacked] for step in range(problem.num_steps)]

@@ -50,8 +50,10 @@ def fx_edges(module, player_names) -> list:
     try:
         traced = torch.fx.symbolic_trace(module)
     except Exception as error:  # torch.fx raises many types for untraceable code
-        raise TypeError(f"graph='fx': torch.fx cannot trace {type(module).__qualname__} ({type(error).__name__}: "
-                        f"{error}); pass graph=None for a chain or an explicit graph") from error
+        raise TypeError(
+            f"graph='fx': torch.fx cannot trace {type(module).__qualname__} ({type(error).__name__}: "
+            f"{error}); pass graph=None for a chain or an explicit graph"
+        ) from error
     players_of = {name: i for i, name in enumerate(player_names)}
     node_players = {node: _players_used(node, players_of) for node in traced.graph.nodes}
     edges: set[tuple[int, int]] = set()

@@ -125,8 +125,18 @@ def _statistics_handler(like):
         columns, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 1)
         previous = _rows(columns[0], 2, count, like)
         totals = np.zeros((count, 3))
-        loops.statistics(_block_table(sizes[:count]), tensors[:count], tensors[count:2 * count],
-                         tensors[2 * count:], like, like, like, previous[0], previous[1], totals)
+        loops.statistics(
+            _block_table(sizes[:count]),
+            tensors[:count],
+            tensors[count : 2 * count],
+            tensors[2 * count :],
+            like,
+            like,
+            like,
+            previous[0],
+            previous[1],
+            totals,
+        )
         result = _view(_word(frame + _RETS_POINTERS), 0, 1, _WORD)[0]
         _store(_word(result + _BUFFER_DATA), _int32(result + _BUFFER_DTYPE), totals.ravel())
         return 0
@@ -191,8 +201,15 @@ def _moments_handler(like):
         written, _ = _buffers(frame, _RETS_SIZE, _RETS_POINTERS, 0, 2 * count)
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
         if _view(small[2], 0, 1, _BOOL)[0]:
-            moments(_block_table(sizes[:count]), read[:count], written[:count], written[count:], like,
-                    _rows(small[0], 3, count, like), _view(small[1], 0, 4, like))
+            moments(
+                _block_table(sizes[:count]),
+                read[:count],
+                written[:count],
+                written[count:],
+                like,
+                _rows(small[0], 3, count, like),
+                _view(small[1], 0, 4, like),
+            )
         return 0
 
     return handler

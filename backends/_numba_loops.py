@@ -26,7 +26,6 @@ from numba.extending import intrinsic, overload
 BLOCK = 1 << 14
 
 
-
 @intrinsic
 def _pointer(typingctx, address, like):
     """``address`` (an integer) as a pointer to elements of ``like``'s dtype."""
@@ -65,9 +64,11 @@ def _scalar_intrinsic(result_type, argument_type, emit):
 
 
 _half_to_float32 = _scalar_intrinsic(
-    types.float32, types.int16, lambda builder, x: builder.fpext(builder.bitcast(x, ir.HalfType()), ir.FloatType()))
+    types.float32, types.int16, lambda builder, x: builder.fpext(builder.bitcast(x, ir.HalfType()), ir.FloatType())
+)
 _float32_to_half = _scalar_intrinsic(
-    types.int16, types.float32, lambda builder, x: builder.bitcast(builder.fptrunc(x, ir.HalfType()), ir.IntType(16)))
+    types.int16, types.float32, lambda builder, x: builder.bitcast(builder.fptrunc(x, ir.HalfType()), ir.IntType(16))
+)
 _bits_to_float32 = _scalar_intrinsic(types.float32, types.uint32, lambda builder, x: builder.bitcast(x, ir.FloatType()))
 _float32_to_bits = _scalar_intrinsic(types.uint32, types.float32, lambda builder, x: builder.bitcast(x, ir.IntType(32)))
 
@@ -193,10 +194,18 @@ def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
         m, v = _view(m_at[k], start, stop, m_like), _view(v_at[k], start, stop, v_like)
         p_out, m_out = _view(p_to[k], start, stop, p_like), _view(m_to[k], start, stop, m_like)
         v_out = _view(v_to[k], start, stop, v_like)
-        coefficients = (_widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like), _widen(nge[k], m_like),
-                        _widen(decay[k], m_like), _widen(step[k], m_like), _widen(shift[k], m_like),
-                        _widen(betas[0], m_like), _widen(betas[1], m_like), _widen(betas[2], m_like),
-                        _widen(betas[3], m_like))
+        coefficients = (
+            _widen(prev_scale[k], m_like),
+            _widen(prev_shift[k], m_like),
+            _widen(nge[k], m_like),
+            _widen(decay[k], m_like),
+            _widen(step[k], m_like),
+            _widen(shift[k], m_like),
+            _widen(betas[0], m_like),
+            _widen(betas[1], m_like),
+            _widen(betas[2], m_like),
+            _widen(betas[3], m_like),
+        )
         if not separate_outputs:
             _update_elements(p, g, m, v, p, m, v, coefficients, writes)
         elif take_step:

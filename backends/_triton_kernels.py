@@ -80,9 +80,22 @@ def _gradient_and_direction(g_ptr, m_ptr, v_ptr, index, mask, scale, shift, S: t
 
 
 @triton.jit
-def statistics_kernel(blocks, num_blocks, block_base, numels, table, num_tensors, prev_scale, prev_shift, partials,
-                      G: tl.constexpr, S: tl.constexpr, STATS: tl.constexpr, ALIGNED: tl.constexpr,
-                      BLOCK: tl.constexpr):
+def statistics_kernel(
+    blocks,
+    num_blocks,
+    block_base,
+    numels,
+    table,
+    num_tensors,
+    prev_scale,
+    prev_shift,
+    partials,
+    G: tl.constexpr,
+    S: tl.constexpr,
+    STATS: tl.constexpr,
+    ALIGNED: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """SPEC steps 2, 3 per block: ``partials[block_base + pid]`` = this block's Gram matrix of
     ``(g, u)``, ``[[⟨g,g⟩, ⟨g,u⟩], [⟨u,g⟩, ⟨u,u⟩]]``, in the statistics dtype (one reduction).
     Table rows: ``g, m, v``."""
@@ -117,16 +130,36 @@ def reduce_kernel(partials, first_block, block_count, sums, STATS: tl.constexpr,
     total = tl.full([RBLOCK, 4], 0.0, STATS)
     for start in range(0, count, RBLOCK):
         row = start + tl.arange(0, RBLOCK)
-        total += tl.load(partials + 4 * (first + row[:, None]) + entry[None, :], mask=row[:, None] < count,
-                         other=0.0)
+        total += tl.load(partials + 4 * (first + row[:, None]) + entry[None, :], mask=row[:, None] < count, other=0.0)
     column = entry - entry // 2  # Gram entries 0, 1, 3 are the columns 0, 1, 2; entry 2 (⟨u,g⟩) is dropped
     tl.store(sums + 3 * k + column, _sum(total, 0), mask=entry != 2)
 
 
 @triton.jit
-def _update_block(p_ptr, g_ptr, m_ptr, v_ptr, p_out, m_out, v_out, index, mask, keep,
-                  prev_scale, prev_shift, nge, decay, step, shift, beta1, weight1, beta2, weight2,
-                  S: tl.constexpr, INPLACE: tl.constexpr):
+def _update_block(
+    p_ptr,
+    g_ptr,
+    m_ptr,
+    v_ptr,
+    p_out,
+    m_out,
+    v_out,
+    index,
+    mask,
+    keep,
+    prev_scale,
+    prev_shift,
+    nge,
+    decay,
+    step,
+    shift,
+    beta1,
+    weight1,
+    beta2,
+    weight2,
+    S: tl.constexpr,
+    INPLACE: tl.constexpr,
+):
     """SPEC steps 2, 6, 8, 9 on one block; out of place, the old values where ``keep`` is false."""
     p = _load(p_ptr + index, mask)
     g = _load(g_ptr + index, mask).to(S)
@@ -146,10 +179,27 @@ def _update_block(p_ptr, g_ptr, m_ptr, v_ptr, p_out, m_out, v_out, index, mask, 
 
 
 @triton.jit
-def update_kernel(blocks, num_blocks, numels, table, num_tensors,
-                  prev_scale, prev_shift, nge, decay, step, shift, betas, finite,
-                  P: tl.constexpr, G: tl.constexpr, S: tl.constexpr, ALIGNED: tl.constexpr,
-                  INPLACE: tl.constexpr, BLOCK: tl.constexpr):
+def update_kernel(
+    blocks,
+    num_blocks,
+    numels,
+    table,
+    num_tensors,
+    prev_scale,
+    prev_shift,
+    nge,
+    decay,
+    step,
+    shift,
+    betas,
+    finite,
+    P: tl.constexpr,
+    G: tl.constexpr,
+    S: tl.constexpr,
+    ALIGNED: tl.constexpr,
+    INPLACE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """The update pass per block. Table rows: ``θ, g, m, v`` read, ``θ, m, v`` written;
     ``betas`` = ``β1, 1 − β1, β2, 1 − β2``. ``finite`` (bool, 0-d) is read here, never on the host:
     when it is false an in-place step writes nothing and an out-of-place one copies."""
@@ -182,8 +232,52 @@ def update_kernel(blocks, num_blocks, numels, table, num_tensors,
         weight2 = tl.load(betas + 3).to(S)
         index = offset + tl.arange(0, BLOCK)
         if offset + BLOCK <= numel:  # a full block: unmasked (vectorizable) loads and stores
-            _update_block(p_ptr, g_ptr, m_ptr, v_ptr, p_out, m_out, v_out, index, None, keep, old_scale,
-                          old_shift, coefficient, shrink, size, new_shift, beta1, weight1, beta2, weight2, S, INPLACE)
+            _update_block(
+                p_ptr,
+                g_ptr,
+                m_ptr,
+                v_ptr,
+                p_out,
+                m_out,
+                v_out,
+                index,
+                None,
+                keep,
+                old_scale,
+                old_shift,
+                coefficient,
+                shrink,
+                size,
+                new_shift,
+                beta1,
+                weight1,
+                beta2,
+                weight2,
+                S,
+                INPLACE,
+            )
         else:
-            _update_block(p_ptr, g_ptr, m_ptr, v_ptr, p_out, m_out, v_out, index, index < numel, keep, old_scale,
-                          old_shift, coefficient, shrink, size, new_shift, beta1, weight1, beta2, weight2, S, INPLACE)
+            _update_block(
+                p_ptr,
+                g_ptr,
+                m_ptr,
+                v_ptr,
+                p_out,
+                m_out,
+                v_out,
+                index,
+                index < numel,
+                keep,
+                old_scale,
+                old_shift,
+                coefficient,
+                shrink,
+                size,
+                new_shift,
+                beta1,
+                weight1,
+                beta2,
+                weight2,
+                S,
+                INPLACE,
+            )

@@ -72,7 +72,9 @@ __host__ __device__ void neat_update_element(Param& p, State g, State& m, State&
 BLOCK = 256
 MAX_BLOCKS = 512
 
-_STATISTICS_SOURCE = ELEMENT_SOURCE + r"""
+_STATISTICS_SOURCE = (
+    ELEMENT_SOURCE
+    + r"""
 template <typename Grad, typename State, typename Stat>
 __global__ void neat_statistics(const Grad* g, const State* m, const State* v, long long n,
                                 const Stat* prev_scale, const Stat* prev_shift, double* partial) {
@@ -95,6 +97,7 @@ __global__ void neat_statistics(const Grad* g, const State* m, const State* v, l
     if (threadIdx.x < 3) partial[3 * blockIdx.x + threadIdx.x] = cache[threadIdx.x][0];
 }
 """.replace("NEAT_BLOCK", str(BLOCK))
+)
 
 #: C types of the dtypes the statistics kernel is built for (grads and moments alike; statistics).
 _C_TYPES = {"float32": "float", "float64": "double"}
@@ -134,9 +137,14 @@ def _c_type(dtype) -> str | None:
 
 def _fusable(grads, exp_avg, exp_avg_sq) -> bool:
     """The raw statistics kernel reads flat float32/float64 memory with ``g`` typed like ``m``."""
-    return all(g.dtype == m.dtype and _c_type(m.dtype) is not None and
-               g.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
-               for g, m, v in zip(grads, exp_avg, exp_avg_sq))
+    return all(
+        g.dtype == m.dtype
+        and _c_type(m.dtype) is not None
+        and g.flags.c_contiguous
+        and m.flags.c_contiguous
+        and v.flags.c_contiguous
+        for g, m, v in zip(grads, exp_avg, exp_avg_sq)
+    )
 
 
 class CupyKernels:
@@ -158,8 +166,11 @@ class CupyKernels:
         for k, (g, m, v) in enumerate(zip(grads, exp_avg, exp_avg_sq)):
             state_type = _c_type(m.dtype)
             kernel = module.get_function(f"neat_statistics<{state_type}, {state_type}, {stat_type}>")
-            kernel((blocks,), (BLOCK,), (g, m, v, cupy.int64(g.size), scalars.prev_scale[k:k + 1],
-                                         scalars.prev_shift[k:k + 1], partial[k]))
+            kernel(
+                (blocks,),
+                (BLOCK,),
+                (g, m, v, cupy.int64(g.size), scalars.prev_scale[k : k + 1], scalars.prev_shift[k : k + 1], partial[k]),
+            )
         return Statistics(cupy.sum(partial, axis=1).astype(stats_dtype), None)
 
     def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
@@ -169,8 +180,21 @@ class CupyKernels:
         if not inplace:
             params, exp_avg, exp_avg_sq = ([a.copy() for a in arrays] for arrays in (params, exp_avg, exp_avg_sq))
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
-            kernel(g, scalars.prev_scale[k], scalars.prev_shift[k], scalars.nge[k], scalars.decay[k], scalars.step[k],
-                   scalars.shift[k], betas[0], betas[1], finite, p, m, v)
+            kernel(
+                g,
+                scalars.prev_scale[k],
+                scalars.prev_shift[k],
+                scalars.nge[k],
+                scalars.decay[k],
+                scalars.step[k],
+                scalars.shift[k],
+                betas[0],
+                betas[1],
+                finite,
+                p,
+                m,
+                v,
+            )
         return list(params), list(exp_avg), list(exp_avg_sq)
 
 
@@ -223,5 +247,11 @@ def _to_numpy(array):
 
 @hookimpl
 def neat_backend_info():
-    return BackendInfo(name="cupy", requires=("cupy",), dtypes=("float64", "float32"),
-                       from_numpy=_from_numpy, to_numpy=_to_numpy, skip_reason=_skip_reason)
+    return BackendInfo(
+        name="cupy",
+        requires=("cupy",),
+        dtypes=("float64", "float32"),
+        from_numpy=_from_numpy,
+        to_numpy=_to_numpy,
+        skip_reason=_skip_reason,
+    )

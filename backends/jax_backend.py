@@ -78,8 +78,9 @@ def _previous_direction(xp, m, v, scalars, k: int, slot: int):
     """``u = m · prev_scale / (√v + prev_shift)``, 0 where the denominator is 0 (SPEC step 2),
     recomputed from ``m, v`` behind barrier ``slot`` (see :func:`_apart`)."""
     m, v = _apart(m, v, slot)
-    return adam_direction(xp, m, v, _column(xp, scalars.prev_scale, k, m.dtype),
-                          _column(xp, scalars.prev_shift, k, m.dtype))
+    return adam_direction(
+        xp, m, v, _column(xp, scalars.prev_scale, k, m.dtype), _column(xp, scalars.prev_shift, k, m.dtype)
+    )
 
 
 #: Lanes of the first level of :func:`_blocked_sums`: XLA:CPU unrolls a reduction over this many
@@ -173,8 +174,9 @@ class JaxKernels:
             v_next = xp.where(finite, beta2 * v_old + (1.0 - beta2) * (g * g), v)
             # θ reads the stored new moments instead of recomputing them from the old ones.
             m_next, v_next = lax.optimization_barrier((m_next, v_next))
-            direction = adam_direction(xp, m_next, v_next, _column(xp, scalars.step, k, dtype),
-                                       _column(xp, scalars.shift, k, dtype))
+            direction = adam_direction(
+                xp, m_next, v_next, _column(xp, scalars.step, k, dtype), _column(xp, scalars.shift, k, dtype)
+            )
             p_next = xp.astype(p, dtype) * _column(xp, scalars.decay, k, dtype) - direction
             new_params.append(xp.where(finite, xp.astype(p_next, p.dtype), p))
             new_avg.append(m_next)

@@ -57,8 +57,12 @@ def _registered(dtype: str) -> None:
     from neat.backends import _jax_ffi_loops
 
     for pass_name, handler in zip(("statistics", "moments"), _jax_ffi_loops.handlers(dtype)):
-        jax.ffi.register_ffi_target(_TARGET.format(pass_name=pass_name, dtype=dtype),
-                                    jax.ffi.pycapsule(handler.address), platform="cpu", api_version=1)
+        jax.ffi.register_ffi_target(
+            _TARGET.format(pass_name=pass_name, dtype=dtype),
+            jax.ffi.pycapsule(handler.address),
+            platform="cpu",
+            api_version=1,
+        )
 
 
 def _dtype_groups(tensors) -> dict:
@@ -98,10 +102,16 @@ class JaxFfiKernels:
         rows, previous = [None] * len(grads), None
         for dtype, members in _dtype_groups(exp_avg).items():
             _registered(dtype)
-            call = jax.ffi.ffi_call(_TARGET.format(pass_name="statistics", dtype=dtype),
-                                    jax.ShapeDtypeStruct((len(members), 3), stats_dtype))
-            inputs = [xp.astype(grads[k], dtype) for k in members] + [exp_avg[k] for k in members] \
-                + [exp_avg_sq[k] for k in members] + [_columns(xp, scalars[:2], members, dtype)]
+            call = jax.ffi.ffi_call(
+                _TARGET.format(pass_name="statistics", dtype=dtype),
+                jax.ShapeDtypeStruct((len(members), 3), stats_dtype),
+            )
+            inputs = (
+                [xp.astype(grads[k], dtype) for k in members]
+                + [exp_avg[k] for k in members]
+                + [exp_avg_sq[k] for k in members]
+                + [_columns(xp, scalars[:2], members, dtype)]
+            )
             previous = sums = call(*_after(inputs, previous))
             for row, k in enumerate(members):
                 rows[k] = sums[row]
@@ -125,17 +135,28 @@ class JaxFfiKernels:
             _registered(dtype)
             n = len(members)
             moments = [exp_avg[k] for k in members] + [exp_avg_sq[k] for k in members]
-            call = jax.ffi.ffi_call(_TARGET.format(pass_name="moments", dtype=dtype),
-                                    [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in moments],
-                                    input_output_aliases={n + i: i for i in range(2 * n)})
+            call = jax.ffi.ffi_call(
+                _TARGET.format(pass_name="moments", dtype=dtype),
+                [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in moments],
+                input_output_aliases={n + i: i for i in range(2 * n)},
+            )
             weights = xp.stack([xp.asarray(w, dtype=dtype) for w in (beta1, 1.0 - beta1, beta2, 1.0 - beta2)])
-            inputs = [xp.astype(grads[k], dtype) for k in members] + moments \
+            inputs = (
+                [xp.astype(grads[k], dtype) for k in members]
+                + moments
                 + [_columns(xp, scalars[:3], members, dtype), weights, xp.asarray(finite, dtype=bool)]
+            )
             previous = outputs = call(*_after(inputs, previous))
             for position, k in enumerate(members):
                 new_avg[k], new_avg_sq[k] = outputs[position], outputs[n + position]
-        return [_new_parameter(xp, p, m, v, scalars, k, finite)
-                for k, (p, m, v) in enumerate(zip(params, new_avg, new_avg_sq))], new_avg, new_avg_sq
+        return (
+            [
+                _new_parameter(xp, p, m, v, scalars, k, finite)
+                for k, (p, m, v) in enumerate(zip(params, new_avg, new_avg_sq))
+            ],
+            new_avg,
+            new_avg_sq,
+        )
 
 
 def _new_parameter(xp, p, m, v, scalars, k: int, finite):

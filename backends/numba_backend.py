@@ -30,8 +30,7 @@ from neat.kernels import Statistics
 
 #: Storage format of each supported element dtype: the NumPy dtype the compiled loops read
 #: (16-bit floats as their bits, see :mod:`neat.backends._numba_loops`).
-_NUMPY_FORMATS = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32,
-                  np.dtype(np.float16): np.int16}
+_NUMPY_FORMATS = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32, np.dtype(np.float16): np.int16}
 _TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.int16, "bfloat16": np.uint16}
 #: Dtypes ``m`` and ``v`` may have: the compute dtype of a tensor is that of its ``m``.
 _STATE_FORMATS = (np.float64, np.float32)
@@ -70,8 +69,11 @@ def numba_unsupported(xp, params: Sequence[Any]) -> str | None:
         kinds = {(p.is_cpu, p.layout, p.dtype) for p in params}
         if not all(cpu for cpu, _, _ in kinds):
             return "the numba kernels run torch CPU tensors only"
-        bad = sorted(str(dtype) for _, layout, dtype in kinds
-                     if layout is not torch.strided or _torch_name(dtype) not in _TORCH_FORMATS)
+        bad = sorted(
+            str(dtype)
+            for _, layout, dtype in kinds
+            if layout is not torch.strided or _torch_name(dtype) not in _TORCH_FORMATS
+        )
         if bad:
             return f"the numba kernels run dense float16/bfloat16/float32/float64 torch tensors, not {', '.join(bad)}"
     else:
@@ -233,10 +235,16 @@ def _assign_numpy(target, source):
     target[...] = source
 
 
-_NUMPY = _Arrays(_numpy_addresses, operator.attrgetter("size"), _numpy_is_contiguous,
-                 functools.partial(np.array, order="C"),
-                 functools.partial(np.empty_like, order="C"), _assign_numpy, _NUMPY_FORMATS.get,
-                 writable=operator.attrgetter("flags.writeable"))
+_NUMPY = _Arrays(
+    _numpy_addresses,
+    operator.attrgetter("size"),
+    _numpy_is_contiguous,
+    functools.partial(np.array, order="C"),
+    functools.partial(np.empty_like, order="C"),
+    _assign_numpy,
+    _NUMPY_FORMATS.get,
+    writable=operator.attrgetter("flags.writeable"),
+)
 
 
 @functools.cache
@@ -246,9 +254,15 @@ def _torch_arrays() -> _Arrays:
     def addresses(tensors) -> np.ndarray:
         return np.fromiter(map(torch.Tensor.data_ptr, tensors), np.int64, len(tensors))
 
-    return _Arrays(addresses, torch.Tensor.numel, torch.Tensor.is_contiguous, torch.Tensor.contiguous,
-                   functools.partial(torch.empty_like, memory_format=torch.contiguous_format), torch.Tensor.copy_,
-                   lambda dtype: _TORCH_FORMATS.get(_torch_name(dtype)))
+    return _Arrays(
+        addresses,
+        torch.Tensor.numel,
+        torch.Tensor.is_contiguous,
+        torch.Tensor.contiguous,
+        functools.partial(torch.empty_like, memory_format=torch.contiguous_format),
+        torch.Tensor.copy_,
+        lambda dtype: _TORCH_FORMATS.get(_torch_name(dtype)),
+    )
 
 
 def _library(array) -> _Arrays:
@@ -298,8 +312,9 @@ def _block_table(sizes: bytes, members: bytes | None) -> np.ndarray:
     counts = -(-size[tensors] // BLOCK)
     tensor = np.repeat(tensors, counts)
     start = (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)) * BLOCK
-    table = np.ascontiguousarray(np.stack([tensor, start, np.minimum(start + BLOCK, size[tensor])], axis=1),
-                                 dtype=np.int64)
+    table = np.ascontiguousarray(
+        np.stack([tensor, start, np.minimum(start + BLOCK, size[tensor])], axis=1), dtype=np.int64
+    )
     table.flags.writeable = False
     return table
 
@@ -309,8 +324,9 @@ def _host(column, count: int) -> np.ndarray:
     checked, since the compiled loops index it without bounds checks."""
     column = np.ascontiguousarray(column)
     if column.shape != (count,) or column.dtype not in _STATE_FORMATS:
-        raise ValueError(f"per-tensor scalars must be ({count},) float32 or float64 arrays, "
-                         f"got {column.shape} {column.dtype}")
+        raise ValueError(
+            f"per-tensor scalars must be ({count},) float32 or float64 arrays, got {column.shape} {column.dtype}"
+        )
     return column
 
 

@@ -77,8 +77,10 @@ class ForeachKernels:
         like = scalars.step
         keep2 = torch.where(finite, torch.full((), beta2, dtype=like.dtype, device=like.device), 1.0)
         weight1 = torch.where(finite, torch.full((), 1.0 - beta1, dtype=like.dtype, device=like.device), 0.0)
-        nge, decay, step = (list(torch.where(finite, value, neutral).unbind())
-                            for value, neutral in ((-scalars.nge, 0.0), (scalars.decay, 1.0), (scalars.step, 0.0)))
+        nge, decay, step = (
+            list(torch.where(finite, value, neutral).unbind())
+            for value, neutral in ((-scalars.nge, 0.0), (scalars.decay, 1.0), (scalars.step, 0.0))
+        )
         direction = statistics.direction
         if direction is None:
             direction = _scaled_reciprocal(exp_avg_sq, scalars.prev_shift, scalars.prev_scale)
@@ -189,7 +191,12 @@ def neat_backend_info():
     dtypes = ("float64", "float32", "bfloat16")
     return [
         BackendInfo(name="torch", requires=("torch",), dtypes=dtypes, from_numpy=_from_numpy, to_numpy=_to_numpy),
-        BackendInfo(name="torch-cuda", requires=("torch",), dtypes=dtypes,
-                    from_numpy=functools.partial(_from_numpy, device="cuda"), to_numpy=_to_numpy,
-                    skip_reason=_cuda_skip_reason),
+        BackendInfo(
+            name="torch-cuda",
+            requires=("torch",),
+            dtypes=dtypes,
+            from_numpy=functools.partial(_from_numpy, device="cuda"),
+            to_numpy=_to_numpy,
+            skip_reason=_cuda_skip_reason,
+        ),
     ]

@@ -188,8 +188,10 @@ class _Layout:
         import torch
 
         num_tensors = len(addresses) // num_rows
-        aligned = tuple(all(addresses[r * num_tensors + k] % 16 == 0 for r in range(num_rows) for k in group.members)
-                        for group in self.groups)
+        aligned = tuple(
+            all(addresses[r * num_tensors + k] % 16 == 0 for r in range(num_rows) for k in group.members)
+            for group in self.groups
+        )
         return _Pointers(torch.tensor(addresses, dtype=torch.int64).to(self.device), aligned)
 
 
@@ -236,13 +238,31 @@ class TritonKernels:
             for group, aligned in zip(layout.groups, pointers.aligned):
                 grad_dtype, state_dtype = group.dtypes
                 module.statistics_kernel[(group.num_blocks,)](
-                    group.blocks, group.num_blocks, group.base, layout.numels, pointers.table, num_tensors,
-                    prev_scale, prev_shift, partials,
-                    G=_triton_dtype(grad_dtype), S=_triton_dtype(state_dtype), STATS=_triton_dtype(stats_dtype),
-                    ALIGNED=aligned, BLOCK=self.block, num_warps=self.num_warps)
+                    group.blocks,
+                    group.num_blocks,
+                    group.base,
+                    layout.numels,
+                    pointers.table,
+                    num_tensors,
+                    prev_scale,
+                    prev_shift,
+                    partials,
+                    G=_triton_dtype(grad_dtype),
+                    S=_triton_dtype(state_dtype),
+                    STATS=_triton_dtype(stats_dtype),
+                    ALIGNED=aligned,
+                    BLOCK=self.block,
+                    num_warps=self.num_warps,
+                )
             module.reduce_kernel[(num_tensors,)](
-                partials, layout.first_block, layout.block_count, sums, STATS=_triton_dtype(stats_dtype),
-                RBLOCK=self.reduce_block, num_warps=self.num_warps)
+                partials,
+                layout.first_block,
+                layout.block_count,
+                sums,
+                STATS=_triton_dtype(stats_dtype),
+                RBLOCK=self.reduce_block,
+                num_warps=self.num_warps,
+            )
         return Statistics(sums, None)
 
     def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
@@ -253,10 +273,16 @@ class TritonKernels:
             _check_contiguous(values, what)
         device, num_tensors = exp_avg[0].device, len(exp_avg)
         inputs = (list(params), list(exp_avg), list(exp_avg_sq))
-        outputs = inputs if inplace else tuple([torch.empty_like(t, memory_format=torch.contiguous_format)
-                                                for t in values] for values in inputs)
-        layout = self._layout("update", [(p.dtype, g.dtype, m.dtype) for p, g, m in zip(params, grads, exp_avg)],
-                              exp_avg)
+        outputs = (
+            inputs
+            if inplace
+            else tuple(
+                [torch.empty_like(t, memory_format=torch.contiguous_format) for t in values] for values in inputs
+            )
+        )
+        layout = self._layout(
+            "update", [(p.dtype, g.dtype, m.dtype) for p, g, m in zip(params, grads, exp_avg)], exp_avg
+        )
         pointers = layout.pointers((inputs[0], grads, inputs[1], inputs[2], *outputs))
         module = kernel_module(device.type == "cpu")
         columns = _dense(scalars)
@@ -265,17 +291,30 @@ class TritonKernels:
             for group, aligned in zip(layout.groups, pointers.aligned):
                 param_dtype, grad_dtype, state_dtype = group.dtypes
                 module.update_kernel[(group.num_blocks,)](
-                    group.blocks, group.num_blocks, layout.numels, pointers.table, num_tensors,
-                    *columns, self._beta_table(betas, device), keep,
-                    P=_triton_dtype(param_dtype), G=_triton_dtype(grad_dtype), S=_triton_dtype(state_dtype),
-                    ALIGNED=aligned, INPLACE=inplace, BLOCK=self.block, num_warps=self.num_warps)
+                    group.blocks,
+                    group.num_blocks,
+                    layout.numels,
+                    pointers.table,
+                    num_tensors,
+                    *columns,
+                    self._beta_table(betas, device),
+                    keep,
+                    P=_triton_dtype(param_dtype),
+                    G=_triton_dtype(grad_dtype),
+                    S=_triton_dtype(state_dtype),
+                    ALIGNED=aligned,
+                    INPLACE=inplace,
+                    BLOCK=self.block,
+                    num_warps=self.num_warps,
+                )
         return outputs
 
     def _layout(self, kind: str, keys, like) -> _Layout:
         numels = [t.numel() for t in like]
         device = like[0].device
-        return self._layouts.get((kind, tuple(keys), tuple(numels), str(device)),
-                                 lambda: _Layout(keys, numels, self.block, device))
+        return self._layouts.get(
+            (kind, tuple(keys), tuple(numels), str(device)), lambda: _Layout(keys, numels, self.block, device)
+        )
 
     def _beta_table(self, betas, device):
         """``β1, 1 − β1, β2, 1 − β2`` as a float64 device array (cached for Python floats;
@@ -287,8 +326,10 @@ class TritonKernels:
             b1, b2 = (torch.as_tensor(b, dtype=torch.float64, device=device) for b in (beta1, beta2))
             return torch.stack([b1, 1.0 - b1, b2, 1.0 - b2])
         beta1, beta2 = float(beta1), float(beta2)
-        return self._betas.get((beta1, beta2, str(device)), lambda: torch.tensor(
-            [beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=torch.float64).to(device))
+        return self._betas.get(
+            (beta1, beta2, str(device)),
+            lambda: torch.tensor([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=torch.float64).to(device),
+        )
 
 
 def _triton_dtype(dtype):

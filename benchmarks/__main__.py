@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     if args.command == "list":
         from benchmarks.optimizers import OPTIMIZERS
         from benchmarks.workloads import WORKLOADS, available
+
         for w in WORKLOADS.values():
             ok, why = available(w)
             print(f"{w.name}: {w.title}; metric {w.metric}; {w.steps} steps{'' if ok else '  [' + why + ']'}")
@@ -57,10 +58,12 @@ def main(argv=None) -> int:
         return 0
     if args.command == "report":
         from benchmarks.report import write_report
+
         print(write_report(args.results))
         return 0
 
     import torch
+
     torch.set_num_threads(args.threads)
     from benchmarks import protocol
     from benchmarks.optimizers import ALL, OPTIMIZERS
@@ -86,15 +89,23 @@ def main(argv=None) -> int:
         return 0
 
     from benchmarks import records
-    tuned = [r for r in records.load(records.path_for(args.results, args.workload))
-             if r["optimizer"] == "adamw" and r["phase"] == "tune" and (args.steps or WORKLOADS[args.workload].steps)
-             == r["steps"]]
+
+    tuned = [
+        r
+        for r in records.load(records.path_for(args.results, args.workload))
+        if r["optimizer"] == "adamw"
+        and r["phase"] == "tune"
+        and (args.steps or WORKLOADS[args.workload].steps) == r["steps"]
+    ]
     best = protocol.selected(tuned, WORKLOADS[args.workload].higher_is_better)
     if best is None:
-        sys.exit(f"sweep needs AdamW's tuned lr/decay: run `python -m benchmarks run {args.workload} "
-                 f"--optimizers adamw` first")
-    session = protocol.Session(args.workload, args.results, args.steps, kind="sweep",
-                               command=protocol.command_line(argv))
+        sys.exit(
+            f"sweep needs AdamW's tuned lr/decay: run `python -m benchmarks run {args.workload} "
+            f"--optimizers adamw` first"
+        )
+    session = protocol.Session(
+        args.workload, args.results, args.steps, kind="sweep", command=protocol.command_line(argv)
+    )
     protocol.sweep(session, best["hp"], args.seeds, args.only)
     print(f"recorded in {session.path}")
     return 0
@@ -110,9 +121,18 @@ def _steptime(args, argv) -> int:
     for name in names:
         workload = WORKLOADS[name]
         times = steptime.measure(workload, workload.build(), ALL, args.steps, args.rounds)
-        records.append(records.path_for(args.results, "steptime"), dict(
-            workload=name, phase="steptime", steps=args.steps, rounds=args.rounds, ms_per_step=times,
-            machine=machine(), command=protocol.command_line(argv)))
+        records.append(
+            records.path_for(args.results, "steptime"),
+            dict(
+                workload=name,
+                phase="steptime",
+                steps=args.steps,
+                rounds=args.rounds,
+                ms_per_step=times,
+                machine=machine(),
+                command=protocol.command_line(argv),
+            ),
+        )
         print(name, {k: steptime.median_ms(v) for k, v in times.items()})
     return 0
 

@@ -28,8 +28,15 @@ def final_runs(records: list[dict], optimizer: str) -> list[dict]:
     best = selected(tuned, tuned[0]["higher_is_better"])
     if best is None:
         return []
-    reruns = [r for r in records if r["optimizer"] == optimizer and r["phase"] == "seed"
-              and r["trial"] == best["trial"] and r["hp"] == best["hp"] and r["steps"] == best["steps"]]
+    reruns = [
+        r
+        for r in records
+        if r["optimizer"] == optimizer
+        and r["phase"] == "seed"
+        and r["trial"] == best["trial"]
+        and r["hp"] == best["hp"]
+        and r["steps"] == best["steps"]
+    ]
     return [best, *sorted(reruns, key=lambda r: r["seed"])]
 
 
@@ -43,8 +50,7 @@ def reached(run: dict, goal: float) -> tuple[float, float]:
     """``(steps, seconds)`` of the first evaluation at or past ``goal``; ``(inf, inf)`` if never."""
     for e in run["evals"]:
         value = e[run["metric"]]
-        if value is not None and math.isfinite(value) and \
-                (value >= goal if run["higher_is_better"] else value <= goal):
+        if value is not None and math.isfinite(value) and (value >= goal if run["higher_is_better"] else value <= goal):
             return float(e["step"]), float(e["time_s"])
     return math.inf, math.inf
 
@@ -63,13 +69,17 @@ def summary(records: list[dict], optimizers: list[str]) -> dict:
         if not runs:
             continue
         hits = [reached(r, goal) for r in runs] if goal is not None else []
-        out[name] = dict(hp=runs[0]["hp"], fixed=runs[0]["fixed"], seeds=len(runs),
-                         trials=len({r["trial"] for r in records if r["optimizer"] == name and r["phase"] == "tune"}),
-                         best=_spread([r["best_metric"] for r in runs]),
-                         steps=_spread([h[0] for h in hits]) if hits else None,
-                         seconds=_spread([h[1] for h in hits]) if hits else None,
-                         reached=sum(math.isfinite(h[0]) for h in hits),
-                         step_time_ms=float(np.median([1000 * r["train_time_s"] / r["steps"] for r in runs])))
+        out[name] = dict(
+            hp=runs[0]["hp"],
+            fixed=runs[0]["fixed"],
+            seeds=len(runs),
+            trials=len({r["trial"] for r in records if r["optimizer"] == name and r["phase"] == "tune"}),
+            best=_spread([r["best_metric"] for r in runs]),
+            steps=_spread([h[0] for h in hits]) if hits else None,
+            seconds=_spread([h[1] for h in hits]) if hits else None,
+            reached=sum(math.isfinite(h[0]) for h in hits),
+            step_time_ms=float(np.median([1000 * r["train_time_s"] / r["steps"] for r in runs])),
+        )
     return dict(target=goal, optimizers=out)
 
 
@@ -108,8 +118,14 @@ def alignment(runs: list[dict]) -> dict | None:
     per_seed = curves.mean(axis=1)
     mean, half = mean_ci(per_seed)
     band = [mean_ci(curves[:, j]) for j in range(length)]
-    return dict(mean=mean, ci=half, seeds=len(traces), steps=traces[0]["step"][:length],
-                curve=[b[0] for b in band], curve_ci=[b[1] for b in band])
+    return dict(
+        mean=mean,
+        ci=half,
+        seeds=len(traces),
+        steps=traces[0]["step"][:length],
+        curve=[b[0] for b in band],
+        curve_ci=[b[1] for b in band],
+    )
 
 
 def choose_defaults(sweep_records: list[dict], current: dict, min_workloads: int = 2) -> dict:
@@ -142,20 +158,28 @@ def choose_defaults(sweep_records: list[dict], current: dict, min_workloads: int
 
         def passes(value, by_value=by_value, base=base):
             shared = [w for w in by_value[value] if w in base]
-            pairs = [(by_value[value][w][s], base[w][s], w)
-                     for w in shared for s in by_value[value][w] if s in base[w]]
+            pairs = [(by_value[value][w][s], base[w][s], w) for w in shared for s in by_value[value][w] if s in base[w]]
             return len(shared) >= min_workloads and all(beats(a, b, w) for a, b, w in pairs)
 
-        medians = {v: {w: float(np.median(list(seeds.values()))) for w, seeds in pw.items()}
-                   for v, pw in by_value.items()}
+        medians = {
+            v: {w: float(np.median(list(seeds.values()))) for w, seeds in pw.items()} for v, pw in by_value.items()
+        }
         winners = [v for v in by_value if v != default and passes(v)]
 
         def mean_rank(value, medians=medians):
-            return np.mean([sorted((m[w] for m in medians.values() if w in m), reverse=higher[w])
-                            .index(medians[value][w]) for w in medians[value]])
+            return np.mean(
+                [
+                    sorted((m[w] for m in medians.values() if w in m), reverse=higher[w]).index(medians[value][w])
+                    for w in medians[value]
+                ]
+            )
+
         chosen = min(winners, key=mean_rank) if winners else default
-        why = ("beats the default on every seed of every swept workload" if winners else
-               f"no value beats the default on every seed of >= {min_workloads} workloads")
+        why = (
+            "beats the default on every seed of every swept workload"
+            if winners
+            else f"no value beats the default on every seed of >= {min_workloads} workloads"
+        )
         out[name] = dict(chosen=chosen, default=default, why=why, evidence=medians)
     return out
 

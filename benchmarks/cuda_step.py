@@ -52,15 +52,24 @@ class NGAdamStep:
 
         self.config = NGAdamConfig(**ADAMW)
         self.params, self.grads, self.kernels = params, [p.grad for p in params], kernels
-        self.lr, self.weight_decay = (torch.tensor(ADAMW[name], device=params[0].device)
-                                      for name in ("lr", "weight_decay"))
+        self.lr, self.weight_decay = (
+            torch.tensor(ADAMW[name], device=params[0].device) for name in ("lr", "weight_decay")
+        )
         self.state = functional.init_state(params, Topology.build(len(params), players, None, mu=self.config.mu))
 
     def step(self):
         from neat import functional
 
-        _, self.state = functional.step(self.params, self.grads, self.state, self.config, lr=self.lr,
-                                        weight_decay=self.weight_decay, kernels=self.kernels, inplace=True)
+        _, self.state = functional.step(
+            self.params,
+            self.grads,
+            self.state,
+            self.config,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            kernels=self.kernels,
+            inplace=True,
+        )
 
     __call__ = step
 
@@ -97,11 +106,13 @@ def candidates(kernel_sets, warmup):
 
     from neat.torch import NGAdam
 
-    rows = [("AdamW(fused=True)", lambda p, players: torch.optim.AdamW(p, fused=True, **ADAMW).step),
-            ("AdamW(foreach=True)", lambda p, players: torch.optim.AdamW(p, foreach=True, **ADAMW).step),
-            ("neat.torch.NGAdam(fused=True)", lambda p, players: NGAdam(p, players=players, fused=True, **ADAMW).step),
-            ("NG-Adam triton (functional)", lambda p, players: NGAdamStep(p, players, "triton")),
-            ("NG-Adam triton, CUDA graph", lambda p, players: GraphedNGAdamStep(p, players, "triton", warmup))]
+    rows = [
+        ("AdamW(fused=True)", lambda p, players: torch.optim.AdamW(p, fused=True, **ADAMW).step),
+        ("AdamW(foreach=True)", lambda p, players: torch.optim.AdamW(p, foreach=True, **ADAMW).step),
+        ("neat.torch.NGAdam(fused=True)", lambda p, players: NGAdam(p, players=players, fused=True, **ADAMW).step),
+        ("NG-Adam triton (functional)", lambda p, players: NGAdamStep(p, players, "triton")),
+        ("NG-Adam triton, CUDA graph", lambda p, players: GraphedNGAdamStep(p, players, "triton", warmup)),
+    ]
     for name in kernel_sets:
         rows.append((f"NG-Adam {name} (functional)", lambda p, players, name=name: NGAdamStep(p, players, name)))
     return rows

@@ -30,8 +30,20 @@ def gpt2_small_shapes(layers: int = 12, width: int = 768, vocab: int = 50257, co
     shapes = [(vocab, width), (context, width)]
     players = [[0, 1]]
     for _ in range(layers):
-        block = [(width,), (width,), (width, 3 * width), (3 * width,), (width, width), (width,),
-                 (width,), (width,), (width, 4 * width), (4 * width,), (4 * width, width), (width,)]
+        block = [
+            (width,),
+            (width,),
+            (width, 3 * width),
+            (3 * width,),
+            (width, width),
+            (width,),
+            (width,),
+            (width,),
+            (width, 4 * width),
+            (4 * width,),
+            (4 * width, width),
+            (width,),
+        ]
         players.append(list(range(len(shapes), len(shapes) + len(block))))
         shapes += block
     players.append([len(shapes), len(shapes) + 1])
@@ -43,8 +55,14 @@ class PlainAdamW:
     """AdamW in CuPy as one writes it by hand: each line a kernel, per tensor."""
 
     def __init__(self, cupy, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        self.cupy, self.params, self.lr, self.betas, self.eps, self.weight_decay = \
-            cupy, params, lr, betas, eps, weight_decay
+        self.cupy, self.params, self.lr, self.betas, self.eps, self.weight_decay = (
+            cupy,
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+        )
         self.exp_avg = [cupy.zeros_like(p) for p in params]
         self.exp_avg_sq = [cupy.zeros_like(p) for p in params]
         self.count = 0
@@ -52,7 +70,7 @@ class PlainAdamW:
     def step(self, grads):
         self.count += 1
         beta1, beta2 = self.betas
-        first, second = 1 - beta1 ** self.count, 1 - beta2 ** self.count
+        first, second = 1 - beta1**self.count, 1 - beta2**self.count
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
             p *= 1 - self.lr * self.weight_decay
             m *= beta1
@@ -90,15 +108,20 @@ def main(argv=None) -> None:
     generic = NGAdam(tensors(0.02), players=players, kernels="generic")
     adamw = PlainAdamW(cupy, tensors(0.02))
 
-    variants = {"NG-Adam, fused CuPy kernels": ng_adam.step, "NG-Adam, GENERIC kernels": generic.step,
-                "AdamW, plain CuPy": adamw.step}
+    variants = {
+        "NG-Adam, fused CuPy kernels": ng_adam.step,
+        "NG-Adam, GENERIC kernels": generic.step,
+        "AdamW, plain CuPy": adamw.step,
+    }
     times, host_times = {}, {}
     for label, step in variants.items():
         result = benchmark(step, (grads,), n_repeat=args.repeat, n_warmup=args.warmup)
         times[label] = float(np.median(result.gpu_times[0])) * 1e3
         host_times[label] = float(np.median(result.cpu_times)) * 1e3
-        print(f"{label:>28}: {times[label]:8.3f} ms per step on the GPU, {host_times[label]:8.3f} ms on the host "
-              f"(medians of {args.repeat})")
+        print(
+            f"{label:>28}: {times[label]:8.3f} ms per step on the GPU, {host_times[label]:8.3f} ms on the host "
+            f"(medians of {args.repeat})"
+        )
     ratio = times["NG-Adam, fused CuPy kernels"] / times["AdamW, plain CuPy"]
     print(f"fused NG-Adam / plain AdamW = {ratio:.3f}")
 
@@ -111,7 +134,8 @@ def main(argv=None) -> None:
         f"{len(shapes)} float32 tensors, {sum(int(np.prod(s)) for s in shapes) / 1e6:.1f} M parameters, "
         f"{len(players)} players; median GPU time of {args.repeat} steps after {args.warmup} warm-up steps.\n\n"
         f"| variant | GPU ms per step | host ms per step |\n| --- | --- | --- |\n{rows}\n\n"
-        f"**Ratio fused NG-Adam / plain AdamW: {ratio:.3f}** (SPEC.md \"Cost\" bound: about 1.45 × a fused AdamW).\n")
+        f'**Ratio fused NG-Adam / plain AdamW: {ratio:.3f}** (SPEC.md "Cost" bound: about 1.45 × a fused AdamW).\n'
+    )
     print(f"wrote {args.output}")
 
 

@@ -33,7 +33,7 @@ def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -44,8 +44,9 @@ def fashion_mnist() -> dict:
     The last ``VALIDATION_SIZE`` training images are the validation set; the test file is not used.
     """
     if not fashion_mnist_available():
-        raise MissingData(f"Fashion-MNIST is not installed under {FASHION_MNIST_DIR}; "
-                          f"install it with: {FASHION_MNIST_INSTALL}")
+        raise MissingData(
+            f"Fashion-MNIST is not installed under {FASHION_MNIST_DIR}; install it with: {FASHION_MNIST_INSTALL}"
+        )
     images = _read_idx(FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").astype(np.float32) / 255.0
     labels = _read_idx(FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz").astype(np.int64)
     cut = len(images) - VALIDATION_SIZE
@@ -95,5 +96,6 @@ def stdlib_text(max_bytes: int = 2_000_000) -> dict:
             break
     text = np.frombuffer(b"".join(chunks)[:max_bytes], dtype=np.uint8)
     cut = int(0.9 * len(text))
-    return dict(train=text[:cut], val=text[cut:], digest=hashlib.sha256(text.tobytes()).hexdigest()[:16],
-                source=str(root))
+    return dict(
+        train=text[:cut], val=text[cut:], digest=hashlib.sha256(text.tobytes()).hexdigest()[:16], source=str(root)
+    )

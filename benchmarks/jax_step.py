@@ -35,6 +35,7 @@ def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024, *, embeddings_a
     """The parameter shapes of GPT-2 small, as a nested dict of module subtrees; without
     embeddings and norms, ``layers=4`` gives the 32 tensors (28.3M parameters) of the dense
     layers of four blocks (``--shapes blocks``, the NumPy and torch in-place benchmarks' set)."""
+
     def dense(n_in, n_out):
         return {"kernel": (n_in, n_out), "bias": (n_out,)}
 
@@ -44,8 +45,10 @@ def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024, *, embeddings_a
     tree = {"wte": {"embedding": (vocab, width)}, "wpe": {"embedding": (context, width)}, "ln_f": norm()}
     tree = tree if embeddings_and_norms else {}
     for i in range(layers):
-        block = {"attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
-                 "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)}}
+        block = {
+            "attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
+            "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)},
+        }
         tree[f"h_{i}"] = {"ln_1": norm(), "ln_2": norm(), **block} if embeddings_and_norms else block
     return tree
 
@@ -61,9 +64,12 @@ def compiled_profile(compiled) -> dict:
     reductions, ``kCustom`` library fusions such as YNNPACK's), ``while`` loops, and its temporaries."""
     text = compiled.as_text()
     kinds = collections.Counter(re.findall(r"= (?:\([^)]*\)|\S+) fusion\(.*?kind=(\w+)", text))
-    return {"fusions": sum(kinds.values()), **{f"fusions_{kind}": n for kind, n in sorted(kinds.items())},
-            "while_loops": len(re.findall(r"= (?:\([^)]*\)|\S+) while\(", text)),
-            "temp_mb": compiled.memory_analysis().temp_size_in_bytes / 1e6}
+    return {
+        "fusions": sum(kinds.values()),
+        **{f"fusions_{kind}": n for kind, n in sorted(kinds.items())},
+        "while_loops": len(re.findall(r"= (?:\([^)]*\)|\S+) while\(", text)),
+        "temp_mb": compiled.memory_analysis().temp_size_in_bytes / 1e6,
+    }
 
 
 class Timed:
@@ -96,16 +102,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=9, help="alternating rounds")
     parser.add_argument("--steps", type=int, default=1, help="timed steps per optimizer per round")
     parser.add_argument("--layers", type=int, default=12)
-    parser.add_argument("--shapes", choices=("gpt2", "blocks"), default="gpt2",
-                        help="gpt2: the whole model (124M with 12 layers); blocks: 4 blocks' dense layers (28.3M)")
+    parser.add_argument(
+        "--shapes",
+        choices=("gpt2", "blocks"),
+        default="gpt2",
+        help="gpt2: the whole model (124M with 12 layers); blocks: 4 blocks' dense layers (28.3M)",
+    )
     args = parser.parse_args(argv)
 
-    shapes = gpt2_shapes(layers=args.layers) if args.shapes == "gpt2" else \
-        gpt2_shapes(layers=4, embeddings_and_norms=False)
+    shapes = (
+        gpt2_shapes(layers=args.layers) if args.shapes == "gpt2" else gpt2_shapes(layers=4, embeddings_and_norms=False)
+    )
     grads = random_tree(shapes, 1, 1e-3)
     count = sum(x.size for x in jax.tree.leaves(grads))
-    contenders = [Timed("optax.adamw", optax.adamw(1e-4, **HP), shapes, grads),
-                  Timed("neat.optax.ng_adam", neat.optax.ng_adam(1e-4, **HP), shapes, grads)]
+    contenders = [
+        Timed("optax.adamw", optax.adamw(1e-4, **HP), shapes, grads),
+        Timed("neat.optax.ng_adam", neat.optax.ng_adam(1e-4, **HP), shapes, grads),
+    ]
     for contender in contenders:
         contender.run(grads, 2, record=False)  # compile and warm up
     for _ in range(args.rounds):
@@ -115,20 +128,32 @@ def main(argv=None) -> dict:
     cpu_medians = {c.name: statistics.median(c.cpu_times) for c in contenders}
     ratio = medians["neat.optax.ng_adam"] / medians["optax.adamw"]
     cpu_ratio = cpu_medians["neat.optax.ng_adam"] / cpu_medians["optax.adamw"]
-    print(f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}, "
-          f"{platform.processor() or platform.machine()}; {count / 1e6:.1f}M parameters in "
-          f"{len(jax.tree.leaves(grads))} tensors, {contenders[1].state.num_players} NEAT players")
-    print("| optimizer | median step (ms) | min step (ms) | median CPU time (ms) | steps timed "
-          "| fusions (by kind) | while loops | temporaries (MB) |")
+    print(
+        f"jax {jax.__version__}, optax {optax.__version__}, {jax.devices()[0].platform}, "
+        f"{platform.processor() or platform.machine()}; {count / 1e6:.1f}M parameters in "
+        f"{len(jax.tree.leaves(grads))} tensors, {contenders[1].state.num_players} NEAT players"
+    )
+    print(
+        "| optimizer | median step (ms) | min step (ms) | median CPU time (ms) | steps timed "
+        "| fusions (by kind) | while loops | temporaries (MB) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for c in contenders:
-        kinds = ", ".join(f"{key[len('fusions_'):]} {n}" for key, n in c.profile.items() if key.startswith("fusions_"))
-        print(f"| {c.name} | {1e3 * medians[c.name]:.1f} | {1e3 * min(c.times):.1f} | {1e3 * cpu_medians[c.name]:.1f} "
-              f"| {len(c.times)} | {c.profile['fusions']} ({kinds}) | {c.profile['while_loops']} "
-              f"| {c.profile['temp_mb']:.0f} |")
+        kinds = ", ".join(f"{key[len('fusions_') :]} {n}" for key, n in c.profile.items() if key.startswith("fusions_"))
+        print(
+            f"| {c.name} | {1e3 * medians[c.name]:.1f} | {1e3 * min(c.times):.1f} | {1e3 * cpu_medians[c.name]:.1f} "
+            f"| {len(c.times)} | {c.profile['fusions']} ({kinds}) | {c.profile['while_loops']} "
+            f"| {c.profile['temp_mb']:.0f} |"
+        )
     print(f"ratio ng_adam / adamw (median): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time  (target <= 1.5x)")
-    return {"medians_s": medians, "cpu_medians_s": cpu_medians, "ratio": ratio, "cpu_ratio": cpu_ratio,
-            "parameters": count, "profiles": {c.name: c.profile for c in contenders}}
+    return {
+        "medians_s": medians,
+        "cpu_medians_s": cpu_medians,
+        "ratio": ratio,
+        "cpu_ratio": cpu_ratio,
+        "parameters": count,
+        "profiles": {c.name: c.profile for c in contenders},
+    }
 
 
 if __name__ == "__main__":

@@ -62,8 +62,7 @@ class Contender:
     def __init__(self, keras, name: str, optimizer, seed: int, clock):
         self.name = name
         self.model = w1_model(keras, seed)
-        self.model.compile(optimizer=optimizer,
-                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         self.timer = StepTimer(keras, clock)
 
     def fit(self, x, y, record: bool = True):
@@ -77,10 +76,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=10, help="alternating epochs per optimizer")
     parser.add_argument("--batches", type=int, default=12, help="batches per epoch")
     parser.add_argument("--kernels", default=None, help="NEAT kernel set (default: the fastest that applies)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads of torch and of NEAT's numba kernels (the benchmark suite uses 1)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
-                        help="wall time, or this process's CPU time (steadier on a machine shared with other jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of torch and of NEAT's numba kernels (the benchmark suite uses 1)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall time, or this process's CPU time (steadier on a machine shared with other jobs)",
+    )
     args = parser.parse_args(argv)
     os.environ["KERAS_BACKEND"] = args.backend  # read once, when Keras is first imported
     import keras
@@ -104,8 +111,10 @@ def main(argv=None) -> dict:
     y = rng.integers(0, W1_LAYERS[-1], size=len(x)).astype("int32")
     hp = dict(learning_rate=1e-3, weight_decay=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     clock = CLOCKS[args.clock]
-    contenders = [Contender(keras, "keras.optimizers.AdamW", keras.optimizers.AdamW(**hp), 0, clock),
-                  Contender(keras, "neat.keras.NGAdam", neat.keras.NGAdam(**hp, kernels=args.kernels), 0, clock)]
+    contenders = [
+        Contender(keras, "keras.optimizers.AdamW", keras.optimizers.AdamW(**hp), 0, clock),
+        Contender(keras, "neat.keras.NGAdam", neat.keras.NGAdam(**hp, kernels=args.kernels), 0, clock),
+    ]
     for contender in contenders:
         contender.fit(x, y, record=False)  # build, compile and warm up
     for _ in range(args.rounds):
@@ -113,9 +122,11 @@ def main(argv=None) -> dict:
             contender.fit(x, y)
     medians = {c.name: statistics.median(c.timer.times) for c in contenders}
     ratio = medians["neat.keras.NGAdam"] / medians["keras.optimizers.AdamW"]
-    print(f"keras {keras.__version__}, backend {args.backend}, {platform.processor() or platform.machine()}; "
-          f"W1 MLP {'-'.join(map(str, W1_LAYERS))}, batch {W1_BATCH}; {args.clock} clock"
-          + (f", {args.threads} torch thread(s)" if args.backend == "torch" else ""))
+    print(
+        f"keras {keras.__version__}, backend {args.backend}, {platform.processor() or platform.machine()}; "
+        f"W1 MLP {'-'.join(map(str, W1_LAYERS))}, batch {W1_BATCH}; {args.clock} clock"
+        + (f", {args.threads} torch thread(s)" if args.backend == "torch" else "")
+    )
     print("| optimizer | median step (ms) | min step (ms) | steps timed |")
     print("| --- | ---: | ---: | ---: |")
     for c in contenders:

@@ -41,8 +41,16 @@ def block_shapes(blocks=4, width=768):
     """Weights and biases of ``blocks`` GPT-2 transformer blocks (attention and MLP)."""
     shapes = []
     for _ in range(blocks):
-        shapes += [(width, 3 * width), (3 * width,), (width, width), (width,),
-                   (width, 4 * width), (4 * width,), (4 * width, width), (width,)]
+        shapes += [
+            (width, 3 * width),
+            (3 * width,),
+            (width, width),
+            (width,),
+            (width, 4 * width),
+            (4 * width,),
+            (4 * width, width),
+            (width,),
+        ]
     return shapes
 
 
@@ -59,9 +67,14 @@ class Problem:
         self.exp_avg_sq = [np.zeros(s, np.float32) for s in shapes]
         count = len(shapes)
         column = np.full(count, 0.5, np.float32)
-        self.scalars = TensorScalars(column, np.full(count, 1e-8, np.float32), np.zeros(count, np.float32),
-                                     np.full(count, 0.9999, np.float32), np.full(count, 1e-3, np.float32),
-                                     np.full(count, 1e-8, np.float32))
+        self.scalars = TensorScalars(
+            column,
+            np.full(count, 1e-8, np.float32),
+            np.zeros(count, np.float32),
+            np.full(count, 0.9999, np.float32),
+            np.full(count, 1e-3, np.float32),
+            np.full(count, 1e-8, np.float32),
+        )
         self.finite = np.asarray(True)
 
     def neat_step(self):
@@ -72,8 +85,18 @@ class Problem:
 
         kernels = NumbaKernels()
         stats = kernels.statistics(xp, self.grads, self.exp_avg, self.exp_avg_sq, self.scalars, np.float32)
-        kernels.update(xp, self.params, self.grads, self.exp_avg, self.exp_avg_sq, stats, self.scalars,
-                       (0.9, 0.999), self.finite, inplace=True)
+        kernels.update(
+            xp,
+            self.params,
+            self.grads,
+            self.exp_avg,
+            self.exp_avg_sq,
+            stats,
+            self.scalars,
+            (0.9, 0.999),
+            self.finite,
+            inplace=True,
+        )
 
     def ngadam(self):
         """The whole in-place step of ``neat.NGAdam`` (default kernels, one player per tensor, the
@@ -131,24 +154,32 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    print(f"numba {numba.__version__}, torch {torch.__version__}, numpy {np.__version__}, {args.threads} threads, "
-          f"{platform.processor() or platform.machine()}")
+    print(
+        f"numba {numba.__version__}, torch {torch.__version__}, numpy {np.__version__}, {args.threads} threads, "
+        f"{platform.processor() or platform.machine()}"
+    )
     with tempfile.TemporaryDirectory() as cache_dir:
         for label in ("empty", "filled"):
             imported, first = first_call_seconds(cache_dir)
             print(f"{label} numba cache: import {imported:.2f} s, first float32 step {first:.2f} s")
     models = {"blocks": block_shapes(), "tiny": [(64,)] * 1600}
-    print("| arrays | tensors | params | neat.NGAdam step ms | its two passes ms | AdamW(fused=True) ms "
-          "| ratio step / AdamW |")
+    print(
+        "| arrays | tensors | params | neat.NGAdam step ms | its two passes ms | AdamW(fused=True) ms "
+        "| ratio step / AdamW |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models.split(","):
         problem = Problem(models[name])
-        medians = interleaved({"step": problem.ngadam(), "passes": problem.neat_step, "adamw": problem.adamw()},
-                              args.rounds, args.warmup)
+        medians = interleaved(
+            {"step": problem.ngadam(), "passes": problem.neat_step, "adamw": problem.adamw()}, args.rounds, args.warmup
+        )
         count = sum(p.size for p in problem.params)
-        print(f"| {name} | {len(problem.params)} | {count / 1e6:.2f}M | {medians['step'] * 1e3:.2f} "
-              f"| {medians['passes'] * 1e3:.2f} | {medians['adamw'] * 1e3:.2f} "
-              f"| {medians['step'] / medians['adamw']:.2f} |", flush=True)
+        print(
+            f"| {name} | {len(problem.params)} | {count / 1e6:.2f}M | {medians['step'] * 1e3:.2f} "
+            f"| {medians['passes'] * 1e3:.2f} | {medians['adamw'] * 1e3:.2f} "
+            f"| {medians['step'] / medians['adamw']:.2f} |",
+            flush=True,
+        )
     print(f"numba threading layer: {numba.threading_layer()}")
 
 

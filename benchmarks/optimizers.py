@@ -33,6 +33,7 @@ def _hyper(hp: dict) -> dict:
 
 def _neat(model, hp):
     from neat.torch import NGAdam
+
     return NGAdam(model, betas=ADAM_BETAS, eps=1e-8, **_hyper(hp))
 
 
@@ -52,40 +53,82 @@ class OptimizerSpec:
 
 LR_ADAM = ("log", 1e-4, 1e-2)
 WD_DECOUPLED = ("log", 1e-5, 1e-1)
-NEAT_SPACE = dict(gamma=("linear", 0.0, 1.0), zeta=("log", 0.005, 0.2), mu=("log", 0.1, 10.0),
-                  step_width=("log", 1.25, 4.0), leak=("log", 0.001, 0.1))
+NEAT_SPACE = dict(
+    gamma=("linear", 0.0, 1.0),
+    zeta=("log", 0.005, 0.2),
+    mu=("log", 0.1, 10.0),
+    step_width=("log", 1.25, 4.0),
+    leak=("log", 0.001, 0.1),
+)
 
 
 def _drop(space: dict, *names) -> dict:
     return {k: v for k, v in space.items() if k not in names}
 
 
-OPTIMIZERS = {o.name: o for o in [
-    OptimizerSpec("adamw", "AdamW (fused)",
-                  lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, fused=True, **hp),
-                  dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED), adam_probe=True),
-    OptimizerSpec("nadamw", "NAdamW", lambda m, hp: torch.optim.NAdam(m.parameters(), betas=ADAM_BETAS,
-                                                                       decoupled_weight_decay=True, **hp),
-                  dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED)),
-    OptimizerSpec("lamb", "LAMB", lambda m, hp: Lamb(m.parameters(), betas=ADAM_BETAS, **hp),
-                  dict(lr=("log", 3e-4, 3e-2), weight_decay=WD_DECOUPLED)),
-    OptimizerSpec("lion", "Lion", lambda m, hp: Lion(m.parameters(), **hp),
-                  dict(lr=("log", 1e-5, 1e-3), weight_decay=("log", 1e-4, 1.0))),
-    OptimizerSpec("sgdm", "SGD+momentum 0.9 (Nesterov)",
-                  lambda m, hp: torch.optim.SGD(m.parameters(), momentum=0.9, nesterov=True, **hp),
-                  dict(lr=("log", 1e-3, 0.3), weight_decay=("log", 1e-6, 1e-3))),
-    OptimizerSpec("neat", "NEAT (NG-Adam)", _neat, dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **NEAT_SPACE),
-                  is_neat=True),
-    OptimizerSpec("neat_nge_only", "NEAT, NGE only (zeta=0)", _neat,
-                  dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, gamma=NEAT_SPACE["gamma"], mu=NEAT_SPACE["mu"]),
-                  fixed=dict(zeta=0.0), is_neat=True),
-    OptimizerSpec("neat_nsa_only", "NEAT, NSA only (gamma=0)", _neat,
-                  dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "gamma")),
-                  fixed=dict(gamma=0.0), is_neat=True),
-    OptimizerSpec("neat_mu0", "NEAT, uncoupled players (mu=0)", _neat,
-                  dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "mu")),
-                  fixed=dict(mu=0.0), is_neat=True),
-]}
+OPTIMIZERS = {
+    o.name: o
+    for o in [
+        OptimizerSpec(
+            "adamw",
+            "AdamW (fused)",
+            lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, fused=True, **hp),
+            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED),
+            adam_probe=True,
+        ),
+        OptimizerSpec(
+            "nadamw",
+            "NAdamW",
+            lambda m, hp: torch.optim.NAdam(m.parameters(), betas=ADAM_BETAS, decoupled_weight_decay=True, **hp),
+            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED),
+        ),
+        OptimizerSpec(
+            "lamb",
+            "LAMB",
+            lambda m, hp: Lamb(m.parameters(), betas=ADAM_BETAS, **hp),
+            dict(lr=("log", 3e-4, 3e-2), weight_decay=WD_DECOUPLED),
+        ),
+        OptimizerSpec(
+            "lion",
+            "Lion",
+            lambda m, hp: Lion(m.parameters(), **hp),
+            dict(lr=("log", 1e-5, 1e-3), weight_decay=("log", 1e-4, 1.0)),
+        ),
+        OptimizerSpec(
+            "sgdm",
+            "SGD+momentum 0.9 (Nesterov)",
+            lambda m, hp: torch.optim.SGD(m.parameters(), momentum=0.9, nesterov=True, **hp),
+            dict(lr=("log", 1e-3, 0.3), weight_decay=("log", 1e-6, 1e-3)),
+        ),
+        OptimizerSpec(
+            "neat", "NEAT (NG-Adam)", _neat, dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **NEAT_SPACE), is_neat=True
+        ),
+        OptimizerSpec(
+            "neat_nge_only",
+            "NEAT, NGE only (zeta=0)",
+            _neat,
+            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, gamma=NEAT_SPACE["gamma"], mu=NEAT_SPACE["mu"]),
+            fixed=dict(zeta=0.0),
+            is_neat=True,
+        ),
+        OptimizerSpec(
+            "neat_nsa_only",
+            "NEAT, NSA only (gamma=0)",
+            _neat,
+            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "gamma")),
+            fixed=dict(gamma=0.0),
+            is_neat=True,
+        ),
+        OptimizerSpec(
+            "neat_mu0",
+            "NEAT, uncoupled players (mu=0)",
+            _neat,
+            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "mu")),
+            fixed=dict(mu=0.0),
+            is_neat=True,
+        ),
+    ]
+}
 
 BASELINES = ["adamw", "nadamw", "lamb", "lion", "sgdm"]
 ABLATIONS = ["neat_nge_only", "neat_nsa_only", "neat_mu0"]

@@ -28,7 +28,7 @@ def adam_alignment(optimizer: torch.optim.Optimizer, params: list, players: list
         if p.grad is None or "exp_avg" not in state:
             continue
         t = float(state["step"])
-        u = (state["exp_avg"] / (1 - beta1 ** t)) / ((state["exp_avg_sq"] / (1 - beta2 ** t)).sqrt() + group["eps"])
+        u = (state["exp_avg"] / (1 - beta1**t)) / ((state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"])
         g = p.grad
         stats[k] = torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()]).double()
     sums = game.player_sums(xp, _tables(len(params), tuple(map(tuple, players))), stats)

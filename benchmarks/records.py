@@ -35,11 +35,22 @@ PHASES = ("tune", "seed", "sweep", "steptime")
 def load_all(results: Path) -> list[dict]:
     """Every benchmark record under ``results`` (``*.jsonl`` lines with a known ``phase``; other
     tools' files in the same folder are left alone)."""
-    return [r for p in sorted(Path(results).glob("*.jsonl")) for r in load(p)
-            if isinstance(r, dict) and r.get("phase") in PHASES]
+    return [
+        r
+        for p in sorted(Path(results).glob("*.jsonl"))
+        for r in load(p)
+        if isinstance(r, dict) and r.get("phase") in PHASES
+    ]
 
 
 def key(record: dict) -> tuple:
     """What makes a run unique: resuming skips a run whose key is already recorded."""
-    return (record["workload"], record["optimizer"], record["phase"], record.get("trial"), record["seed"],
-            record["steps"], json.dumps(record["hp"], sort_keys=True))
+    return (
+        record["workload"],
+        record["optimizer"],
+        record["phase"],
+        record.get("trial"),
+        record["seed"],
+        record["steps"],
+        json.dumps(record["hp"], sort_keys=True),
+    )

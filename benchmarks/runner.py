@@ -29,8 +29,15 @@ def machine() -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         cpu = platform.processor()
-    return dict(cpu=cpu, cores=os.cpu_count(), torch_threads=torch.get_num_threads(), python=sys.version.split()[0],
-                torch=torch.__version__, platform=platform.platform(), git=_git_revision())
+    return dict(
+        cpu=cpu,
+        cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        python=sys.version.split()[0],
+        torch=torch.__version__,
+        platform=platform.platform(),
+        git=_git_revision(),
+    )
 
 
 def neat_source_digest() -> str:
@@ -39,9 +46,12 @@ def neat_source_digest() -> str:
     from pathlib import Path
 
     import neat
+
     root = Path(neat.__file__).resolve().parent.parent
-    files = sorted((root / "neat").glob("*.py")) + [root / "backends" / "torch_backend.py",
-                                                    root / "adapters" / "torch_adapter.py"]
+    files = sorted((root / "neat").glob("*.py")) + [
+        root / "backends" / "torch_backend.py",
+        root / "adapters" / "torch_adapter.py",
+    ]
     digest = hashlib.sha256()
     for path in files:
         if path.exists():
@@ -51,8 +61,9 @@ def neat_source_digest() -> str:
 
 def _git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=5).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -66,8 +77,9 @@ def _rounded(values, digits=4):
     return [round(float(v), digits) for v in values]
 
 
-def train(workload: Workload, problem, optimizer_name: str, hp: dict, seed: int, steps: int | None = None,
-          progress=None) -> dict:
+def train(
+    workload: Workload, problem, optimizer_name: str, hp: dict, seed: int, steps: int | None = None, progress=None
+) -> dict:
     """Train once and return the JSON-ready record (without protocol fields)."""
     spec = OPTIMIZERS[optimizer_name]
     steps = steps or workload.steps
@@ -88,8 +100,14 @@ def train(workload: Workload, problem, optimizer_name: str, hp: dict, seed: int,
         metrics = problem.evaluate(model)
         model.train()
         loss = sum(recent) / len(recent) if recent else None
-        evals.append(dict(step=step, time_s=round(train_time, 4), train_loss=_finite(loss),
-                          **{k: _finite(v) for k, v in metrics.items()}))
+        evals.append(
+            dict(
+                step=step,
+                time_s=round(train_time, 4),
+                train_loss=_finite(loss),
+                **{k: _finite(v) for k, v in metrics.items()},
+            )
+        )
         recent.clear()
 
     evaluate(0)
@@ -127,10 +145,24 @@ def train(workload: Workload, problem, optimizer_name: str, hp: dict, seed: int,
             progress.update(1)
     best = [e[workload.metric] for e in evals if e[workload.metric] is not None]
     best_metric = (max if workload.higher_is_better else min)(best) if best else None
-    return dict(workload=workload.name, optimizer=optimizer_name, hp=hp, fixed=spec.fixed, seed=seed, steps=steps,
-                batch_size=workload.batch_size, metric=workload.metric, higher_is_better=workload.higher_is_better,
-                best_metric=best_metric, final_metric=evals[-1][workload.metric], diverged=diverged,
-                train_time_s=round(train_time, 3), evals=evals, players=list(layout.player_names), trace=trace,
-                neat_impl=NEAT_IMPLEMENTATION if spec.is_neat else None,
-                neat_source=neat_source_digest() if spec.is_neat else None, scale=workload.scale)
-
+    return dict(
+        workload=workload.name,
+        optimizer=optimizer_name,
+        hp=hp,
+        fixed=spec.fixed,
+        seed=seed,
+        steps=steps,
+        batch_size=workload.batch_size,
+        metric=workload.metric,
+        higher_is_better=workload.higher_is_better,
+        best_metric=best_metric,
+        final_metric=evals[-1][workload.metric],
+        diverged=diverged,
+        train_time_s=round(train_time, 3),
+        evals=evals,
+        players=list(layout.player_names),
+        trace=trace,
+        neat_impl=NEAT_IMPLEMENTATION if spec.is_neat else None,
+        neat_source=neat_source_digest() if spec.is_neat else None,
+        scale=workload.scale,
+    )

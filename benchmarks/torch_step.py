@@ -39,10 +39,14 @@ def gpt2_shapes(vocab=50257, context=1024, width=768, layers=12):
     """``(module name, [parameter shapes])`` of GPT-2 small (the LM head is tied to ``wte``)."""
     modules = [("wte", [(vocab, width)]), ("wpe", [(context, width)])]
     for i in range(layers):
-        modules += [(f"h{i}.ln_1", [(width,), (width,)]), (f"h{i}.attn.c_attn", [(width, 3 * width), (3 * width,)]),
-                    (f"h{i}.attn.c_proj", [(width, width), (width,)]), (f"h{i}.ln_2", [(width,), (width,)]),
-                    (f"h{i}.mlp.c_fc", [(width, 4 * width), (4 * width,)]),
-                    (f"h{i}.mlp.c_proj", [(4 * width, width), (width,)])]
+        modules += [
+            (f"h{i}.ln_1", [(width,), (width,)]),
+            (f"h{i}.attn.c_attn", [(width, 3 * width), (3 * width,)]),
+            (f"h{i}.attn.c_proj", [(width, width), (width,)]),
+            (f"h{i}.ln_2", [(width,), (width,)]),
+            (f"h{i}.mlp.c_fc", [(width, 4 * width), (4 * width,)]),
+            (f"h{i}.mlp.c_proj", [(4 * width, width), (width,)]),
+        ]
     return modules + [("ln_f", [(width,), (width,)])]
 
 
@@ -82,19 +86,27 @@ class Setup:
 
 def step_case(modules):
     """A case timing ``optimizer.step()`` alone on parameters of ``modules``' shapes."""
+
     def setup(make_optimizer, device) -> Setup:
         params, players = make_params(modules, device)
         optimizer = make_optimizer(params, players)
         return Setup(optimizer.step, params, optimizer)
+
     return setup
 
 
 def w1_training_case(batch=128):
     """A case timing a whole training step of W1's MLP on a random batch."""
+
     def setup(make_optimizer, device) -> Setup:
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
-                                    torch.nn.ReLU(), torch.nn.Linear(64, 10)).to(device)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, 128),
+            torch.nn.ReLU(),
+            torch.nn.Linear(128, 64),
+            torch.nn.ReLU(),
+            torch.nn.Linear(64, 10),
+        ).to(device)
         x = torch.randn(batch, 784, device=device)
         y = torch.randint(0, 10, (batch,), device=device)
         params = list(model.parameters())
@@ -104,24 +116,33 @@ def w1_training_case(batch=128):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
+
         return Setup(run, params, optimizer)
+
     return setup
 
 
-CASES = {"gpt2-124m": step_case(gpt2_shapes()), "many-small": step_case(many_small_shapes()),
-         "small-mlp": step_case(small_shapes()), "w1-train": w1_training_case()}
+CASES = {
+    "gpt2-124m": step_case(gpt2_shapes()),
+    "many-small": step_case(many_small_shapes()),
+    "small-mlp": step_case(small_shapes()),
+    "w1-train": w1_training_case(),
+}
 STEP_ONLY = {"gpt2-124m", "many-small", "small-mlp"}
 
 
 def candidates():
     """``(label, make(params, players))``; the first is the baseline."""
+
     def ngadam(**flags):
         return lambda params, players: NGAdam(params, players=players, **flags, **HYPERPARAMETERS)
 
-    return [("AdamW(fused=True)", lambda params, _: torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS)),
-            ("NGAdam() default", ngadam()),
-            ("NGAdam(foreach=True)", ngadam(foreach=True)),
-            ("NGAdam(fused=True)", ngadam(fused=True))]
+    return [
+        ("AdamW(fused=True)", lambda params, _: torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS)),
+        ("NGAdam() default", ngadam()),
+        ("NGAdam(foreach=True)", ngadam(foreach=True)),
+        ("NGAdam(fused=True)", ngadam(fused=True)),
+    ]
 
 
 class PeakMemory:
@@ -212,9 +233,11 @@ def report(case_name: str, rows, results) -> None:
         ratio_low, ratio_high = np.percentile(ratios, [25, 75])
         peak = "-" if result["peak"] is None else f"{result['peak']:.2f}"
         name = f"{label} [{result['kernels']}]" if result["kernels"] else label
-        print(f"| {case_name} | {name} | {np.median(times):.3f} | {low:.3f}–{high:.3f} "
-              f"| {np.median(ratios):.2f} ({ratio_low:.2f}–{ratio_high:.2f}) | {result['at_rest']:.3f} | {peak} |",
-              flush=True)
+        print(
+            f"| {case_name} | {name} | {np.median(times):.3f} | {low:.3f}–{high:.3f} "
+            f"| {np.median(ratios):.2f} ({ratio_low:.2f}–{ratio_high:.2f}) | {result['at_rest']:.3f} | {peak} |",
+            flush=True,
+        )
 
 
 def main(argv=None):
@@ -223,16 +246,21 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--steps", type=int, default=20, help="timed rounds (each times every candidate once)")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--cases", default="gpt2-124m,many-small,w1-train",
-                        help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument(
+        "--cases", default="gpt2-124m,many-small,w1-train", help=f"comma-separated, from {', '.join(CASES)}"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up")
-    print("| case | optimizer [kernels] | ms (median) | ms (25–75%) | ratio to AdamW(fused) (25–75%) "
-          "| state at rest / params | step peak extra / params |")
+    print(
+        f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
+        f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up"
+    )
+    print(
+        "| case | optimizer [kernels] | ms (median) | ms (25–75%) | ratio to AdamW(fused) (25–75%) "
+        "| state at rest / params | step peak extra / params |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = candidates()
     for name in args.cases.split(","):

@@ -56,6 +56,7 @@ def _sampler(*arrays):
     def sample(gen: torch.Generator, batch: int):
         index = torch.randint(0, len(arrays[0]), (batch,), generator=gen)
         return tuple(a[index] for a in arrays)
+
     return sample
 
 
@@ -69,35 +70,51 @@ def _classification(x_train, y_train, x_val, y_val, model_factory) -> Problem:
     @torch.no_grad()
     def evaluate(model):
         logits = model(x_val)
-        return dict(val_loss=F.cross_entropy(logits, y_val).item(),
-                    accuracy=(logits.argmax(1) == y_val).float().mean().item())
+        return dict(
+            val_loss=F.cross_entropy(logits, y_val).item(), accuracy=(logits.argmax(1) == y_val).float().mean().item()
+        )
 
     return Problem(model_factory, _sampler(x_train, y_train), loss, evaluate)
 
 
 # --- W1: MLP on Fashion-MNIST -------------------------------------------------------------
 
+
 def _w1() -> Problem:
     d = data.fashion_mnist()
-    return _classification(d["x_train"].reshape(-1, 784), d["y_train"], d["x_val"].reshape(-1, 784),
-                           d["y_val"], lambda: nn.Sequential(nn.Linear(784, 128), nn.ReLU(),
-                                                             nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)))
+    return _classification(
+        d["x_train"].reshape(-1, 784),
+        d["y_train"],
+        d["x_val"].reshape(-1, 784),
+        d["y_val"],
+        lambda: nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)),
+    )
 
 
 # --- W2: small CNN on Fashion-MNIST -------------------------------------------------------
+
 
 def _w2() -> Problem:
     d = data.fashion_mnist()
     val = slice(0, 2000)  # a fixed 2000-image validation subset keeps evaluation cheap on 2 cores
 
     def cnn():
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                             nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 7 * 7, 10),
+        )
+
     return _classification(d["x_train"][:, None], d["y_train"], d["x_val"][val, None], d["y_val"][val], cnn)
 
 
 # --- W3: byte-level transformer language model on the stdlib sources ----------------------
+
 
 class ByteTransformer(nn.Module):
     """A pre-norm causal transformer over bytes: embedding, ``layers`` blocks, tied-free head."""
@@ -106,8 +123,7 @@ class ByteTransformer(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(256, width)
         self.position = nn.Embedding(context, width)
-        block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True,
-                                           norm_first=True)
+        block = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, 256)
@@ -152,16 +168,19 @@ def _w3() -> Problem:
 
 # --- W4: deep linear network (8 layers) on digits -----------------------------------------
 
+
 def _w4() -> Problem:
     d = data.digits()
     sizes = [64] + [32] * 7 + [10]
 
     def deep_linear():
         return nn.Sequential(*(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])))
+
     return _classification(d["x_train"], d["y_train"], d["x_val"], d["y_val"], deep_linear)
 
 
 # --- W5: MultiFashion, two tasks on a shared trunk ----------------------------------------
+
 
 class TwoHeads(nn.Module):
     """A shared MLP trunk and one linear head per task (left item, right item)."""
@@ -192,25 +211,77 @@ def _w5() -> Problem:
         acc_l = (left.argmax(1) == y_val[:, 0]).float().mean().item()
         acc_r = (right.argmax(1) == y_val[:, 1]).float().mean().item()
         val_loss = (F.cross_entropy(left, y_val[:, 0]) + F.cross_entropy(right, y_val[:, 1])).item()
-        return dict(val_loss=val_loss, accuracy_left=acc_l, accuracy_right=acc_r,
-                    mean_accuracy=(acc_l + acc_r) / 2)
+        return dict(val_loss=val_loss, accuracy_left=acc_l, accuracy_right=acc_r, mean_accuracy=(acc_l + acc_r) / 2)
 
     return Problem(TwoHeads, _sampler(x_train, y_train), loss, evaluate)
 
 
 FASHION = "Debian package dataset-fashion-mnist"
-WORKLOADS = {w.name: w for w in [
-    Workload("W1", "MLP 784-128-64-10 on Fashion-MNIST", "accuracy", True, 400, 40, 128, _w1, FASHION,
-             dict(model="MLP 784-128-64-10", train_images=55000, val_images=5000)),
-    Workload("W2", "CNN (2 conv, 8/16 channels) on Fashion-MNIST", "accuracy", True, 300, 30, 64, _w2, FASHION,
-             dict(model="conv8-conv16-linear", train_images=55000, val_images=2000)),
-    Workload("W3", "byte-level transformer LM on the Python stdlib sources", "bits_per_byte", False, 300, 30, 32,
-             _w3, "", dict(model=f"transformer {W3_SIZE}", corpus_bytes=2_000_000, val_windows=64)),
-    Workload("W4", "deep linear network (8 layers, width 32) on digits", "val_loss", False, 1500, 50, 64, _w4, "",
-             dict(model="8 linear layers 64-32x7-10, no activation", train=1437, val=360)),
-    Workload("W5", "MultiFashion: two overlaid items, shared trunk, two heads", "mean_accuracy", True, 400, 40,
-             128, _w5, FASHION, dict(model="trunk 784-128-64, heads 64-10 x2", train_pairs=30000, val_pairs=2000)),
-]}
+WORKLOADS = {
+    w.name: w
+    for w in [
+        Workload(
+            "W1",
+            "MLP 784-128-64-10 on Fashion-MNIST",
+            "accuracy",
+            True,
+            400,
+            40,
+            128,
+            _w1,
+            FASHION,
+            dict(model="MLP 784-128-64-10", train_images=55000, val_images=5000),
+        ),
+        Workload(
+            "W2",
+            "CNN (2 conv, 8/16 channels) on Fashion-MNIST",
+            "accuracy",
+            True,
+            300,
+            30,
+            64,
+            _w2,
+            FASHION,
+            dict(model="conv8-conv16-linear", train_images=55000, val_images=2000),
+        ),
+        Workload(
+            "W3",
+            "byte-level transformer LM on the Python stdlib sources",
+            "bits_per_byte",
+            False,
+            300,
+            30,
+            32,
+            _w3,
+            "",
+            dict(model=f"transformer {W3_SIZE}", corpus_bytes=2_000_000, val_windows=64),
+        ),
+        Workload(
+            "W4",
+            "deep linear network (8 layers, width 32) on digits",
+            "val_loss",
+            False,
+            1500,
+            50,
+            64,
+            _w4,
+            "",
+            dict(model="8 linear layers 64-32x7-10, no activation", train=1437, val=360),
+        ),
+        Workload(
+            "W5",
+            "MultiFashion: two overlaid items, shared trunk, two heads",
+            "mean_accuracy",
+            True,
+            400,
+            40,
+            128,
+            _w5,
+            FASHION,
+            dict(model="trunk 784-128-64, heads 64-10 x2", train_pairs=30000, val_pairs=2000),
+        ),
+    ]
+}
 
 
 def available(workload: Workload) -> tuple[bool, str]:

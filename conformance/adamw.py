@@ -31,6 +31,6 @@ def adamw_trajectory(params, grads_per_step, *, lr, betas, eps, weight_decay, **
                 m[k] = beta1 * m[k] + (1 - beta1) * g
                 v[k] = beta2 * v[k] + (1 - beta2) * g * g
                 theta[k] = theta[k] * (1 - lr * weight_decay)
-                theta[k] = theta[k] - lr * (m[k] / (1 - beta1 ** t)) / (np.sqrt(v[k] / (1 - beta2 ** t)) + eps)
+                theta[k] = theta[k] - lr * (m[k] / (1 - beta1**t)) / (np.sqrt(v[k] / (1 - beta2**t)) + eps)
         trajectory.append([p.copy() for p in theta])
     return trajectory

@@ -23,9 +23,11 @@ class Deviation:
         """Raise ``AssertionError`` naming ``what``, the size and the place when above ``tolerance``;
         return ``value / tolerance`` otherwise."""
         if not self.value <= tolerance:
-            raise AssertionError(f"{what}: deviation {self.value:.3g} > tolerance {tolerance:.3g} "
-                                 f"({self.value / tolerance:.3g}× the tolerance) at step {self.step + 1}, "
-                                 f"{self.where}")
+            raise AssertionError(
+                f"{what}: deviation {self.value:.3g} > tolerance {tolerance:.3g} "
+                f"({self.value / tolerance:.3g}× the tolerance) at step {self.step + 1}, "
+                f"{self.where}"
+            )
         return self.value / tolerance
 
 
@@ -44,8 +46,9 @@ def params_deviation(actual_steps, expected_steps) -> Deviation:
     if len(actual_steps) != len(expected_steps):
         raise AssertionError(f"got parameters for {len(actual_steps)} steps, expected {len(expected_steps)}")
     num_tensors = len(expected_steps[0])
-    scales = [max(float(np.max(np.abs(step[k]), initial=0.0)) for step in expected_steps) or 1.0
-              for k in range(num_tensors)]
+    scales = [
+        max(float(np.max(np.abs(step[k]), initial=0.0)) for step in expected_steps) or 1.0 for k in range(num_tensors)
+    ]
     worst = Deviation(0.0, 0, "tensor 0")
     for s, (actual, expected) in enumerate(zip(actual_steps, expected_steps)):
         if len(actual) != num_tensors:
@@ -75,6 +78,7 @@ def diagnostics_deviation(actual_steps: list, expected: dict) -> Deviation:
                 if key in _RELATIVE_DIAGNOSTICS:
                     value /= float(np.max(np.abs(reference), initial=1.0))
             if not value <= worst.value:
-                worst = Deviation(value, s, f"{key} = {np.asarray(actual[key]).tolist()} "
-                                            f"where the reference has {reference.tolist()}")
+                worst = Deviation(
+                    value, s, f"{key} = {np.asarray(actual[key]).tolist()} where the reference has {reference.tolist()}"
+                )
     return worst

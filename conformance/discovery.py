@@ -42,16 +42,18 @@ def _records(hook, kind) -> list:
             result = impl.function()
         except Exception as error:  # noqa: BLE001 - reported as that plug-in's failure
             name = manager.get_name(impl.plugin) or impl.plugin_name
-            records.append(BrokenPlugin(name, f"{hook.name} of plug-in {name!r} raised "
-                                              f"{type(error).__name__}: {error}"))
+            records.append(
+                BrokenPlugin(name, f"{hook.name} of plug-in {name!r} raised {type(error).__name__}: {error}")
+            )
             continue
         for record in result if isinstance(result, (list, tuple)) else [result]:
             if record is None:
                 continue
             if not isinstance(record, kind):
                 name = manager.get_name(impl.plugin) or impl.plugin_name
-                record = BrokenPlugin(name, f"{hook.name} of plug-in {name!r} returned "
-                                            f"{type(record).__qualname__}, not a {kind.__name__}")
+                record = BrokenPlugin(
+                    name, f"{hook.name} of plug-in {name!r} returned {type(record).__qualname__}, not a {kind.__name__}"
+                )
             records.append(record)
     names = [r.name for r in records]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -120,8 +122,11 @@ def backend_rows(records: list, kernel_patterns: list[str] | None = None) -> lis
     """A row per backend and registered kernel set that runs at least one of its dtypes (sets
     filtered by the shell-style ``kernel_patterns``); one row without a kernel set for a backend
     that is broken, cannot run here, or whose arrays cannot be probed."""
-    sets = [s for s in registered().values()
-            if kernel_patterns is None or any(fnmatch.fnmatchcase(s.name, p) for p in kernel_patterns)]
+    sets = [
+        s
+        for s in registered().values()
+        if kernel_patterns is None or any(fnmatch.fnmatchcase(s.name, p) for p in kernel_patterns)
+    ]
     rows = []
     for record in records:
         if isinstance(record, BrokenPlugin) or unavailable_reason(record):
@@ -130,8 +135,14 @@ def backend_rows(records: list, kernel_patterns: list[str] | None = None) -> lis
         try:
             runs = {s.name: tuple(d for d in record.dtypes if kernel_set_reason(s, record, d) is None) for s in sets}
         except Exception as error:  # noqa: BLE001 - a backend whose arrays cannot be made fails its row
-            rows.append(BackendRow(record, None, tuple(record.dtypes), f"probing backend {record.name}'s arrays "
-                                                                      f"raised {type(error).__name__}: {error}"))
+            rows.append(
+                BackendRow(
+                    record,
+                    None,
+                    tuple(record.dtypes),
+                    f"probing backend {record.name}'s arrays raised {type(error).__name__}: {error}",
+                )
+            )
             continue
         rows += [BackendRow(record, name, dtypes) for name, dtypes in runs.items() if dtypes]
     return rows

@@ -105,8 +105,9 @@ def _gradients(rng, shapes, players, num_steps, scales, non_finite_steps=()):
             sign = 1.0 if (step // period) % 2 == 0 else -1.0
             grads.append(scales[k] * (sign * base[k] + 0.6 * rng.normal(size=shape)))
         if step in non_finite_steps:
-            grads[step % len(shapes)] = grads[step % len(shapes)] * np.nan if step % 2 else \
-                np.full(shapes[step % len(shapes)], np.inf)
+            grads[step % len(shapes)] = (
+                grads[step % len(shapes)] * np.nan if step % 2 else np.full(shapes[step % len(shapes)], np.inf)
+            )
         steps.append(grads)
     return steps
 
@@ -122,13 +123,21 @@ def _problem(name, seed, shapes, players, weights, hp, scales, non_finite_steps=
     rng = np.random.default_rng(seed)
     params = [rng.normal(size=s) for s in shapes]
     grads = _gradients(rng, shapes, players, NUM_STEPS, scales, non_finite_steps)
-    return GoldenProblem(name=name, hyperparameters=hp, players=players, weights=weights,
-                         params=params, grads=grads)
+    return GoldenProblem(name=name, hyperparameters=hp, players=players, weights=weights, params=params, grads=grads)
 
 
 def _base_hp(**changes):
-    hp = dict(lr=0.05, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.01, gamma=1.0, zeta=0.2,
-              mu=1.0, step_bounds=(0.5, 2.0), leak=0.05)
+    hp = dict(
+        lr=0.05,
+        betas=(0.9, 0.99),
+        eps=1e-8,
+        weight_decay=0.01,
+        gamma=1.0,
+        zeta=0.2,
+        mu=1.0,
+        step_bounds=(0.5, 2.0),
+        leak=0.05,
+    )
     hp.update(changes)
     return hp
 
@@ -140,8 +149,16 @@ SCALES_CHAIN = [1.0, 0.1, 3.0, 0.01, 1.0]
 
 def _inactive() -> GoldenProblem:
     """Some tensors have no gradient on some steps (a non-finite step among them)."""
-    problem = _problem("inactive", 6, [*SHAPES_CHAIN, (2, 2)], [[0, 1], [2, 3], [4], [5]], _chain(4),
-                       _base_hp(), scales=[*SCALES_CHAIN, 0.5], non_finite_steps=(20,))
+    problem = _problem(
+        "inactive",
+        6,
+        [*SHAPES_CHAIN, (2, 2)],
+        [[0, 1], [2, 3], [4], [5]],
+        _chain(4),
+        _base_hp(),
+        scales=[*SCALES_CHAIN, 0.5],
+        non_finite_steps=(20,),
+    )
     rng = np.random.default_rng(60)
     for s, grads in enumerate(problem.grads):
         off = set()
@@ -164,8 +181,9 @@ def _eps0() -> GoldenProblem:
     """ε = 0: entries whose gradient is always 0 have ``v = 0``, a zero denominator, and must not
     move (ω = 0: a float16 run would otherwise see 50 steps of decay rounded alike, a drift the
     random-walk tolerance does not model)."""
-    problem = _problem("eps0", 7, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(eps=0.0, weight_decay=0.0),
-                       scales=SCALES_CHAIN)
+    problem = _problem(
+        "eps0", 7, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(eps=0.0, weight_decay=0.0), scales=SCALES_CHAIN
+    )
     for s, grads in enumerate(problem.grads):
         grads[0][:, 0] = 0.0
         grads[3][...] = 0.0
@@ -195,15 +213,43 @@ def problem_inputs() -> list[GoldenProblem]:
     players_star = [[0, 1], [2], [3, 4], [5], [6]]
     return [
         _problem("chain3", 1, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(), scales=SCALES_CHAIN),
-        _problem("star5", 2, shapes_star, players_star, star,
-                 _base_hp(gamma=0.7, zeta=0.3, mu=2.5, step_bounds=(0.25, 4.0), leak=0.0, weight_decay=0.0),
-                 scales=[1.0, 10.0, 0.5, 1e-3, 2.0, 1.0, 0.2]),
-        _problem("independent", 3, SHAPES_CHAIN, [[0], [1, 2], [3, 4]], _chain(3),
-                 _base_hp(mu=0.0, zeta=0.5, leak=0.2), scales=[1.0] * 5),
-        _problem("adamw", 4, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3),
-                 _base_hp(gamma=0.0, zeta=0.0, weight_decay=0.1), scales=SCALES_CHAIN),
-        _problem("skips", 5, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(eps=0.0),
-                 scales=SCALES_CHAIN, non_finite_steps=(0, 7, 8, 31)),
+        _problem(
+            "star5",
+            2,
+            shapes_star,
+            players_star,
+            star,
+            _base_hp(gamma=0.7, zeta=0.3, mu=2.5, step_bounds=(0.25, 4.0), leak=0.0, weight_decay=0.0),
+            scales=[1.0, 10.0, 0.5, 1e-3, 2.0, 1.0, 0.2],
+        ),
+        _problem(
+            "independent",
+            3,
+            SHAPES_CHAIN,
+            [[0], [1, 2], [3, 4]],
+            _chain(3),
+            _base_hp(mu=0.0, zeta=0.5, leak=0.2),
+            scales=[1.0] * 5,
+        ),
+        _problem(
+            "adamw",
+            4,
+            SHAPES_CHAIN,
+            PLAYERS_CHAIN,
+            _chain(3),
+            _base_hp(gamma=0.0, zeta=0.0, weight_decay=0.1),
+            scales=SCALES_CHAIN,
+        ),
+        _problem(
+            "skips",
+            5,
+            SHAPES_CHAIN,
+            PLAYERS_CHAIN,
+            _chain(3),
+            _base_hp(eps=0.0),
+            scales=SCALES_CHAIN,
+            non_finite_steps=(0, 7, 8, 31),
+        ),
         _inactive(),
         _eps0(),
         _overflow(),
@@ -226,11 +272,21 @@ def solve(problem: GoldenProblem) -> GoldenProblem:
 
 
 def save(problem: GoldenProblem) -> Path:
-    meta = dict(name=problem.name, spec_version=problem.spec_version, hyperparameters=problem.hyperparameters,
-                players=problem.players, num_tensors=len(problem.params), num_steps=problem.num_steps)
-    arrays = {"meta": np.array(json.dumps(meta)), "weights": problem.weights, "active": problem.active,
-              "count": np.asarray(problem.expected_counts, dtype=np.int64),
-              "tensor_count": np.asarray(problem.expected_tensor_counts, dtype=np.int64)}
+    meta = dict(
+        name=problem.name,
+        spec_version=problem.spec_version,
+        hyperparameters=problem.hyperparameters,
+        players=problem.players,
+        num_tensors=len(problem.params),
+        num_steps=problem.num_steps,
+    )
+    arrays = {
+        "meta": np.array(json.dumps(meta)),
+        "weights": problem.weights,
+        "active": problem.active,
+        "count": np.asarray(problem.expected_counts, dtype=np.int64),
+        "tensor_count": np.asarray(problem.expected_tensor_counts, dtype=np.int64),
+    }
     for k, p in enumerate(problem.params):
         arrays[f"param_{k}"] = p
     for s, (grads, expected) in enumerate(zip(problem.grads, problem.expected_params)):
@@ -254,12 +310,15 @@ def load(path: Path) -> GoldenProblem:
         k_range, s_range = range(meta["num_tensors"]), range(meta["num_steps"])
         active = data["active"]
         return GoldenProblem(
-            name=meta["name"], spec_version=meta["spec_version"], hyperparameters=hp,
-            players=meta["players"], weights=data["weights"],
+            name=meta["name"],
+            spec_version=meta["spec_version"],
+            hyperparameters=hp,
+            players=meta["players"],
+            weights=data["weights"],
             params=[data[f"param_{k}"] for k in k_range],
             grads=[[data[f"grad_{s}_{k}"] if active[s, k] else None for k in k_range] for s in s_range],
             expected_params=[[data[f"expected_{s}_{k}"] for k in k_range] for s in s_range],
-            expected_diagnostics={key[len("diag_"):]: data[key] for key in data.files if key.startswith("diag_")},
+            expected_diagnostics={key[len("diag_") :]: data[key] for key in data.files if key.startswith("diag_")},
             expected_counts=data["count"].tolist(),
             expected_tensor_counts=data["tensor_count"].tolist(),
         )

@@ -14,8 +14,20 @@ from pathlib import Path
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 #: Known checks in the order of the matrix columns; others follow in the order they appear.
-COLUMN_ORDER = ["registration", "golden/float64", "golden/float32", "golden/float16", "golden/bfloat16",
-                "diagnostics", "inactive", "adamw", "skips", "state", "bad-input", "subprocess"]
+COLUMN_ORDER = [
+    "registration",
+    "golden/float64",
+    "golden/float32",
+    "golden/float16",
+    "golden/bfloat16",
+    "diagnostics",
+    "inactive",
+    "adamw",
+    "skips",
+    "state",
+    "bad-input",
+    "subprocess",
+]
 _NOTES_PER_CELL = 2
 
 
@@ -41,8 +53,9 @@ class Matrix:
     @property
     def checks(self) -> list[str]:
         found = list(dict.fromkeys(check for _, check in self.cells))
-        return sorted(found, key=lambda c: (COLUMN_ORDER.index(c) if c in COLUMN_ORDER else len(COLUMN_ORDER),
-                                            found.index(c)))
+        return sorted(
+            found, key=lambda c: (COLUMN_ORDER.index(c) if c in COLUMN_ORDER else len(COLUMN_ORDER), found.index(c))
+        )
 
     def status(self, row: str, check: str) -> tuple[str, list[str]] | None:
         """``(label, reasons)`` of a cell, or ``None`` when the row has no such check."""

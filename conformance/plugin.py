@@ -29,21 +29,43 @@ SELECTION = pytest.StashKey[dict]()
 
 def pytest_addoption(parser):
     group = parser.getgroup("neat", "NEAT conformance suite")
-    group.addoption("--neat-backend", action="append", default=None, metavar="NAME",
-                    help="check only these backends (names or shell patterns, comma-separated, repeatable)")
-    group.addoption("--neat-adapter", action="append", default=None, metavar="NAME",
-                    help="check only these adapters (names or shell patterns, comma-separated, repeatable)")
-    group.addoption("--neat-kernels", action="append", default=None, metavar="NAME",
-                    help="backend rows only for these kernel sets (names or shell patterns, comma-separated)")
-    group.addoption("--neat-matrix", default=None, metavar="PATH",
-                    help="also write the conformance matrix to PATH (JSON if it ends in .json, else text)")
+    group.addoption(
+        "--neat-backend",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only these backends (names or shell patterns, comma-separated, repeatable)",
+    )
+    group.addoption(
+        "--neat-adapter",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="check only these adapters (names or shell patterns, comma-separated, repeatable)",
+    )
+    group.addoption(
+        "--neat-kernels",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="backend rows only for these kernel sets (names or shell patterns, comma-separated)",
+    )
+    group.addoption(
+        "--neat-matrix",
+        default=None,
+        metavar="PATH",
+        help="also write the conformance matrix to PATH (JSON if it ends in .json, else text)",
+    )
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "neat_check(name, row=None, registration=False): a NEAT conformance "
-                                       "check (a matrix column); name and row may use {neat_dtype}-style "
-                                       "fields of the parameters; registration=True also gets broken adapters "
-                                       "(a backend check taking the backend_row fixture gets every row)")
+    config.addinivalue_line(
+        "markers",
+        "neat_check(name, row=None, registration=False): a NEAT conformance "
+        "check (a matrix column); name and row may use {neat_dtype}-style "
+        "fields of the parameters; registration=True also gets broken adapters "
+        "(a backend check taking the backend_row fixture gets every row)",
+    )
     config.stash[MATRIX] = Matrix()
     config.stash[CELLS] = {}
     config.pluginmanager.register(_Recorder(config), "neat-conformance-recorder")
@@ -66,7 +88,8 @@ def selection(config) -> dict:
             config.stash[SELECTION] = {
                 "backends": discovery.backend_rows(
                     discovery.select(discovery.backends(), None if full else backends or [], "backend"),
-                    _patterns(config.getoption("neat_kernels"))),
+                    _patterns(config.getoption("neat_kernels")),
+                ),
                 "adapters": discovery.select(discovery.adapters(), None if full else adapters or [], "adapter"),
                 "full": full,
             }
@@ -86,8 +109,11 @@ def _adapter_params(records, with_dtype: bool) -> list:
     for record in records:
         marks = _skip_marks(record, "adapter")
         if with_dtype:
-            params += [pytest.param(record, dtype, marks=marks, id=f"{record.name}-{dtype}")
-                       for dtype in DTYPES if dtype in record.dtypes]
+            params += [
+                pytest.param(record, dtype, marks=marks, id=f"{record.name}-{dtype}")
+                for dtype in DTYPES
+                if dtype in record.dtypes
+            ]
         else:
             params.append(pytest.param(record, marks=marks, id=record.name))
     return params
@@ -100,8 +126,11 @@ def _backend_params(rows, with_dtype: bool) -> list:
         marks = _skip_marks(row.backend, "backend")
         ident = row.backend.name if row.kernel_set is None else f"{row.backend.name}-{row.kernel_set}"
         if with_dtype:
-            params += [pytest.param(row.backend, row.kernel_set, dtype, marks=marks, id=f"{ident}-{dtype}")
-                       for dtype in DTYPES if dtype in row.dtypes]
+            params += [
+                pytest.param(row.backend, row.kernel_set, dtype, marks=marks, id=f"{ident}-{dtype}")
+                for dtype in DTYPES
+                if dtype in row.dtypes
+            ]
         else:
             params.append(pytest.param(row.backend, row.kernel_set, marks=marks, id=ident))
     return params
@@ -128,16 +157,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend_row", chosen["backends"], ids=[r.name for r in chosen["backends"]])
     if "neat_backend" in names:
         rows = [r for r in chosen["backends"] if not isinstance(r.backend, discovery.BrokenPlugin) and r.error is None]
-        metafunc.parametrize(["neat_backend", "kernel_set", "neat_dtype"][:3 if with_dtype else 2],
-                             _backend_params(rows, with_dtype))
+        metafunc.parametrize(
+            ["neat_backend", "kernel_set", "neat_dtype"][: 3 if with_dtype else 2], _backend_params(rows, with_dtype)
+        )
     if "neat_adapter" in names:
         records = chosen["adapters"]
         if registration:
             metafunc.parametrize("neat_adapter", records, ids=[r.name for r in records])
         else:
             working = [r for r in records if not isinstance(r, discovery.BrokenPlugin)]
-            metafunc.parametrize(["neat_adapter", "neat_dtype"] if with_dtype else "neat_adapter",
-                                 _adapter_params(working, with_dtype))
+            metafunc.parametrize(
+                ["neat_adapter", "neat_dtype"] if with_dtype else "neat_adapter", _adapter_params(working, with_dtype)
+            )
     for fixture, wanted in PROBLEM_FIXTURES.items():
         if fixture in names:
             metafunc.parametrize(fixture, sorted(name for name, p in runner.problems().items() if wanted(p)))

@@ -73,9 +73,9 @@ class ReferenceNGAdam:
     def _direction(self, m, v, t):
         """``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)``, 0 where the denominator is 0."""
         b1, b2 = self.hp["betas"]
-        denominator = np.sqrt(v / (1 - b2 ** t)) + self.hp["eps"]
+        denominator = np.sqrt(v / (1 - b2**t)) + self.hp["eps"]
         direction = np.zeros_like(m)
-        np.divide(m / (1 - b1 ** t), denominator, out=direction, where=denominator > 0)
+        np.divide(m / (1 - b1**t), denominator, out=direction, where=denominator > 0)
         return direction
 
     def step(self, grads):
@@ -96,8 +96,7 @@ class ReferenceNGAdam:
         t = self.t + 1
         t_k = {k: self.tensor_count[k] + 1 for k in g}
         # 2. last update direction
-        u = {k: np.zeros_like(g[k]) if t_k[k] == 1 else self._direction(self.m[k], self.v[k], t_k[k] - 1)
-             for k in g}
+        u = {k: np.zeros_like(g[k]) if t_k[k] == 1 else self._direction(self.m[k], self.v[k], t_k[k] - 1) for k in g}
         # 3. player statistics (float64 sums of float64 products)
         n = len(playing)
         G, C, U = np.zeros(n), np.zeros(n), np.zeros(n)

@@ -38,8 +38,12 @@ def problem_with(name: str, changes: tuple = ()) -> golden.GoldenProblem:
     problem = problems()[name]
     if not changes:
         return problem
-    return dataclasses.replace(problem, hyperparameters=dict(problem.hyperparameters, **dict(changes)),
-                               expected_params=[], expected_diagnostics={})
+    return dataclasses.replace(
+        problem,
+        hyperparameters=dict(problem.hyperparameters, **dict(changes)),
+        expected_params=[],
+        expected_diagnostics={},
+    )
 
 
 @dataclass
@@ -77,8 +81,12 @@ def restore_state(saved: dict, like: NGAdamState) -> NGAdamState:
         return xp.asarray(values.tolist(), dtype=leaf.dtype, device=array_api_compat.device(leaf))
 
     game = GameState(*(restore(saved[name], getattr(like.game, name)) for name in GameState._fields))
-    return NGAdamState(game, [restore(m, leaf) for m, leaf in zip(saved["exp_avg"], like.exp_avg)],
-                       [restore(v, leaf) for v, leaf in zip(saved["exp_avg_sq"], like.exp_avg_sq)], like.tables)
+    return NGAdamState(
+        game,
+        [restore(m, leaf) for m, leaf in zip(saved["exp_avg"], like.exp_avg)],
+        [restore(v, leaf) for v, leaf in zip(saved["exp_avg_sq"], like.exp_avg_sq)],
+        like.tables,
+    )
 
 
 class Stepper:
@@ -92,21 +100,24 @@ class Stepper:
 
     def arrays(self, values) -> list:
         """Backend arrays of this dtype; ``None`` (an inactive tensor's gradient) stays ``None``."""
-        return [None if v is None else self.info.from_numpy(np.asarray(v, dtype=np.float64), self.dtype)
-                for v in values]
+        return [
+            None if v is None else self.info.from_numpy(np.asarray(v, dtype=np.float64), self.dtype) for v in values
+        ]
 
     def init(self):
         params = self.arrays(self.problem.params)
         return params, functional.init_state(params, self.topology)
 
     def step(self, params, grads, state, **kwargs):
-        return functional.step(params, grads, state, self.config, kernels=self.kernel_set, topology=self.topology,
-                               **kwargs)
+        return functional.step(
+            params, grads, state, self.config, kernels=self.kernel_set, topology=self.topology, **kwargs
+        )
 
 
 @functools.cache
-def backend_run(info: BackendInfo, problem_name: str, dtype: str, kernel_set: str,
-                hyperparameter_changes: tuple = ()) -> BackendRun:
+def backend_run(
+    info: BackendInfo, problem_name: str, dtype: str, kernel_set: str, hyperparameter_changes: tuple = ()
+) -> BackendRun:
     """Run ``info``'s arrays with ``kernel_set`` over every step of a golden problem."""
     problem = problem_with(problem_name, hyperparameter_changes)
     stepper = Stepper(info, dtype, kernel_set, problem)

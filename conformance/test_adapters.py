@@ -33,7 +33,8 @@ def _check_params(adapter, dtype, problem_name, check):
     problem = runner.problems()[problem_name]
     steps = runner.adapter_run(adapter, problem_name, dtype)
     compare.params_deviation(steps, problem.expected_params).check(
-        tolerance(dtype, problem.num_steps).params, f"{_where(adapter, check, dtype, problem_name)}: parameters")
+        tolerance(dtype, problem.num_steps).params, f"{_where(adapter, check, dtype, problem_name)}: parameters"
+    )
     return problem, steps
 
 
@@ -52,7 +53,8 @@ def test_adapter_inactive_tensors(neat_adapter, neat_dtype, inactive_problem):
         if s:
             assert np.array_equal(steps[s][k], steps[s - 1][k]), (
                 f"{_where(neat_adapter, 'inactive', neat_dtype, inactive_problem)}: at step {s + 1} tensor {k} "
-                f"has no gradient but changed")
+                f"has no gradient but changed"
+            )
 
 
 @pytest.mark.neat_check("adamw")
@@ -62,7 +64,8 @@ def test_adapter_reduces_to_adamw(neat_adapter, neat_dtype):
     formula = adamw_trajectory(problem.params, problem.grads, **problem.hyperparameters)
     compare.params_deviation(runner.adapter_run(neat_adapter, "adamw", neat_dtype), formula).check(
         tolerance(neat_dtype, problem.num_steps).params,
-        f"{_where(neat_adapter, 'adamw', neat_dtype, 'adamw')}: parameters vs the AdamW formula")
+        f"{_where(neat_adapter, 'adamw', neat_dtype, 'adamw')}: parameters vs the AdamW formula",
+    )
 
 
 @pytest.mark.neat_check("skips")
@@ -77,4 +80,5 @@ def test_adapter_skips_non_finite_steps(neat_adapter, neat_dtype, skipping_probl
         for k, (new, old) in enumerate(zip(steps[s], steps[s - 1])):
             assert np.array_equal(new, old), (
                 f"{_where(neat_adapter, 'skips', neat_dtype, skipping_problem)}: step {s + 1} is skipped "
-                f"but tensor {k} changed by {np.max(np.abs(new - old)):.3g}")
+                f"but tensor {k} changed by {np.max(np.abs(new - old)):.3g}"
+            )

@@ -28,7 +28,8 @@ def test_parameters_match_reference(neat_backend, kernel_set, neat_dtype, golden
     run = runner.backend_run(neat_backend, golden_problem, neat_dtype, kernel_set)
     where = _where(neat_backend, kernel_set, f"golden/{neat_dtype}", neat_dtype, golden_problem)
     compare.params_deviation(run.params, problem.expected_params).check(
-        tolerance(neat_dtype, problem.num_steps).params, f"{where}: parameters")
+        tolerance(neat_dtype, problem.num_steps).params, f"{where}: parameters"
+    )
 
 
 @pytest.mark.neat_check("diagnostics")
@@ -38,7 +39,8 @@ def test_diagnostics_match_reference(neat_backend, kernel_set, neat_dtype, any_p
     run = runner.backend_run(neat_backend, any_problem, neat_dtype, kernel_set)
     where = _where(neat_backend, kernel_set, "diagnostics", neat_dtype, any_problem)
     compare.diagnostics_deviation(run.diagnostics, problem.expected_diagnostics).check(
-        tolerance(neat_dtype, problem.num_steps).diagnostics, f"{where}: diagnostics")
+        tolerance(neat_dtype, problem.num_steps).diagnostics, f"{where}: diagnostics"
+    )
 
 
 @pytest.mark.neat_check("inactive")
@@ -49,7 +51,8 @@ def test_inactive_tensors_play_the_sub_game(neat_backend, kernel_set, neat_dtype
     run = runner.backend_run(neat_backend, inactive_problem, neat_dtype, kernel_set)
     where = _where(neat_backend, kernel_set, "inactive", neat_dtype, inactive_problem)
     compare.params_deviation(run.params, problem.expected_params).check(
-        tolerance(neat_dtype, problem.num_steps).params, f"{where}: parameters")
+        tolerance(neat_dtype, problem.num_steps).params, f"{where}: parameters"
+    )
     assert run.tensor_counts == problem.expected_tensor_counts, f"{where}: per-tensor step counts t_k differ"
     _assert_unchanged(neat_backend, neat_dtype, problem, run.params, ~problem.active, where, "has no gradient")
 
@@ -60,7 +63,8 @@ def _assert_unchanged(info, dtype, problem, params, frozen, where: str, why: str
     for s, k in zip(*np.nonzero(frozen)):
         before = params[s - 1][k] if s else initial[k]
         assert np.array_equal(params[s][k], before), (
-            f"{where}: at step {s + 1} tensor {k} {why} but changed by {np.max(np.abs(params[s][k] - before)):.3g}")
+            f"{where}: at step {s + 1} tensor {k} {why} but changed by {np.max(np.abs(params[s][k] - before)):.3g}"
+        )
 
 
 @pytest.mark.neat_check("adamw")
@@ -96,7 +100,8 @@ def test_non_finite_steps_are_skipped(neat_backend, kernel_set, neat_dtype, skip
     frozen[skipped] = True
     _assert_unchanged(neat_backend, neat_dtype, problem, run.params, frozen, where, "is in a skipped step")
     assert run.counts == problem.expected_counts, (
-        f"{where}: step count t {run.counts}, expected {problem.expected_counts}")
+        f"{where}: step count t {run.counts}, expected {problem.expected_counts}"
+    )
     assert run.tensor_counts == problem.expected_tensor_counts, f"{where}: per-tensor step counts t_k differ"
     reported = [int(d["skipped_steps"]) for d in run.diagnostics]
     expected = [int(c) for c in problem.expected_diagnostics["skipped_steps"]]
@@ -130,12 +135,15 @@ def test_checkpoint_resumes_identically(neat_backend, kernel_set, neat_dtype):
         for s, grads in enumerate(problem.grads[cut:], start=cut):
             params, state = stepper.step(params, stepper.arrays(grads), state)
             for k, (a, b) in enumerate(zip(host(params), uninterrupted[s - cut])):
-                assert np.array_equal(a, b), (f"{where}: after restoring at step {cut}, step {s + 1} tensor {k} "
-                                              f"differs from the uninterrupted run by {np.max(np.abs(a - b)):.3g}")
+                assert np.array_equal(a, b), (
+                    f"{where}: after restoring at step {cut}, step {s + 1} tensor {k} "
+                    f"differs from the uninterrupted run by {np.max(np.abs(a - b)):.3g}"
+                )
     resumed = runner.host_state(neat_backend, state)
     for name, value in final_state.items():
-        for x, y in zip(value if isinstance(value, list) else [value], resumed[name]
-                        if isinstance(value, list) else [resumed[name]]):
+        for x, y in zip(
+            value if isinstance(value, list) else [value], resumed[name] if isinstance(value, list) else [resumed[name]]
+        ):
             assert np.array_equal(x, y), f"{where}: final {name} differs"
 
 
@@ -159,16 +167,20 @@ def _replace_first(values, replacement):
 BAD_INPUTS = {
     "fewer grads": lambda s, p, g, st, inplace, pr: s.step(p, g[:-1], st, inplace=inplace),
     "grad shape": lambda s, p, g, st, inplace, pr: s.step(
-        p, _replace_first(g, s.arrays([np.zeros(7)])[0]), st, inplace=inplace),
+        p, _replace_first(g, s.arrays([np.zeros(7)])[0]), st, inplace=inplace
+    ),
     "grad dtype": lambda s, p, g, st, inplace, pr: s.step(
-        p, _replace_first(g, s.info.from_numpy(pr.grads[0][0], _other_dtype(s))), st, inplace=inplace),
+        p, _replace_first(g, s.info.from_numpy(pr.grads[0][0], _other_dtype(s))), st, inplace=inplace
+    ),
     "grad not an array": lambda s, p, g, st, inplace, pr: s.step(
-        p, _replace_first(g, pr.grads[0][0].tolist()), st, inplace=inplace),
+        p, _replace_first(g, pr.grads[0][0].tolist()), st, inplace=inplace
+    ),
     "params not a list": lambda s, p, g, st, inplace, pr: s.step(p[0], g, st, inplace=inplace),
     "state of other params": lambda s, p, g, st, inplace, pr: s.step(p, g, s.opt.init(p[:-1]), inplace=inplace),
     "not a state": lambda s, p, g, st, inplace, pr: s.step(p, g, st._asdict(), inplace=inplace),
     "inactive without topology": lambda s, p, g, st, inplace, pr: functional.step(
-        p, _replace_first(g, None), st, s.config, kernels=s.kernel_set, inplace=inplace),
+        p, _replace_first(g, None), st, s.config, kernels=s.kernel_set, inplace=inplace
+    ),
     "integer params": lambda s, p, g, st, inplace, pr: s.opt.init([_as_int32(p[0])]),
     "overlapping players": lambda s, p, g, st, inplace, pr: s.opt.init(p, players=[[0, 1], [1, 2, 3, 4]]),
     "negative graph": lambda s, p, g, st, inplace, pr: s.opt.init(p, players=pr.players, graph=-pr.weights),
@@ -180,8 +192,9 @@ BAD_INPUTS = {
 def test_bad_input_rejected_without_change(neat_backend, kernel_set, bad_input):
     """Bad input raises TypeError/ValueError and leaves parameters, gradients and state as they were."""
     problem = runner.problems()["chain3"]
-    dtype = next(d for d in neat_backend.dtypes if discovery.kernel_set_reason(
-        registered()[kernel_set], neat_backend, d) is None)
+    dtype = next(
+        d for d in neat_backend.dtypes if discovery.kernel_set_reason(registered()[kernel_set], neat_backend, d) is None
+    )
     stepper = runner.Stepper(neat_backend, dtype, kernel_set, problem)
     params, state = stepper.init()
     for grads in problem.grads[:3]:
@@ -217,7 +230,8 @@ def test_backend_registration(backend_row):
     assert backend.name and isinstance(backend.name, str), "a backend needs a name"
     unknown = sorted(set(backend.dtypes) - set(DTYPES))
     assert backend.dtypes and not unknown, (
-        f"backend {backend.name}: dtypes {backend.dtypes} must be a non-empty subset of {DTYPES}")
+        f"backend {backend.name}: dtypes {backend.dtypes} must be a non-empty subset of {DTYPES}"
+    )
     assert callable(backend.from_numpy) and callable(backend.to_numpy)
     reason = discovery.unavailable_reason(backend)
     if reason:
@@ -227,6 +241,7 @@ def test_backend_registration(backend_row):
     assert np.array_equal(backend.to_numpy(array), [0.5, -2.0]), "from_numpy/to_numpy do not round-trip"
     kernel_set = registered()[backend_row.kernel_set]
     assert isinstance(getattr(kernel_set.kernels, "name", None), str), (
-        f"kernel set {kernel_set.name!r}: its kernels have no name (neat.kernels.StepKernels)")
+        f"kernel set {kernel_set.name!r}: its kernels have no name (neat.kernels.StepKernels)"
+    )
     for dtype in backend_row.dtypes:
         assert discovery.kernel_set_reason(kernel_set, backend, dtype) is None

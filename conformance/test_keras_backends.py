@@ -35,13 +35,33 @@ class Child:
     """A child conformance session for the keras adapters, with ``KERAS_BACKEND`` set."""
 
     def __init__(self, keras_backend: str, directory: Path):
-        self.keras_backend, self.matrix_path, self.log_path = \
-            keras_backend, directory / "matrix.json", directory / "output.txt"
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "neat.conformance.plugin",
-                   "--pyargs", "neat.conformance", "--neat-adapter=keras*", f"--neat-matrix={self.matrix_path}"]
+        self.keras_backend, self.matrix_path, self.log_path = (
+            keras_backend,
+            directory / "matrix.json",
+            directory / "output.txt",
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "neat.conformance.plugin",
+            "--pyargs",
+            "neat.conformance",
+            "--neat-adapter=keras*",
+            f"--neat-matrix={self.matrix_path}",
+        ]
         with open(self.log_path, "w") as log:
-            self.process = subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "KERAS_BACKEND": keras_backend})
+            self.process = subprocess.Popen(
+                command,
+                cwd=directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "KERAS_BACKEND": keras_backend},
+            )
 
     def finish(self) -> tuple[int, dict | None, str]:
         """Wait; return the exit status, the child's matrix (if written) and the tail of its output."""
@@ -57,8 +77,9 @@ class Child:
 @pytest.fixture(scope="module")
 def keras_children(tmp_path_factory):
     """Start every needed child session at once, so that they run side by side."""
-    children = {kb: Child(kb, tmp_path_factory.mktemp(f"keras-{kb}"))
-                for kb in KERAS_BACKENDS if skip_reason(kb) is None}
+    children = {
+        kb: Child(kb, tmp_path_factory.mktemp(f"keras-{kb}")) for kb in KERAS_BACKENDS if skip_reason(kb) is None
+    }
     yield children
     for child in children.values():
         if child.process.poll() is None:
@@ -75,6 +96,8 @@ def test_keras_adapter_on_other_backend(keras_backend, keras_children, request):
     status, matrix, output = keras_children[keras_backend].finish()
     if matrix is not None:
         plugin.merge_child_matrix(
-            request.config, matrix,
-            lambda row: row if keras_backend in row else f"{row} (KERAS_BACKEND={keras_backend})")
+            request.config,
+            matrix,
+            lambda row: row if keras_backend in row else f"{row} (KERAS_BACKEND={keras_backend})",
+        )
     assert status == 0, f"keras adapter with KERAS_BACKEND={keras_backend}: child pytest exited {status}:\n{output}"

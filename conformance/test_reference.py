@@ -39,7 +39,8 @@ def _case(name):
 def _check(trajectory, name, what):
     problem, expected = _case(name)
     compare.params_deviation(trajectory, expected).check(
-        tolerance("float64", problem.num_steps).params, f"reference × {what}: golden '{name}' parameters")
+        tolerance("float64", problem.num_steps).params, f"reference × {what}: golden '{name}' parameters"
+    )
 
 
 @pytest.mark.neat_check("adamw=formula", row="reference")
@@ -58,8 +59,9 @@ def test_golden_adamw_is_torch_adamw(case):
     problem, _ = _case(case)
     hp = problem.hyperparameters
     params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in problem.params]
-    optimizer = torch.optim.AdamW(params, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
-                                  weight_decay=hp["weight_decay"])
+    optimizer = torch.optim.AdamW(
+        params, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"]
+    )
     trajectory = []
     for grads in problem.grads:
         for p, g in zip(params, grads):
@@ -79,8 +81,9 @@ def test_golden_adamw_is_optax_adamw():
     hp = problem.hyperparameters
     with jax.enable_x64(True):
         params = [jax.numpy.asarray(p, dtype=jax.numpy.float64) for p in problem.params]
-        optimizer = optax.adamw(learning_rate=hp["lr"], b1=hp["betas"][0], b2=hp["betas"][1], eps=hp["eps"],
-                                weight_decay=hp["weight_decay"])
+        optimizer = optax.adamw(
+            learning_rate=hp["lr"], b1=hp["betas"][0], b2=hp["betas"][1], eps=hp["eps"], weight_decay=hp["weight_decay"]
+        )
         state = optimizer.init(params)
         update = jax.jit(optimizer.update)
         trajectory = []

@@ -31,8 +31,15 @@ def test_deviation_is_relative_to_the_tensor_scale():
 def test_skipped_step_count_must_be_equal():
     expected = {key: np.zeros((1, 2)) for key in ("alignment", "kappa")}
     expected |= {"step_scale": np.ones((1, 2)), "mean_alignment": np.zeros(1), "skipped_steps": np.array([1])}
-    actual = [{"alignment": np.zeros(2), "kappa": np.zeros(2), "step_scale": np.ones(2),
-               "mean_alignment": np.float64(0.0), "skipped_steps": np.float64(0.0)}]
+    actual = [
+        {
+            "alignment": np.zeros(2),
+            "kappa": np.zeros(2),
+            "step_scale": np.ones(2),
+            "mean_alignment": np.float64(0.0),
+            "skipped_steps": np.float64(0.0),
+        }
+    ]
     deviation = compare.diagnostics_deviation(actual, expected)
     assert deviation.value == float("inf") and deviation.where.startswith("skipped_steps")
 

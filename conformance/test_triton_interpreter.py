@@ -43,9 +43,13 @@ def torch_backend():
 def first_steps(problem):
     """The golden problem cut to its first :data:`STEPS` steps, expected outputs included."""
     return dataclasses.replace(
-        problem, grads=problem.grads[:STEPS], expected_params=problem.expected_params[:STEPS],
+        problem,
+        grads=problem.grads[:STEPS],
+        expected_params=problem.expected_params[:STEPS],
         expected_diagnostics={key: values[:STEPS] for key, values in problem.expected_diagnostics.items()},
-        expected_counts=problem.expected_counts[:STEPS], expected_tensor_counts=problem.expected_tensor_counts[:STEPS])
+        expected_counts=problem.expected_counts[:STEPS],
+        expected_tensor_counts=problem.expected_tensor_counts[:STEPS],
+    )
 
 
 @functools.cache
@@ -74,7 +78,8 @@ def where(check: str, dtype: str, problem_name: str) -> str:
 def test_parameters_match_reference(neat_dtype, problem_name):
     problem = first_steps(runner.problems()[problem_name])
     compare.params_deviation(run(problem_name, neat_dtype, "triton").params, problem.expected_params).check(
-        tolerance(neat_dtype, STEPS).params, f"{where('golden', neat_dtype, problem_name)}: parameters")
+        tolerance(neat_dtype, STEPS).params, f"{where('golden', neat_dtype, problem_name)}: parameters"
+    )
 
 
 @pytest.mark.neat_check("diagnostics", row=ROW)
@@ -84,9 +89,11 @@ def test_diagnostics_match_reference(neat_dtype, problem_name):
     problem = first_steps(runner.problems()[problem_name])
     triton_run = run(problem_name, neat_dtype, "triton")
     compare.diagnostics_deviation(triton_run.diagnostics, problem.expected_diagnostics).check(
-        tolerance(neat_dtype, STEPS).diagnostics, f"{where('diagnostics', neat_dtype, problem_name)}: diagnostics")
-    assert triton_run.tensor_counts == problem.expected_tensor_counts, \
+        tolerance(neat_dtype, STEPS).diagnostics, f"{where('diagnostics', neat_dtype, problem_name)}: diagnostics"
+    )
+    assert triton_run.tensor_counts == problem.expected_tensor_counts, (
         f"{where('diagnostics', neat_dtype, problem_name)}: per-tensor step counts t_k differ"
+    )
 
 
 @pytest.mark.neat_check("generic", row=ROW)
@@ -94,14 +101,15 @@ def test_diagnostics_match_reference(neat_dtype, problem_name):
 @pytest.mark.parametrize("neat_dtype", DTYPES)
 def test_parameters_match_generic_kernels(neat_dtype, problem_name):
     """The same arrays stepped by the generic kernels (independent of the stored golden outputs)."""
-    compare.params_deviation(run(problem_name, neat_dtype, "triton").params,
-                             run(problem_name, neat_dtype, "generic").params).check(
-        tolerance(neat_dtype, STEPS).params, f"{where('generic', neat_dtype, problem_name)}: parameters")
+    compare.params_deviation(
+        run(problem_name, neat_dtype, "triton").params, run(problem_name, neat_dtype, "generic").params
+    ).check(tolerance(neat_dtype, STEPS).params, f"{where('generic', neat_dtype, problem_name)}: parameters")
 
 
 @pytest.mark.neat_check("unchanged", row=ROW)
-@pytest.mark.parametrize("problem_name", [p for p in PROBLEMS if runner.problems()[p].skipped_steps
-                                          or runner.problems()[p].has_inactive])
+@pytest.mark.parametrize(
+    "problem_name", [p for p in PROBLEMS if runner.problems()[p].skipped_steps or runner.problems()[p].has_inactive]
+)
 @pytest.mark.parametrize("neat_dtype", DTYPES)
 def test_skipped_and_inactive_tensors_are_unchanged(neat_dtype, problem_name):
     """Bit for bit: every tensor on a step the reference skipped, and a tensor without a gradient."""
@@ -115,5 +123,6 @@ def test_skipped_and_inactive_tensors_are_unchanged(neat_dtype, problem_name):
         for k in frozen:
             assert np.array_equal(after[k], before[k]), (
                 f"{where('unchanged', neat_dtype, problem_name)}: step {step + 1} changed tensor {k} "
-                f"by {np.max(np.abs(after[k] - before[k])):.3g}")
+                f"by {np.max(np.abs(after[k] - before[k])):.3g}"
+            )
         before = after

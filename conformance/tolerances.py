@@ -37,7 +37,7 @@ EPS = {
     "float64": float(np.finfo(np.float64).eps),
     "float32": float(np.finfo(np.float32).eps),
     "float16": float(np.finfo(np.float16).eps),
-    "bfloat16": 2.0 ** -7,
+    "bfloat16": 2.0**-7,
 }
 
 DTYPES = tuple(EPS)
@@ -78,8 +78,9 @@ def measure(backend_names) -> None:
             for name, problem in runner.problems().items():
                 run = runner.backend_run(row.backend, name, dtype, row.kernel_set)
                 params = max(params, compare.params_deviation(run.params, problem.expected_params).value)
-                diagnostics = max(diagnostics, compare.diagnostics_deviation(
-                    run.diagnostics, problem.expected_diagnostics).value)
+                diagnostics = max(
+                    diagnostics, compare.diagnostics_deviation(run.diagnostics, problem.expected_diagnostics).value
+                )
             print(f"{row.name:<32} {dtype:<10} {params:>10.2g} {diagnostics:>12.2g}")
 
 
@@ -89,12 +90,18 @@ def main(argv=None) -> None:
     from neat.conformance.golden import NUM_STEPS
 
     parser = argparse.ArgumentParser(description="Print the conformance tolerances, or measure deviations.")
-    parser.add_argument("--measure", nargs="+", metavar="BACKEND",
-                        help="print the worst deviation of these backends on the golden problems instead")
+    parser.add_argument(
+        "--measure",
+        nargs="+",
+        metavar="BACKEND",
+        help="print the worst deviation of these backends on the golden problems instead",
+    )
     args = parser.parse_args(argv)
     if args.measure:
-        print(f"{'backend [kernel set]':<32} {'dtype':<10} {'params':>10} {'diagnostics':>12}"
-              f"   (worst deviation, {NUM_STEPS} steps)")
+        print(
+            f"{'backend [kernel set]':<32} {'dtype':<10} {'params':>10} {'diagnostics':>12}"
+            f"   (worst deviation, {NUM_STEPS} steps)"
+        )
         measure(args.measure)
         return
     print(f"{'dtype':<10} {'params':>10} {'diagnostics':>12}   ({NUM_STEPS} steps)")

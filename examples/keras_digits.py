@@ -20,8 +20,7 @@ def digits(seed: int):
     """Train/test split of the 1797 digits, pixels scaled to [0, 1]."""
     data = load_digits()
     x = (data.data / 16.0).astype("float32")
-    return train_test_split(x, data.target.astype("int32"), test_size=0.25, random_state=seed,
-                            stratify=data.target)
+    return train_test_split(x, data.target.astype("int32"), test_size=0.25, random_state=seed, stratify=data.target)
 
 
 def build_model() -> keras.Model:
@@ -41,8 +40,9 @@ def main(epochs: int = 30, seed: int = 0, verbose: int = 0) -> dict:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=verbose,
-                        callbacks=[neat.keras.NEATDiagnostics()])
+    history = model.fit(
+        x_train, y_train, batch_size=32, epochs=epochs, verbose=verbose, callbacks=[neat.keras.NEATDiagnostics()]
+    )
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     last = {key: values[-1] for key, values in history.history.items()}
     return {"test_accuracy": float(accuracy), **last}

@@ -34,10 +34,10 @@ class Problem:
     xp: Any
     dt: float
     steps: int
-    observed: Any        # (steps + 1,) bool: which time levels are observed
-    data: Any            # (steps + 1, N): observations (zeros where not observed)
-    scale: float         # 1 / (number of observed values): the misfit is a mean
-    smoothing: float     # weight of the smoothness penalty on s
+    observed: Any  # (steps + 1,) bool: which time levels are observed
+    data: Any  # (steps + 1, N): observations (zeros where not observed)
+    scale: float  # 1 / (number of observed values): the misfit is a mean
+    smoothing: float  # weight of the smoothness penalty on s
     truth: dict
 
 
@@ -54,14 +54,23 @@ def array_module(force_numpy: bool = False):
     return np
 
 
-def make_problem(xp, cells: int = 64, steps: int = 200, observe_every: int = 20, noise: float = 1e-3,
-                 smoothing: float = 1e-6, seed: int = 0) -> Problem:
+def make_problem(
+    xp,
+    cells: int = 64,
+    steps: int = 200,
+    observe_every: int = 20,
+    noise: float = 1e-3,
+    smoothing: float = 1e-6,
+    seed: int = 0,
+) -> Problem:
     """A smooth, two-scale diffusivity, a decay rate and an initial state with bumps of several widths."""
     rng = np.random.default_rng(seed)
     x = np.arange(cells) / cells
     kappa = 0.6 + 0.3 * np.sin(2 * np.pi * x) + 0.4 * np.exp(-((x - 0.3) ** 2) / 0.005)
-    u0 = sum(a * np.exp(-((x - c) ** 2) / w) for a, c, w in
-             zip(rng.uniform(0.5, 1.5, 8), rng.uniform(0, 1, 8), rng.uniform(2e-4, 2e-3, 8)))
+    u0 = sum(
+        a * np.exp(-((x - c) ** 2) / w)
+        for a, c, w in zip(rng.uniform(0.5, 1.5, 8), rng.uniform(0, 1, 8), rng.uniform(2e-4, 2e-3, 8))
+    )
     truth = {"log_kappa": xp.asarray(np.log(kappa)), "log_rate": xp.asarray(np.log(0.02)), "u0": xp.asarray(u0)}
     dt = 0.2  # stable while dt·κ ≤ 1/2
     observed = np.zeros(steps + 1, dtype=bool)
@@ -93,14 +102,14 @@ def loss_and_grads(problem: Problem, params):
     scale = problem.scale
     misfit = xp.where(problem.observed[:, None], trajectory - problem.data, 0.0)
     ds = xp.roll(log_kappa, -1) - log_kappa
-    loss = 0.5 * scale * xp.sum(misfit ** 2) + 0.5 * problem.smoothing * xp.sum(ds ** 2)
+    loss = 0.5 * scale * xp.sum(misfit**2) + 0.5 * problem.smoothing * xp.sum(ds**2)
 
     grad_kappa, grad_rate = xp.zeros_like(kappa), xp.zeros_like(rate)
     adjoint = scale * misfit[-1]
     for n in range(problem.steps - 1, -1, -1):
         u = trajectory[n]
         du = xp.roll(u, -1) - u
-        g = problem.dt * (adjoint - xp.roll(adjoint, -1))      # ∂/∂F_i of Σ_i λ_i dt (F_i − F_{i−1})
+        g = problem.dt * (adjoint - xp.roll(adjoint, -1))  # ∂/∂F_i of Σ_i λ_i dt (F_i − F_{i−1})
         grad_kappa += g * du
         grad_rate += -problem.dt * xp.sum(adjoint * u)
         flux_adjoint = g * kappa
@@ -133,8 +142,11 @@ def errors(problem: Problem, params) -> dict:
     """Relative errors of κ, r and u0 against the generating parameters."""
     xp = problem.xp
     fitted = dict(zip(("kappa", "rate", "u0"), (xp.exp(params[0]), xp.exp(params[1]), params[2])))
-    truth = {"kappa": xp.exp(problem.truth["log_kappa"]), "rate": xp.exp(problem.truth["log_rate"]),
-             "u0": problem.truth["u0"]}
+    truth = {
+        "kappa": xp.exp(problem.truth["log_kappa"]),
+        "rate": xp.exp(problem.truth["log_rate"]),
+        "u0": problem.truth["u0"],
+    }
     return {name: float(xp.linalg.norm(fitted[name] - truth[name]) / xp.linalg.norm(truth[name])) for name in truth}
 
 
@@ -154,8 +166,10 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - start
         summary = ", ".join(f"{name} {value:.2e}" for name, value in errors(problem, params).items())
         step_scale = opt.diagnostics()["step_scale"]
-        print(f"{label:>24}: loss {history[0]:.3e} → {history[-1]:.3e} in {seconds:.1f} s; "
-              f"relative errors: {summary}; step scales {np.round(np.asarray(step_scale.tolist()), 2)}")
+        print(
+            f"{label:>24}: loss {history[0]:.3e} → {history[-1]:.3e} in {seconds:.1f} s; "
+            f"relative errors: {summary}; step scales {np.round(np.asarray(step_scale.tolist()), 2)}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,15 +21,25 @@ from neat.state import NGAdamState
 # In a source checkout backends/, adapters/ and conformance/ sit beside neat/ (installed, they are
 # neat.backends, …): make them importable as such when the checkout is used through PYTHONPATH.
 _checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if not os.path.isdir(os.path.join(os.path.dirname(__file__), "backends")) and \
-        os.path.isfile(os.path.join(_checkout, "backends", "__init__.py")):
+if not os.path.isdir(os.path.join(os.path.dirname(__file__), "backends")) and os.path.isfile(
+    os.path.join(_checkout, "backends", "__init__.py")
+):
     __path__.append(_checkout)
 
 _FRONT_ENDS = ("torch", "optax", "keras")
 
 __all__ = [
-    "DEFAULTS", "FunctionalNGAdam", "NGAdam", "NGAdamConfig", "NGAdamState", "PlayerGraph", "Players",
-    "SPEC_VERSION", "__version__", "diagnostics", "ng_adam",
+    "DEFAULTS",
+    "FunctionalNGAdam",
+    "NGAdam",
+    "NGAdamConfig",
+    "NGAdamState",
+    "PlayerGraph",
+    "Players",
+    "SPEC_VERSION",
+    "__version__",
+    "diagnostics",
+    "ng_adam",
 ]
 
 

@@ -14,9 +14,12 @@ def main() -> int:
         try:
             __import__(module)
         except ImportError:
-            print(f"python -m neat runs a demo that needs the '{DEMO_EXTRA}' extra ({distribution} is not "
-                  "installed):\n"
-                  f"    pip install 'neat-nash[{DEMO_EXTRA}]'", file=sys.stderr)
+            print(
+                f"python -m neat runs a demo that needs the '{DEMO_EXTRA}' extra ({distribution} is not "
+                "installed):\n"
+                f"    pip install 'neat-nash[{DEMO_EXTRA}]'",
+                file=sys.stderr,
+            )
             return 1
     from neat.demo import main as demo
 

@@ -60,8 +60,10 @@ class NGAdamConfig:
     leak: float = DEFAULTS["leak"]
 
     def __post_init__(self):
-        scalars = {name: _number(name, getattr(self, name))
-                   for name in ("lr", "eps", "weight_decay", "gamma", "zeta", "mu", "leak")}
+        scalars = {
+            name: _number(name, getattr(self, name))
+            for name in ("lr", "eps", "weight_decay", "gamma", "zeta", "mu", "leak")
+        }
         for name, value in scalars.items():
             object.__setattr__(self, name, value)
         beta1, beta2 = _pair("betas", self.betas)

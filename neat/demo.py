@@ -83,9 +83,15 @@ def train(name, optimizer, model, train_set, test_set, steps, batch, seed, targe
         if to_target is None and smoothed < target:
             to_target = step
     full_loss, _ = model.loss_and_grads(params, *train_set)
-    return dict(name=name, train_loss=full_loss, test_accuracy=model.accuracy(params, *test_set),
-                steps=steps, to_target=to_target, seconds=time.perf_counter() - start,
-                diagnostics=optimizer.diagnostics(state))
+    return dict(
+        name=name,
+        train_loss=full_loss,
+        test_accuracy=model.accuracy(params, *test_set),
+        steps=steps,
+        to_target=to_target,
+        seconds=time.perf_counter() - start,
+        diagnostics=optimizer.diagnostics(state),
+    )
 
 
 def _progress_bar():
@@ -109,22 +115,48 @@ def main(argv=None) -> int:
     model = MLP([64, 64, 32, 10], args.seed)
     progress = _progress_bar()
     runs = [
-        train("NG-Adam", neat.ng_adam(lr=args.lr), model, train_set, test_set, args.steps, args.batch,
-              args.seed, args.target, progress),
-        train("AdamW", neat.ng_adam(lr=args.lr, gamma=0.0, zeta=0.0), model, train_set, test_set,
-              args.steps, args.batch, args.seed, args.target, progress),
+        train(
+            "NG-Adam",
+            neat.ng_adam(lr=args.lr),
+            model,
+            train_set,
+            test_set,
+            args.steps,
+            args.batch,
+            args.seed,
+            args.target,
+            progress,
+        ),
+        train(
+            "AdamW",
+            neat.ng_adam(lr=args.lr, gamma=0.0, zeta=0.0),
+            model,
+            train_set,
+            test_set,
+            args.steps,
+            args.batch,
+            args.seed,
+            args.target,
+            progress,
+        ),
     ]
     print(f"\nMLP 64-64-32-10 on scikit-learn digits, {args.steps} steps of batch {args.batch}, lr {args.lr}")
-    print(f"{'optimizer':<10}{'train loss':>12}{'test acc':>10}{'steps':>7}"
-          f"{'steps to loss<' + str(args.target):>20}{'seconds':>9}")
+    print(
+        f"{'optimizer':<10}{'train loss':>12}{'test acc':>10}{'steps':>7}"
+        f"{'steps to loss<' + str(args.target):>20}{'seconds':>9}"
+    )
     for run in runs:
         reached = "not reached" if run["to_target"] is None else str(run["to_target"])
-        print(f"{run['name']:<10}{run['train_loss']:>12.4f}{run['test_accuracy']:>10.3f}"
-              f"{run['steps']:>7}{reached:>20}{run['seconds']:>9.2f}")
+        print(
+            f"{run['name']:<10}{run['train_loss']:>12.4f}{run['test_accuracy']:>10.3f}"
+            f"{run['steps']:>7}{reached:>20}{run['seconds']:>9.2f}"
+        )
     print("(Both at the same untuned lr; tuned steps-to-target comparisons: benchmarks/results/report.md.)")
     info = runs[0]["diagnostics"]
-    print(f"\nNG-Adam diagnostics after the last step (mean alignment {float(info['mean_alignment']):+.3f}, "
-          f"skipped steps {int(info['skipped_steps'])}):")
+    print(
+        f"\nNG-Adam diagnostics after the last step (mean alignment {float(info['mean_alignment']):+.3f}, "
+        f"skipped steps {int(info['skipped_steps'])}):"
+    )
     print(f"{'player':<8}{'alignment':>10}{'conflict κ':>12}{'step scale λ':>14}")
     for i, (a, k, s) in enumerate(zip(info["alignment"], info["kappa"], info["step_scale"])):
         print(f"{'layer ' + str(i):<8}{float(a):>+10.3f}{float(k):>12.3f}{float(s):>14.3f}")

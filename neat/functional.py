@@ -59,10 +59,19 @@ def _checked_namespace(params, grads, moments, xp=None):
     return xp
 
 
-def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
-         config: NGAdamConfig | StepHyperparameters,
-         *, lr=None, weight_decay=None, kernels: str | StepKernels | None = None, inplace: bool = False,
-         topology: Topology | None = None, xp=None) -> tuple[list, NGAdamState]:
+def step(
+    params: Sequence[Any],
+    grads: Sequence[Any],
+    state: NGAdamState,
+    config: NGAdamConfig | StepHyperparameters,
+    *,
+    lr=None,
+    weight_decay=None,
+    kernels: str | StepKernels | None = None,
+    inplace: bool = False,
+    topology: Topology | None = None,
+    xp=None,
+) -> tuple[list, NGAdamState]:
     """One NG-Adam step, SPEC steps 0–9. Returns ``(new_params, new_state)``.
 
     ``grads[k] is None`` marks tensor ``k`` inactive this step (SPEC v2): it is left as
@@ -90,8 +99,10 @@ def step(params: Sequence[Any], grads: Sequence[Any], state: NGAdamState,
     if len(active) == len(params):
         return _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp)
     if topology is None:
-        raise ValueError("some gradients are None (inactive tensors): pass the game's topology= so that the "
-                         "step can be played by the active players")
+        raise ValueError(
+            "some gradients are None (inactive tensors): pass the game's topology= so that the "
+            "step can be played by the active players"
+        )
     if not active:
         return params, state
     return _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active, xp)
@@ -102,8 +113,19 @@ def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, 
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     new_params, game_state, exp_avg, exp_avg_sq = play(
-        xp, params, grads, state.exp_avg, state.exp_avg_sq, state.game, state.tables, config, lr_k, decay_k,
-        select_kernels(xp, params, kernels), inplace)
+        xp,
+        params,
+        grads,
+        state.exp_avg,
+        state.exp_avg_sq,
+        state.game,
+        state.tables,
+        config,
+        lr_k,
+        decay_k,
+        select_kernels(xp, params, kernels),
+        inplace,
+    )
     return new_params, NGAdamState(game_state, exp_avg, exp_avg_sq, state.tables)
 
 
@@ -120,31 +142,59 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     device = array_api_compat.device(state.game.log_step)
     indices = scatter.arrays(xp, device)
     game_state = state.game
-    sub_game = GameState(game_state.count, game_state.skipped,
-                         xp.take(game_state.tensor_count, indices.tensors),
-                         *(xp.take(getattr(game_state, name), indices.players)
-                           for name in ("log_step", "alignment", "conflict")))
+    sub_game = GameState(
+        game_state.count,
+        game_state.skipped,
+        xp.take(game_state.tensor_count, indices.tensors),
+        *(xp.take(getattr(game_state, name), indices.players) for name in ("log_step", "alignment", "conflict")),
+    )
     new_sub_params, new_game, sub_avg, sub_avg_sq = play(
-        xp, sub_params, sub_grads, sub_avg, sub_avg_sq, sub_game, sub.tables(xp, device, stats_dtype), config,
-        _take(xp, lr_k, indices.tensors), _take(xp, decay_k, indices.tensors),
-        select_kernels(xp, sub_params, kernels), inplace)
+        xp,
+        sub_params,
+        sub_grads,
+        sub_avg,
+        sub_avg_sq,
+        sub_game,
+        sub.tables(xp, device, stats_dtype),
+        config,
+        _take(xp, lr_k, indices.tensors),
+        _take(xp, decay_k, indices.tensors),
+        select_kernels(xp, sub_params, kernels),
+        inplace,
+    )
 
     def scattered(sub_values, full, positions, mask):
         return xp.where(mask, xp.take(sub_values, positions), full)
 
     new_game = GameState(
-        new_game.count, new_game.skipped,
+        new_game.count,
+        new_game.skipped,
         scattered(new_game.tensor_count, game_state.tensor_count, indices.tensor_position, indices.tensor_mask),
-        *(scattered(getattr(new_game, name), getattr(game_state, name), indices.player_position,
-                    indices.player_mask) for name in ("log_step", "alignment", "conflict")))
+        *(
+            scattered(getattr(new_game, name), getattr(game_state, name), indices.player_position, indices.player_mask)
+            for name in ("log_step", "alignment", "conflict")
+        ),
+    )
     new_params, exp_avg, exp_avg_sq = list(params), list(state.exp_avg), list(state.exp_avg_sq)
     for local, k in enumerate(active):
         new_params[k], exp_avg[k], exp_avg_sq[k] = new_sub_params[local], sub_avg[local], sub_avg_sq[local]
     return new_params, NGAdamState(new_game, exp_avg, exp_avg_sq, state.tables)
 
 
-def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: GameTables,
-         config: NGAdamConfig | StepHyperparameters, lr, weight_decay, kernels: StepKernels, inplace: bool):
+def play(
+    xp,
+    params,
+    grads,
+    exp_avg,
+    exp_avg_sq,
+    game_state: GameState,
+    tables: GameTables,
+    config: NGAdamConfig | StepHyperparameters,
+    lr,
+    weight_decay,
+    kernels: StepKernels,
+    inplace: bool,
+):
     """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
     (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
 
@@ -153,12 +203,25 @@ def play(xp, params, grads, exp_avg, exp_avg_sq, game_state: GameState, tables: 
     framework ops); the small state is handed back in ``xp``."""
     game_xp = getattr(kernels, "game_xp", None) or xp
     if game_xp is not xp:
-        game_state, tables, lr, weight_decay = (_moved(game_xp, value) for value in (game_state, tables, lr,
-                                                                                     weight_decay))
+        game_state, tables, lr, weight_decay = (
+            _moved(game_xp, value) for value in (game_state, tables, lr, weight_decay)
+        )
     with _quiet_numpy(xp, game_xp):
-        new_params, new_state, exp_avg, exp_avg_sq = _play(xp, game_xp, params, grads, exp_avg, exp_avg_sq,
-                                                           game_state, tables, config, lr, weight_decay, kernels,
-                                                           inplace)
+        new_params, new_state, exp_avg, exp_avg_sq = _play(
+            xp,
+            game_xp,
+            params,
+            grads,
+            exp_avg,
+            exp_avg_sq,
+            game_state,
+            tables,
+            config,
+            lr,
+            weight_decay,
+            kernels,
+            inplace,
+        )
     return new_params, new_state if game_xp is xp else _moved(xp, new_state), exp_avg, exp_avg_sq
 
 
@@ -178,13 +241,15 @@ def _moved(xp, value):
     return value if isinstance(value, (int, float)) else xp.asarray(value)
 
 
-def _play(array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, kernels,
-          inplace):
+def _play(
+    array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, kernels, inplace
+):
     """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``."""
     stats_dtype = game_state.log_step.dtype
     # Step 2 (previous step, row 0) and step 9 (this step, row 1): each tensor's own count t_k.
-    prev_scale, cur_scale, prev_shift, cur_shift = _direction_scalars(xp, game_state.tensor_count, stats_dtype,
-                                                                      config.betas, config.eps)
+    prev_scale, cur_scale, prev_shift, cur_shift = _direction_scalars(
+        xp, game_state.tensor_count, stats_dtype, config.betas, config.eps
+    )
 
     # Steps 2, 3: statistics pass; step 0: the one non-finite test (a non-finite g makes its G_i so).
     partial = TensorScalars(prev_scale, prev_shift, None, None, None, None)
@@ -197,17 +262,31 @@ def _play(array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, 
     step_taken = xp.astype(finite, game_state.count.dtype)
     count = xp.asarray(game_state.count + step_taken)
     align = game.alignment(xp, grad_sq, cross, dir_sq)
-    conflict, log_step = game.conflict_and_log_step(xp, tables, align, game_state.log_step, count <= 1,
-                                                    zeta=config.zeta, leak=config.leak,
-                                                    log_bounds=config.log_step_bounds)
+    conflict, log_step = game.conflict_and_log_step(
+        xp,
+        tables,
+        align,
+        game_state.log_step,
+        count <= 1,
+        zeta=config.zeta,
+        leak=config.leak,
+        log_bounds=config.log_step_bounds,
+    )
     nge = game.nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
     per_tensor = game.per_tensor(xp, tables, xp.stack([nge, xp.exp(log_step)]))
 
     # Steps 8, 9: update pass.
-    scalars = TensorScalars(prev_scale, prev_shift, per_tensor[0, :], 1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
-                            lr * per_tensor[1, :] * cur_scale, cur_shift)
-    new_params, exp_avg, exp_avg_sq = kernels.update(array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars,
-                                                     config.betas, finite, inplace)
+    scalars = TensorScalars(
+        prev_scale,
+        prev_shift,
+        per_tensor[0, :],
+        1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
+        lr * per_tensor[1, :] * cur_scale,
+        cur_shift,
+    )
+    new_params, exp_avg, exp_avg_sq = kernels.update(
+        array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, config.betas, finite, inplace
+    )
     new_state = GameState(
         count=count,
         skipped=xp.asarray(game_state.skipped + (1 - step_taken)),
@@ -287,11 +366,19 @@ class NGAdam:
         return diagnostics(state)
 
 
-def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float = DEFAULTS["eps"],
-            weight_decay: float = DEFAULTS["weight_decay"], gamma: float = DEFAULTS["gamma"],
-            zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-            step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
-            kernels: str | StepKernels | None = None) -> NGAdam:
+def ng_adam(
+    *,
+    lr: float = DEFAULTS["lr"],
+    betas=DEFAULTS["betas"],
+    eps: float = DEFAULTS["eps"],
+    weight_decay: float = DEFAULTS["weight_decay"],
+    gamma: float = DEFAULTS["gamma"],
+    zeta: float = DEFAULTS["zeta"],
+    mu: float = DEFAULTS["mu"],
+    step_bounds=DEFAULTS["step_bounds"],
+    leak: float = DEFAULTS["leak"],
+    kernels: str | StepKernels | None = None,
+) -> NGAdam:
     """NG-Adam with validated hyperparameters (docs/spec.md "Hyperparameters"); see :class:`NGAdam`.
 
     * ``lr`` (η ≥ 0), ``betas`` (0 ≤ β < 1), ``eps`` (ε ≥ 0, after the square root),
@@ -306,5 +393,17 @@ def ng_adam(*, lr: float = DEFAULTS["lr"], betas=DEFAULTS["betas"], eps: float =
     Defaults are :data:`neat.config.DEFAULTS`. ``gamma = zeta = 0`` is exactly AdamW.
     Every invalid value raises ``ValueError`` naming it.
     """
-    return NGAdam(NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
-                               zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak), kernels)
+    return NGAdam(
+        NGAdamConfig(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            gamma=gamma,
+            zeta=zeta,
+            mu=mu,
+            step_bounds=step_bounds,
+            leak=leak,
+        ),
+        kernels,
+    )

@@ -48,13 +48,34 @@ class NGAdam:
     (JAX) are refused: use the functional :func:`neat.ng_adam`.
     """
 
-    def __init__(self, params: Sequence[Any], lr: float = DEFAULTS["lr"], *, betas=DEFAULTS["betas"],
-                 eps: float = DEFAULTS["eps"], weight_decay: float = DEFAULTS["weight_decay"],
-                 gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-                 step_bounds=DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"], players=None, graph=None,
-                 kernels: str | StepKernels | None = None):
-        self.config = NGAdamConfig(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, gamma=gamma,
-                                   zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
+    def __init__(
+        self,
+        params: Sequence[Any],
+        lr: float = DEFAULTS["lr"],
+        *,
+        betas=DEFAULTS["betas"],
+        eps: float = DEFAULTS["eps"],
+        weight_decay: float = DEFAULTS["weight_decay"],
+        gamma: float = DEFAULTS["gamma"],
+        zeta: float = DEFAULTS["zeta"],
+        mu: float = DEFAULTS["mu"],
+        step_bounds=DEFAULTS["step_bounds"],
+        leak: float = DEFAULTS["leak"],
+        players=None,
+        graph=None,
+        kernels: str | StepKernels | None = None,
+    ):
+        self.config = NGAdamConfig(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            gamma=gamma,
+            zeta=zeta,
+            mu=mu,
+            step_bounds=step_bounds,
+            leak=leak,
+        )
         self._params = functional._as_list(params, "params")
         self._xp = arrays.namespace_of(self._params, "params")
         _check_mutable(self._xp, self._params)
@@ -82,17 +103,24 @@ class NGAdam:
         this step (a scalar, or one value per tensor). Nothing is read back to the host."""
         _check_mutable(self._xp, self._params)
         with _autograd_off(self._xp):
-            _, new_state = functional.step(self._params, grads, self._state, self.config, lr=lr,
-                                           weight_decay=weight_decay, kernels=self._kernels, inplace=True,
-                                           topology=self._topology)
+            _, new_state = functional.step(
+                self._params,
+                grads,
+                self._state,
+                self.config,
+                lr=lr,
+                weight_decay=weight_decay,
+                kernels=self._kernels,
+                inplace=True,
+                topology=self._topology,
+            )
             for name in GameState._fields:
                 getattr(self._state.game, name)[...] = getattr(new_state.game, name)
 
     def diagnostics(self) -> dict:
         """Per-player ``alignment``, ``kappa``, ``step_scale``; ``mean_alignment``, ``skipped_steps``
         (SPEC "Diagnostics"), as arrays copied from the state, so later steps leave them alone."""
-        return {key: self._xp.asarray(value, copy=True)
-                for key, value in functional.diagnostics(self._state).items()}
+        return {key: self._xp.asarray(value, copy=True) for key, value in functional.diagnostics(self._state).items()}
 
     def state_dict(self) -> dict:
         """The checkpoint as NumPy arrays and Python numbers, flat: ``numpy.savez(path, **opt.state_dict())``."""
@@ -121,8 +149,9 @@ class NGAdam:
         self.config = config
         self._topology = Topology(self._topology.players, graph, config.mu)
         stats_dtype = state.game.log_step.dtype
-        self._state = state._replace(tables=self._topology.tables(self._xp, array_api_compat.device(
-            state.game.log_step), stats_dtype))
+        self._state = state._replace(
+            tables=self._topology.tables(self._xp, array_api_compat.device(state.game.log_step), stats_dtype)
+        )
 
     def _validated(self, state_dict) -> tuple[NGAdamConfig, PlayerGraph, list]:
         """Check ``state_dict`` against this optimizer; return its config, graph and the host arrays
@@ -131,30 +160,35 @@ class NGAdam:
             raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__qualname__}")
         _require_keys(state_dict, _FIXED_KEYS)
         if int(np.asarray(state_dict["spec_version"])) != SPEC_VERSION:
-            raise ValueError(f"state_dict is for spec version {state_dict['spec_version']}, "
-                             f"this is spec version {SPEC_VERSION}")
+            raise ValueError(
+                f"state_dict is for spec version {state_dict['spec_version']}, this is spec version {SPEC_VERSION}"
+            )
         players = self._topology.players
         player_of = np.asarray(state_dict["player_of"])
         num_tensors = len(self._params)
         if player_of.shape != (num_tensors,):
             raise ValueError(f"state_dict holds {player_of.size} tensors but this optimizer has {num_tensors}")
         if not np.array_equal(player_of, players.owner):
-            raise ValueError(f"state_dict players differ: tensor owners {player_of.tolist()}, "
-                             f"this optimizer's {list(players.owner)}")
+            raise ValueError(
+                f"state_dict players differ: tensor owners {player_of.tolist()}, this optimizer's {list(players.owner)}"
+            )
         moment_keys = [f"exp_avg.{k}" for k in range(num_tensors)] + [f"exp_avg_sq.{k}" for k in range(num_tensors)]
         _require_keys(state_dict, moment_keys)
         unexpected = sorted(set(state_dict) - set(_FIXED_KEYS) - set(moment_keys))
         if unexpected:
             raise ValueError(f"state_dict has unexpected keys {unexpected}")
 
-        config = NGAdamConfig(**{name: _hyperparameter(state_dict[name], getattr(self.config, name))
-                                 for name in _HYPERPARAMETERS})
+        config = NGAdamConfig(
+            **{name: _hyperparameter(state_dict[name], getattr(self.config, name)) for name in _HYPERPARAMETERS}
+        )
         graph = PlayerGraph.from_spec(np.asarray(state_dict["graph"], dtype=np.float64), players.num_players)
         game = [_game_field(state_dict, name, getattr(self._state.game, name)) for name in GameState._fields]
         counts = dict(zip(GameState._fields, game))
         if np.any(counts["tensor_count"] > counts["count"]):
-            raise ValueError("state_dict['tensor_count'] exceeds the step count: a tensor cannot have taken "
-                             "more steps than the optimizer")
+            raise ValueError(
+                "state_dict['tensor_count'] exceeds the step count: a tensor cannot have taken "
+                "more steps than the optimizer"
+            )
         moments = [_finite(state_dict, key, tuple(p.shape)) for key, p in zip(moment_keys, self._params * 2)]
         for key, v in zip(moment_keys[num_tensors:], moments[num_tensors:]):
             if np.any(v < 0):
@@ -165,15 +199,19 @@ class NGAdam:
 def _check_mutable(xp, params: Sequence[Any]) -> None:
     """In place needs writeable arrays of real floating dtype, each given once (metadata only)."""
     if array_api_compat.is_jax_namespace(xp):
-        raise TypeError("neat.NGAdam updates arrays in place, and JAX arrays are immutable; use the functional "
-                        "API instead: opt = neat.ng_adam(...); state = opt.init(params); "
-                        "params, state = opt.step(params, grads, state)")
+        raise TypeError(
+            "neat.NGAdam updates arrays in place, and JAX arrays are immutable; use the functional "
+            "API instead: opt = neat.ng_adam(...); state = opt.init(params); "
+            "params, state = opt.step(params, grads, state)"
+        )
     arrays.check_floating(xp, params, "params")
     seen: dict[int, int] = {}
     for k, p in enumerate(params):
         if not getattr(getattr(p, "flags", None), "writeable", True):  # NumPy's flag; CuPy, torch have none
-            raise ValueError(f"params[{k}] is read-only (flags.writeable is False); neat.NGAdam writes "
-                             "parameters in place, so pass writeable arrays")
+            raise ValueError(
+                f"params[{k}] is read-only (flags.writeable is False); neat.NGAdam writes "
+                "parameters in place, so pass writeable arrays"
+            )
         if id(p) in seen:
             raise ValueError(f"params[{k}] is the same array as params[{seen[id(p)]}]; give each array once")
         seen[id(p)] = k
@@ -213,11 +251,15 @@ def _game_field(state_dict: Mapping, key: str, like) -> np.ndarray:
     if not array_api_compat.array_namespace(like).isdtype(like.dtype, "integral"):
         return _finite(state_dict, key, tuple(like.shape))
     value = np.asarray(state_dict[key])
-    valid = (value.shape == tuple(like.shape) and np.issubdtype(value.dtype, np.integer)
-             and np.all((value >= 0) & (value <= np.iinfo(np.int32).max)))
+    valid = (
+        value.shape == tuple(like.shape)
+        and np.issubdtype(value.dtype, np.integer)
+        and np.all((value >= 0) & (value <= np.iinfo(np.int32).max))
+    )
     if not valid:
-        raise ValueError(f"state_dict[{key!r}] must hold non-negative integers of shape {tuple(like.shape)}, "
-                         f"got {state_dict[key]!r}")
+        raise ValueError(
+            f"state_dict[{key!r}] must hold non-negative integers of shape {tuple(like.shape)}, got {state_dict[key]!r}"
+        )
     return value
 
 

@@ -101,23 +101,46 @@ class NGAdam(keras.optimizers.Optimizer):
     learning-rate schedules, counts every call.
     """
 
-    def __init__(self, learning_rate=KERAS_ADAMW_DEFAULTS["learning_rate"],
-                 weight_decay=KERAS_ADAMW_DEFAULTS["weight_decay"], beta_1=KERAS_ADAMW_DEFAULTS["beta_1"],
-                 beta_2=KERAS_ADAMW_DEFAULTS["beta_2"], epsilon=KERAS_ADAMW_DEFAULTS["epsilon"], amsgrad=False,
-                 gamma=DEFAULTS["gamma"], zeta=DEFAULTS["zeta"], mu=DEFAULTS["mu"],
-                 step_bounds=DEFAULTS["step_bounds"], leak=DEFAULTS["leak"], players=None, graph=None,
-                 player_names=None, kernels=None, model=None, name=None, **kwargs):
+    def __init__(
+        self,
+        learning_rate=KERAS_ADAMW_DEFAULTS["learning_rate"],
+        weight_decay=KERAS_ADAMW_DEFAULTS["weight_decay"],
+        beta_1=KERAS_ADAMW_DEFAULTS["beta_1"],
+        beta_2=KERAS_ADAMW_DEFAULTS["beta_2"],
+        epsilon=KERAS_ADAMW_DEFAULTS["epsilon"],
+        amsgrad=False,
+        gamma=DEFAULTS["gamma"],
+        zeta=DEFAULTS["zeta"],
+        mu=DEFAULTS["mu"],
+        step_bounds=DEFAULTS["step_bounds"],
+        leak=DEFAULTS["leak"],
+        players=None,
+        graph=None,
+        player_names=None,
+        kernels=None,
+        model=None,
+        name=None,
+        **kwargs,
+    ):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
         if weight_decay is None:  # AdamW's own check and message
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
         if amsgrad:
-            raise ValueError("Invalid amsgrad: True (NG-Adam has no AMSGrad variant: SPEC v2 keeps the "
-                             "plain second moment v)")
+            raise ValueError(
+                "Invalid amsgrad: True (NG-Adam has no AMSGrad variant: SPEC v2 keeps the plain second moment v)"
+            )
         self.amsgrad = False
         self.neat_config = NGAdamConfig(
             lr=learning_rate if isinstance(learning_rate, float) else DEFAULTS["lr"],
-            betas=(beta_1, beta_2), eps=epsilon, weight_decay=weight_decay,
-            gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak)
+            betas=(beta_1, beta_2),
+            eps=epsilon,
+            weight_decay=weight_decay,
+            gamma=gamma,
+            zeta=zeta,
+            mu=mu,
+            step_bounds=step_bounds,
+            leak=leak,
+        )
         if kernels is not None and not isinstance(kernels, str):
             raise TypeError(f"kernels must be None or the name of a registered kernel set, got {kernels!r}")
         self.kernels = kernels
@@ -125,8 +148,7 @@ class NGAdam(keras.optimizers.Optimizer):
         self.graph = _graph_to_config(graph)
         self.player_names: list[str] = [] if player_names is None else [str(n) for n in player_names]
         if self.player_names and len(self.player_names) != len(self.players or ()):
-            raise ValueError(f"player_names: got {len(self.player_names)} names for "
-                             f"{len(self.players or ())} players")
+            raise ValueError(f"player_names: got {len(self.player_names)} names for {len(self.players or ())} players")
         self._model = None
         if model is not None:
             self.bind(model)
@@ -157,16 +179,27 @@ class NGAdam(keras.optimizers.Optimizer):
         self.players, self.graph, self.player_names = players, _graph_to_config(graph), list(player_names)
         inplace = keras.config.backend() == "torch"
         decays = self._decay_mask(tensors, fresh.game.log_step)
-        self._plan = _Plan(tuple(tensors), tuple(self._var_key(v) for v in tensors), topology, fresh.tables,
-                           kernels, inplace, decays, self._bound_step(kernels, topology, inplace, decays),
-                           _no_grad_context())
-        self._game = GameState(*(self._state_variable(value, f"neat_{field}")
-                                 for field, value in zip(GameState._fields, fresh.game)))
+        self._plan = _Plan(
+            tuple(tensors),
+            tuple(self._var_key(v) for v in tensors),
+            topology,
+            fresh.tables,
+            kernels,
+            inplace,
+            decays,
+            self._bound_step(kernels, topology, inplace, decays),
+            _no_grad_context(),
+        )
+        self._game = GameState(
+            *(self._state_variable(value, f"neat_{field}") for field, value in zip(GameState._fields, fresh.game))
+        )
         names = [v.path.replace("/", "_") for v in tensors]
-        self._exp_avg = [self._state_variable(m, f"{n}_exp_avg", like=t)
-                         for m, n, t in zip(fresh.exp_avg, names, tensors)]
-        self._exp_avg_sq = [self._state_variable(v, f"{n}_exp_avg_sq", like=t)
-                            for v, n, t in zip(fresh.exp_avg_sq, names, tensors)]
+        self._exp_avg = [
+            self._state_variable(m, f"{n}_exp_avg", like=t) for m, n, t in zip(fresh.exp_avg, names, tensors)
+        ]
+        self._exp_avg_sq = [
+            self._state_variable(v, f"{n}_exp_avg_sq", like=t) for v, n, t in zip(fresh.exp_avg_sq, names, tensors)
+        ]
 
     def _state_variable(self, value, name: str, like=None):
         """An optimizer variable holding ``value``; with ``like`` (a model variable), ``value`` is the
@@ -180,6 +213,7 @@ class NGAdam(keras.optimizers.Optimizer):
             variable = self.add_variable(tuple(value.shape), dtype=dtype, name=name)
             variable.assign(value)
             return variable
+
         def fill(shape, dtype=None):
             return keras.ops.full(shape, value, dtype=dtype)
 
@@ -195,11 +229,14 @@ class NGAdam(keras.optimizers.Optimizer):
         if model is not None:
             layout = keras_adapter.model_layout(model, tensors)
         else:
-            warnings.warn("NGAdam has no model bound: its players are the variables' owning paths (one per "
-                          "layer path, or per variable for standalone variables) and its player graph is a "
-                          "chain, not the model's layers and connectivity. Bind the model with "
-                          "NGAdam(..., model=model) or optimizer.bind(model) before fit, or pass players=.",
-                          UserWarning, stacklevel=4)
+            warnings.warn(
+                "NGAdam has no model bound: its players are the variables' owning paths (one per "
+                "layer path, or per variable for standalone variables) and its player graph is a "
+                "chain, not the model's layers and connectivity. Bind the model with "
+                "NGAdam(..., model=model) or optimizer.bind(model) before fit, or pass players=.",
+                UserWarning,
+                stacklevel=4,
+            )
             layout = keras_adapter.path_layout(tensors)
         graph = layout.graph if self.graph is None else _graph_from_config(self.graph)
         return layout.players, graph, list(layout.player_names)
@@ -208,8 +245,11 @@ class NGAdam(keras.optimizers.Optimizer):
         """1 per tensor, 0 where ``exclude_from_weight_decay`` excludes it (SPEC step 9): a ``(K,)``
         array like ``like``, fixed once built (Keras allows exclusions only before ``build``)."""
         xp = array_api_compat.array_namespace(like)
-        return xp.asarray([1.0 if self._use_weight_decay(v) else 0.0 for v in tensors], dtype=like.dtype,
-                          device=array_api_compat.device(like))
+        return xp.asarray(
+            [1.0 if self._use_weight_decay(v) else 0.0 for v in tensors],
+            dtype=like.dtype,
+            device=array_api_compat.device(like),
+        )
 
     def _bound_step(self, kernels, topology, inplace: bool, decays):
         """:func:`neat.functional.step` with everything but the arrays, ``lr`` and ``ω`` bound;
@@ -218,15 +258,28 @@ class NGAdam(keras.optimizers.Optimizer):
         config = self.neat_config
 
         def step(params, grads, state, lr, weight_decay):
-            return functional.step(params, grads, state, config, lr=lr, weight_decay=decays * weight_decay,
-                                   kernels=kernels, topology=topology, inplace=inplace)
+            return functional.step(
+                params,
+                grads,
+                state,
+                config,
+                lr=lr,
+                weight_decay=decays * weight_decay,
+                kernels=kernels,
+                topology=topology,
+                inplace=inplace,
+            )
 
         return _jax_jit(step) if keras.config.backend() == "jax" else step
 
     def _state(self) -> NGAdamState:
         """The core's state, from the variables' current (possibly traced) values."""
-        return NGAdamState(GameState(*(v.value for v in self._game)), [m.value for m in self._exp_avg],
-                           [v.value for v in self._exp_avg_sq], self._plan.tables)
+        return NGAdamState(
+            GameState(*(v.value for v in self._game)),
+            [m.value for m in self._exp_avg],
+            [v.value for v in self._exp_avg_sq],
+            self._plan.tables,
+        )
 
     def game_state(self) -> GameState:
         """The current :class:`~neat.state.GameState` (backend tensors; ``count`` is NEAT's ``t``)."""
@@ -245,15 +298,21 @@ class NGAdam(keras.optimizers.Optimizer):
         plan = self._plan
         given = dict(zip(map(self._var_key, trainable_variables), grads))
         grads = [given.get(key) for key in plan.keys]
-        weight_decay = keras.ops.convert_to_tensor(0.0 if self.weight_decay is None else self.weight_decay,
-                                                   dtype=keras.backend.standardize_dtype(plan.decays.dtype))
+        weight_decay = keras.ops.convert_to_tensor(
+            0.0 if self.weight_decay is None else self.weight_decay,
+            dtype=keras.backend.standardize_dtype(plan.decays.dtype),
+        )
         with plan.no_grad():
             params, state = [v.value for v in plan.tensors], self._state()
-            new_params, new_state = plan.step(params, grads, state, keras.ops.convert_to_tensor(learning_rate),
-                                              weight_decay)
-            for variables, old, new in ((plan.tensors, params, new_params), (self._game, state.game, new_state.game),
-                                        (self._exp_avg, state.exp_avg, new_state.exp_avg),
-                                        (self._exp_avg_sq, state.exp_avg_sq, new_state.exp_avg_sq)):
+            new_params, new_state = plan.step(
+                params, grads, state, keras.ops.convert_to_tensor(learning_rate), weight_decay
+            )
+            for variables, old, new in (
+                (plan.tensors, params, new_params),
+                (self._game, state.game, new_state.game),
+                (self._exp_avg, state.exp_avg, new_state.exp_avg),
+                (self._exp_avg_sq, state.exp_avg_sq, new_state.exp_avg_sq),
+            ):
                 self._store(variables, old, new)
 
     def _store(self, variables, old, new) -> None:
@@ -279,11 +338,21 @@ class NGAdam(keras.optimizers.Optimizer):
         and ``player_names`` are the resolved ones (from the bound model or the variables)."""
         config = super().get_config()
         beta_1, beta_2 = self.neat_config.betas
-        config.update(beta_1=beta_1, beta_2=beta_2, epsilon=self.neat_config.eps, amsgrad=self.amsgrad,
-                      gamma=self.neat_config.gamma, zeta=self.neat_config.zeta, mu=self.neat_config.mu,
-                      step_bounds=list(self.neat_config.step_bounds), leak=self.neat_config.leak,
-                      players=None if self.players is None else [list(group) for group in self.players],
-                      graph=self.graph, player_names=list(self.player_names) or None, kernels=self.kernels)
+        config.update(
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=self.neat_config.eps,
+            amsgrad=self.amsgrad,
+            gamma=self.neat_config.gamma,
+            zeta=self.neat_config.zeta,
+            mu=self.neat_config.mu,
+            step_bounds=list(self.neat_config.step_bounds),
+            leak=self.neat_config.leak,
+            players=None if self.players is None else [list(group) for group in self.players],
+            graph=self.graph,
+            player_names=list(self.player_names) or None,
+            kernels=self.kernels,
+        )
         return config
 
 
@@ -340,8 +409,9 @@ class NEATDiagnostics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
         if not isinstance(optimizer, NGAdam):
-            raise TypeError(f"NEATDiagnostics needs a model compiled with neat.keras.NGAdam, "
-                            f"got {type(optimizer).__qualname__}")
+            raise TypeError(
+                f"NEATDiagnostics needs a model compiled with neat.keras.NGAdam, got {type(optimizer).__qualname__}"
+            )
         values = diagnostics_as_floats(optimizer)
         if logs is not None:
             logs.update(values)
@@ -360,8 +430,10 @@ def diagnostics_as_floats(optimizer: NGAdam) -> dict[str, float]:
     def host(x):
         return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
 
-    values = {"neat_mean_alignment": float(host(info["mean_alignment"])),
-              "neat_skipped_steps": float(host(info["skipped_steps"]))}
+    values = {
+        "neat_mean_alignment": float(host(info["mean_alignment"])),
+        "neat_skipped_steps": float(host(info["skipped_steps"])),
+    }
     for key, label in (("step_scale", "step_scale"), ("kappa", "conflict"), ("alignment", "alignment")):
         for name, value in zip(info["player_names"], host(info[key])):
             values[f"neat_{label}/{name}"] = float(value)
@@ -379,8 +451,9 @@ class _TensorBoardScalars:
         self._file = EventFileWriter(str(log_dir))
 
     def __call__(self, values: dict, step: int) -> None:
-        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=value)
-                                       for tag, value in values.items()])
+        summary = self._summary(
+            value=[self._summary.Value(tag=tag, simple_value=value) for tag, value in values.items()]
+        )
         self._file.add_event(self._event(wall_time=time.time(), step=int(step), summary=summary))
         self._file.flush()
 
@@ -392,7 +465,10 @@ def _event_writer(log_dir):
     try:
         return _TensorBoardScalars(log_dir)
     except ImportError as error:
-        warnings.warn(f"NEATDiagnostics: not writing TensorBoard summaries to {log_dir!r} because the "
-                      f"'tensorboard' package is missing ({error}); `pip install tensorboard` to enable them. "
-                      "The diagnostics still go into `logs`.", stacklevel=3)
+        warnings.warn(
+            f"NEATDiagnostics: not writing TensorBoard summaries to {log_dir!r} because the "
+            f"'tensorboard' package is missing ({error}); `pip install tensorboard` to enable them. "
+            "The diagnostics still go into `logs`.",
+            stacklevel=3,
+        )
         return None

@@ -63,12 +63,23 @@ class StepKernels(Protocol):
 
     name: str
 
-    def statistics(self, xp, grads: Sequence, exp_avg: Sequence, exp_avg_sq: Sequence,
-                   scalars: TensorScalars, stats_dtype) -> Statistics: ...
+    def statistics(
+        self, xp, grads: Sequence, exp_avg: Sequence, exp_avg_sq: Sequence, scalars: TensorScalars, stats_dtype
+    ) -> Statistics: ...
 
-    def update(self, xp, params: Sequence, grads: Sequence, exp_avg: Sequence, exp_avg_sq: Sequence,
-               statistics: Statistics, scalars: TensorScalars, betas, finite,
-               inplace: bool = False) -> tuple[list, list, list]:
+    def update(
+        self,
+        xp,
+        params: Sequence,
+        grads: Sequence,
+        exp_avg: Sequence,
+        exp_avg_sq: Sequence,
+        statistics: Statistics,
+        scalars: TensorScalars,
+        betas,
+        finite,
+        inplace: bool = False,
+    ) -> tuple[list, list, list]:
         """Return new ``(params, exp_avg, exp_avg_sq)``; the old values where ``finite`` is false.
 
         With ``inplace=True`` the results are written into the given arrays, which are returned."""
@@ -103,15 +114,17 @@ class GenericKernels:
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
             g = xp.astype(g, m.dtype)
             if statistics.direction is None:
-                u = adam_direction(xp, m, v, _scalar(xp, scalars.prev_scale, k, m),
-                                   _scalar(xp, scalars.prev_shift, k, m))
+                u = adam_direction(
+                    xp, m, v, _scalar(xp, scalars.prev_scale, k, m), _scalar(xp, scalars.prev_shift, k, m)
+                )
             else:
                 u = statistics.direction[k]
             g_hat = g - _scalar(xp, scalars.nge, k, m) * u
             m_next = beta1 * m + (1.0 - beta1) * g_hat
             v_next = beta2 * v + (1.0 - beta2) * (g * g)
-            direction = adam_direction(xp, m_next, v_next, _scalar(xp, scalars.step, k, m),
-                                       _scalar(xp, scalars.shift, k, m))
+            direction = adam_direction(
+                xp, m_next, v_next, _scalar(xp, scalars.step, k, m), _scalar(xp, scalars.shift, k, m)
+            )
             p_next = xp.astype(p, m.dtype) * _scalar(xp, scalars.decay, k, m) - direction
             new_params.append(_result(xp, p, xp.astype(p_next, p.dtype), finite, inplace))
             new_avg.append(_result(xp, m, xp.astype(m_next, m.dtype), finite, inplace))

@@ -76,11 +76,23 @@ class NGAdamOptaxState(NGAdamState):
         return len(jax.tree.leaves(self.exp_avg))
 
 
-def ng_adam(learning_rate: optax.ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-            eps_root: float = 0.0, *, weight_decay: optax.ScalarOrSchedule = 1e-4, mask: Any = None,
-            gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-            step_bounds: tuple[float, float] = DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
-            players: Callable | list | None = None, graph: Any = None) -> optax.GradientTransformationExtraArgs:
+def ng_adam(
+    learning_rate: optax.ScalarOrSchedule,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    weight_decay: optax.ScalarOrSchedule = 1e-4,
+    mask: Any = None,
+    gamma: float = DEFAULTS["gamma"],
+    zeta: float = DEFAULTS["zeta"],
+    mu: float = DEFAULTS["mu"],
+    step_bounds: tuple[float, float] = DEFAULTS["step_bounds"],
+    leak: float = DEFAULTS["leak"],
+    players: Callable | list | None = None,
+    graph: Any = None,
+) -> optax.GradientTransformationExtraArgs:
     """NG-Adam (SPEC.md) as an optax transformation; ``optax.adamw`` when ``gamma = zeta = 0``.
 
     ``weight_decay`` is decoupled (SPEC step 9: ``θ ← θ(1 − ηω)``); ``mask``, as ``optax.adamw``'s:
@@ -92,8 +104,22 @@ def ng_adam(learning_rate: optax.ScalarOrSchedule, b1: float = 0.9, b2: float = 
     ``static_args`` (optax would take it for a schedule). Values injected after ``init`` are used
     as given, without validation.
     """
-    game = _Game(dict(lr=learning_rate, weight_decay=weight_decay, betas=(b1, b2), eps=eps, eps_root=eps_root,
-                      gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak), players, graph)
+    game = _Game(
+        dict(
+            lr=learning_rate,
+            weight_decay=weight_decay,
+            betas=(b1, b2),
+            eps=eps,
+            eps_root=eps_root,
+            gamma=gamma,
+            zeta=zeta,
+            mu=mu,
+            step_bounds=step_bounds,
+            leak=leak,
+        ),
+        players,
+        graph,
+    )
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
         del extra_args  # optax: a transformation ignores the extra arguments it does not use
@@ -108,11 +134,20 @@ def ng_adam(learning_rate: optax.ScalarOrSchedule, b1: float = 0.9, b2: float = 
     return optax.GradientTransformationExtraArgs(game.init, update_fn)
 
 
-def scale_by_ng_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0, *,
-                     gamma: float = DEFAULTS["gamma"], zeta: float = DEFAULTS["zeta"], mu: float = DEFAULTS["mu"],
-                     step_bounds: tuple[float, float] = DEFAULTS["step_bounds"], leak: float = DEFAULTS["leak"],
-                     players: Callable | list | None = None,
-                     graph: Any = None) -> optax.GradientTransformationExtraArgs:
+def scale_by_ng_adam(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    *,
+    gamma: float = DEFAULTS["gamma"],
+    zeta: float = DEFAULTS["zeta"],
+    mu: float = DEFAULTS["mu"],
+    step_bounds: tuple[float, float] = DEFAULTS["step_bounds"],
+    leak: float = DEFAULTS["leak"],
+    players: Callable | list | None = None,
+    graph: Any = None,
+) -> optax.GradientTransformationExtraArgs:
     """The NG-Adam direction ``λ_{P(k)} · m̂_k / (√v̂_k + ε)`` (SPEC steps 0–8 and 9 without ``η``
     and ``ω``), as ``optax.scale_by_adam`` gives Adam's. Then
     ``optax.chain(scale_by_ng_adam(...), optax.add_decayed_weights(ω), optax.scale_by_learning_rate(η))``
@@ -122,8 +157,22 @@ def scale_by_ng_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_
     The direction is the core's step from the origin (``θ = 0, η = 1, ω = 0``), negated: exactly
     ``λ·d`` in the gradients' dtype. ``update`` needs no parameters; a ``None`` gradient leaf gives
     a ``None`` update (an inactive tensor, SPEC v2)."""
-    game = _Game(dict(lr=DEFAULTS["lr"], weight_decay=0.0, betas=(b1, b2), eps=eps, eps_root=eps_root,
-                      gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak), players, graph)
+    game = _Game(
+        dict(
+            lr=DEFAULTS["lr"],
+            weight_decay=0.0,
+            betas=(b1, b2),
+            eps=eps,
+            eps_root=eps_root,
+            gamma=gamma,
+            zeta=zeta,
+            mu=mu,
+            step_bounds=step_bounds,
+            leak=leak,
+        ),
+        players,
+        graph,
+    )
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
         del params, extra_args
@@ -181,8 +230,7 @@ class _Game:
         leaves = _floating_leaves(params)
         exp_avg, exp_avg_sq = (jax.tree.map(_zero_moment, params) for _ in range(2))
         if not leaves:
-            return NGAdamOptaxState(GameState.zeros(jnp, 0, 0, jnp.float32, None), exp_avg, exp_avg_sq,
-                                    _empty_tables())
+            return NGAdamOptaxState(GameState.zeros(jnp, 0, 0, jnp.float32, None), exp_avg, exp_avg_sq, _empty_tables())
         if self.validate_at_init and not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(self.hyper)):
             _validated(self.hyper)  # arrays (inject_hyperparams), once, off the step
         topology = self.topology(params)
@@ -196,7 +244,7 @@ class _Game:
         leaves inactive): ``(new params, new state)``."""
         param_leaves, treedef = jax.tree.flatten(params)
         try:
-            grad_leaves = treedef.flatten_up_to(grads)
+            grad_leaves = treedef.flatten_up_to(grads)  # type: ignore[attr-defined]  # (missing from jax's stubs)
         except (ValueError, TypeError) as error:
             raise ValueError(f"neat.optax: the gradients' pytree does not match the parameters' ({error})") from None
         if not param_leaves:  # nothing to update: the step only counts (SPEC step 1)
@@ -204,21 +252,31 @@ class _Game:
         topology = self.topology(params)
         inactive = any(g is None for g in grad_leaves)
         if inactive and not self.static_mu:
-            raise ValueError("neat.optax: None gradient leaves (a sub-game) need a Python number mu; with "
-                             "optax.inject_hyperparams pass static_args=('mu',)")
+            raise ValueError(
+                "neat.optax: None gradient leaves (a sub-game) need a Python number mu; with "
+                "optax.inject_hyperparams pass static_args=('mu',)"
+            )
         tables = state.tables if self.static_mu else self.tables(topology, state.game.log_step.dtype, None)
-        exp_avg, exp_avg_sq = ([_real(m) for m in treedef.flatten_up_to(tree)]
-                               for tree in (state.exp_avg, state.exp_avg_sq))
+        exp_avg, exp_avg_sq = (
+            [_real(m) for m in treedef.flatten_up_to(tree)]  # type: ignore[attr-defined]
+            for tree in (state.exp_avg, state.exp_avg_sq)
+        )
         new_leaves, core = functional.step(
-            [_real(p) for p in param_leaves], [None if g is None else _real(g) for g in grad_leaves],
-            NGAdamState(state.game, exp_avg, exp_avg_sq, tables), self.config, lr=lr,
-            weight_decay=weight_decay, topology=topology if inactive else None)
+            [_real(p) for p in param_leaves],
+            [None if g is None else _real(g) for g in grad_leaves],
+            NGAdamState(state.game, exp_avg, exp_avg_sq, tables),
+            self.config,
+            lr=lr,
+            weight_decay=weight_decay,
+            topology=topology if inactive else None,
+        )
 
         def tree_like_params(real_leaves):
             return treedef.unflatten([_like(r, p) for r, p in zip(real_leaves, param_leaves)])
 
         return tree_like_params(new_leaves), NGAdamOptaxState(
-            core.game, tree_like_params(core.exp_avg), tree_like_params(core.exp_avg_sq), core.tables)
+            core.game, tree_like_params(core.exp_avg), tree_like_params(core.exp_avg_sq), core.tables
+        )
 
 
 def _is_none(node) -> bool:
@@ -233,8 +291,10 @@ def _floating_leaves(params) -> list:
         dtype = getattr(leaf, "dtype", None)
         if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
             what = f"dtype {dtype}" if dtype is not None else f"type {type(leaf).__qualname__}"
-            raise TypeError(f"neat.optax: params{jax.tree_util.keystr(path)} has {what}; "
-                            "NEAT optimizes floating (real or complex) arrays")
+            raise TypeError(
+                f"neat.optax: params{jax.tree_util.keystr(path)} has {what}; "
+                "NEAT optimizes floating (real or complex) arrays"
+            )
     return [leaf for _, leaf in with_paths]
 
 
@@ -284,18 +344,23 @@ def _empty_tables() -> GameTables:
     """The tables of a game without tensors or players (an empty parameter pytree)."""
     index = jnp.zeros((0, 0), jnp.int32)
     weights = jnp.zeros((0, 0), jnp.float32)
-    return GameTables(owner=jnp.zeros((0,), jnp.int32), members=index, member_mask=weights, neighbours=index,
-                      weights=weights)
+    return GameTables(
+        owner=jnp.zeros((0,), jnp.int32), members=index, member_mask=weights, neighbours=index, weights=weights
+    )
 
 
 def _validatable(hyper: dict) -> dict:
     """The values checked against SPEC "Hyperparameters": schedules and traced learning rates or
     weight decays left out (checked by their values at each step, not at all)."""
+
     def concrete(value, default):
         return default if callable(value) or isinstance(value, jax.core.Tracer) else value
 
-    return dict(hyper, lr=concrete(hyper["lr"], DEFAULTS["lr"]),
-                weight_decay=concrete(hyper["weight_decay"], DEFAULTS["weight_decay"]))
+    return dict(
+        hyper,
+        lr=concrete(hyper["lr"], DEFAULTS["lr"]),
+        weight_decay=concrete(hyper["weight_decay"], DEFAULTS["weight_decay"]),
+    )
 
 
 def _number(value):
@@ -307,8 +372,9 @@ def _validated(hyper: dict) -> NGAdamConfig:
     """SPEC "Hyperparameters" checks on concrete values (raises ``ValueError`` naming the value)."""
     values = jax.tree.map(_number, _validatable(hyper))
     if values.pop("eps_root") != 0:
-        raise ValueError(f"Invalid eps_root: {hyper['eps_root']!r} (must be 0: NG-Adam's direction is "
-                         "m̂ / (√v̂ + eps), SPEC step 9)")
+        raise ValueError(
+            f"Invalid eps_root: {hyper['eps_root']!r} (must be 0: NG-Adam's direction is m̂ / (√v̂ + eps), SPEC step 9)"
+        )
     return NGAdamConfig(**values)
 
 
@@ -317,9 +383,16 @@ def _traced_hyperparameters(hyper: dict) -> StepHyperparameters:
     as given, validated at ``init`` by :func:`_validated` where concrete. The learning rate (maybe
     a schedule) and the weight decay also go to every step as overrides."""
     low, high = hyper["step_bounds"]
-    return StepHyperparameters(lr=hyper["lr"], betas=tuple(hyper["betas"]), eps=hyper["eps"],
-                               weight_decay=hyper["weight_decay"], gamma=hyper["gamma"], zeta=hyper["zeta"],
-                               leak=hyper["leak"], log_step_bounds=(jnp.log(low), jnp.log(high)))
+    return StepHyperparameters(
+        lr=hyper["lr"],
+        betas=tuple(hyper["betas"]),
+        eps=hyper["eps"],
+        weight_decay=hyper["weight_decay"],
+        gamma=hyper["gamma"],
+        zeta=hyper["zeta"],
+        leak=hyper["leak"],
+        log_step_bounds=(jnp.log(low), jnp.log(high)),
+    )
 
 
 def _replicated(leaf):

@@ -52,10 +52,12 @@ class Players:
                 if not 0 <= k < self.num_tensors:
                     raise ValueError(
                         f"Invalid players: tensor index {k} in player {player} is out of range "
-                        f"for {self.num_tensors} tensors")
+                        f"for {self.num_tensors} tensors"
+                    )
                 if k in seen:
                     raise ValueError(
-                        f"Invalid players: tensor {k} belongs to both player {seen[k]} and player {player}")
+                        f"Invalid players: tensor {k} belongs to both player {seen[k]} and player {player}"
+                    )
                 seen[k] = player
         missing = sorted(set(range(self.num_tensors)) - set(seen))
         if missing:
@@ -105,7 +107,8 @@ class PlayerGraph:
         if weights.shape != (num_players, num_players):
             raise ValueError(
                 f"Invalid graph: weight matrix has shape {weights.shape}, expected "
-                f"({num_players}, {num_players}) for {num_players} players")
+                f"({num_players}, {num_players}) for {num_players} players"
+            )
         return cls(weights)
 
     @classmethod
@@ -122,8 +125,9 @@ class PlayerGraph:
             i, j = _index(i, "graph edge endpoint"), _index(j, "graph edge endpoint")
             for end in (i, j):
                 if not 0 <= end < num_players:
-                    raise ValueError(f"Invalid graph: edge {tuple(edge)!r} names player {end}, "
-                                     f"but there are {num_players} players")
+                    raise ValueError(
+                        f"Invalid graph: edge {tuple(edge)!r} names player {end}, but there are {num_players} players"
+                    )
             if i == j:
                 raise ValueError(f"Invalid graph: edge {tuple(edge)!r} is a self-loop")
             weights[i, j] += weight
@@ -167,5 +171,6 @@ def _looks_like_edges(spec, num_players: int) -> bool:
         return True
     rows_of_three = all(isinstance(row, (list, tuple)) and len(row) == 3 for row in spec)
     square = len(spec) == num_players and all(
-        isinstance(row, (list, tuple)) and len(row) == num_players for row in spec)
+        isinstance(row, (list, tuple)) and len(row) == num_players for row in spec
+    )
     return rows_of_three and not square

@@ -101,6 +101,8 @@ def param_layout(obj) -> ParamLayout:
     """Ask the adapters for ``obj``'s :class:`ParamLayout`; raise ``TypeError`` if none knows it."""
     layout = plugin_manager().hook.neat_param_layout(obj=obj)
     if layout is None:
-        raise TypeError(f"No NEAT adapter knows how to map an object of type {type(obj).__qualname__} "
-                        "to players; pass a list of arrays instead")
+        raise TypeError(
+            f"No NEAT adapter knows how to map an object of type {type(obj).__qualname__} "
+            "to players; pass a list of arrays instead"
+        )
     return layout

@@ -20,7 +20,7 @@ from neat.players import PlayerGraph, Players
 #: Entries of ``S`` below this are dropped from its gather table. ``S`` is row-stochastic
 #: (entries in [0, 1], rows summing to 1), so a dropped entry changes ``S x`` by less than
 #: ``2^-60 · max|x|`` per term: below float64 rounding of the result.
-NEGLIGIBLE = 2.0 ** -60
+NEGLIGIBLE = 2.0**-60
 
 #: Games with more players build ``S``'s table from a sparse factorisation instead of the dense inverse.
 DENSE_LIMIT = 2048
@@ -88,8 +88,10 @@ class Topology:
             for local, k in enumerate(active):
                 groups[position[owner[k]]].append(local)
             sub_graph = PlayerGraph(self.graph.weights[np.ix_(taking_part, taking_part)])
-            cached = (Topology(Players.from_spec(groups, len(active)), sub_graph, self.mu),
-                      Restriction.of(active, taking_part, self.num_tensors, self.num_players))
+            cached = (
+                Topology(Players.from_spec(groups, len(active)), sub_graph, self.mu),
+                Restriction.of(active, taking_part, self.num_tensors, self.num_players),
+            )
             self._restricted[active] = cached
         return cached
 
@@ -98,8 +100,13 @@ class Topology:
         if "host" not in self._tables:
             members, member_mask = _padded(self.players.groups)
             neighbours, weights = self._smoothing_rows()
-            self._tables["host"] = GameTables(np.asarray(self.players.owner, dtype=np.int64), members,
-                                              member_mask.astype(np.float64), neighbours, weights)
+            self._tables["host"] = GameTables(
+                np.asarray(self.players.owner, dtype=np.int64),
+                members,
+                member_mask.astype(np.float64),
+                neighbours,
+                weights,
+            )
         return self._tables["host"]
 
     def _smoothing_rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +142,8 @@ class Topology:
             members=xp.asarray(host.members, dtype=index, device=device),
             member_mask=xp.asarray(host.member_mask, dtype=stats_dtype, device=device),
             neighbours=xp.asarray(host.neighbours, dtype=index, device=device),
-            weights=xp.asarray(host.weights, dtype=stats_dtype, device=device))
+            weights=xp.asarray(host.weights, dtype=stats_dtype, device=device),
+        )
         if device is not None:
             self._tables[key] = tables
         return tables
@@ -170,8 +178,14 @@ class Restriction:
             mask[list(chosen)] = True
             return where, mask
 
-        return cls(RestrictionArrays(np.asarray(tensors, dtype=np.int64), np.asarray(players, dtype=np.int64),
-                                     *position(tensors, num_tensors), *position(players, num_players)))
+        return cls(
+            RestrictionArrays(
+                np.asarray(tensors, dtype=np.int64),
+                np.asarray(players, dtype=np.int64),
+                *position(tensors, num_tensors),
+                *position(players, num_players),
+            )
+        )
 
     def arrays(self, xp, device) -> RestrictionArrays:
         """The index arrays in namespace ``xp`` on ``device`` (cached, except for ``device=None``:
@@ -180,8 +194,9 @@ class Restriction:
         if key in self._on_device:
             return self._on_device[key]
         index = _index_dtype(xp)
-        arrays = RestrictionArrays(*(
-            xp.asarray(a, dtype=xp.bool if a.dtype == bool else index, device=device) for a in self.host))
+        arrays = RestrictionArrays(
+            *(xp.asarray(a, dtype=xp.bool if a.dtype == bool else index, device=device) for a in self.host)
+        )
         if device is not None:
             self._on_device[key] = arrays
         return arrays

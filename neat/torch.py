@@ -62,8 +62,19 @@ _TORCH_NAMES = {"lr": "learning rate", "eps": "epsilon value", "weight_decay": "
 FUSED_KERNELS = {"cpu": "numba", "cuda": "triton"}
 
 #: A module's own attributes, not copied into :data:`TRACEABLE_NAMESPACE`.
-_MODULE_METADATA = frozenset(("__name__", "__doc__", "__spec__", "__loader__", "__package__", "__file__", "__path__",
-                              "__cached__", "__builtins__"))
+_MODULE_METADATA = frozenset(
+    (
+        "__name__",
+        "__doc__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+        "__file__",
+        "__path__",
+        "__cached__",
+        "__builtins__",
+    )
+)
 
 
 def _traceable_namespace():
@@ -103,8 +114,9 @@ def kernel_request(foreach, fused, device) -> str | None:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     if fused:
         if device.type not in FUSED_KERNELS:
-            raise RuntimeError(f"`fused=True` needs a {' or '.join(sorted(FUSED_KERNELS))} device, "
-                               f"the parameters are on {device.type}")
+            raise RuntimeError(
+                f"`fused=True` needs a {' or '.join(sorted(FUSED_KERNELS))} device, the parameters are on {device.type}"
+            )
         return FUSED_KERNELS[device.type]
     if foreach is False:
         return "generic"
@@ -129,21 +141,59 @@ class NGAdam(torch.optim.Optimizer):
     kernel set gives the numbers of the generic one.
     """
 
-    def __init__(self, params, lr=TORCH_DEFAULTS["lr"], betas=TORCH_DEFAULTS["betas"], eps=TORCH_DEFAULTS["eps"],
-                 weight_decay=TORCH_DEFAULTS["weight_decay"], gamma=DEFAULTS["gamma"], zeta=DEFAULTS["zeta"],
-                 mu=DEFAULTS["mu"], step_bounds=DEFAULTS["step_bounds"], leak=DEFAULTS["leak"],
-                 players=None, graph=None, *, maximize=False, foreach=None, fused=None) -> None:
+    def __init__(
+        self,
+        params,
+        lr=TORCH_DEFAULTS["lr"],
+        betas=TORCH_DEFAULTS["betas"],
+        eps=TORCH_DEFAULTS["eps"],
+        weight_decay=TORCH_DEFAULTS["weight_decay"],
+        gamma=DEFAULTS["gamma"],
+        zeta=DEFAULTS["zeta"],
+        mu=DEFAULTS["mu"],
+        step_bounds=DEFAULTS["step_bounds"],
+        leak=DEFAULTS["leak"],
+        players=None,
+        graph=None,
+        *,
+        maximize=False,
+        foreach=None,
+        fused=None,
+    ) -> None:
         betas = _checked_betas(betas)
-        lr, eps, weight_decay = (_checked_scalar(value, key) for key, value in
-                                 (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)))
-        self.config = NGAdamConfig(lr=_host(lr), betas=tuple(map(_host, betas)), eps=_host(eps),
-                                   weight_decay=_host(weight_decay), gamma=_host(gamma), zeta=_host(zeta),
-                                   mu=_host(mu), step_bounds=tuple(map(_host, step_bounds)), leak=_host(leak))
+        lr, eps, weight_decay = (
+            _checked_scalar(value, key) for key, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay))
+        )
+        self.config = NGAdamConfig(
+            lr=_host(lr),
+            betas=tuple(map(_host, betas)),
+            eps=_host(eps),
+            weight_decay=_host(weight_decay),
+            gamma=_host(gamma),
+            zeta=_host(zeta),
+            mu=_host(mu),
+            step_bounds=tuple(map(_host, step_bounds)),
+            leak=_host(leak),
+        )
         groups, players, graph, self.player_names = _groups_players_graph(params, players, graph)
         config = self.config
-        super().__init__(groups, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
-                                      foreach=foreach, fused=fused, gamma=config.gamma, zeta=config.zeta,
-                                      mu=config.mu, step_bounds=config.step_bounds, leak=config.leak))
+        super().__init__(
+            groups,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                maximize=maximize,
+                foreach=foreach,
+                fused=fused,
+                gamma=config.gamma,
+                zeta=config.zeta,
+                mu=config.mu,
+                step_bounds=config.step_bounds,
+                leak=config.leak,
+            ),
+        )
         for index, group in enumerate(self.param_groups):
             _check_group(group, index, self.defaults)
         self._shared_values()  # betas and eps agree across the groups
@@ -155,19 +205,22 @@ class NGAdam(torch.optim.Optimizer):
         self._xp = arrays.namespace_of(local, "params")
         arrays.check_floating(self._xp, local, "params")
         self._stats_dtype = arrays.statistics_dtype(self._xp, [_moments_dtype(p) for p in local])
-        self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype,
-                                     self._device)
+        self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
         self._exp_avg: list[torch.Tensor] = []
         self._exp_avg_sq: list[torch.Tensor] = []
-        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq,
-                                  self.topology.tables(self._xp, self._device, self._stats_dtype))
+        self._state = NGAdamState(
+            self._game, self._exp_avg, self._exp_avg_sq, self.topology.tables(self._xp, self._device, self._stats_dtype)
+        )
         self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
         self._collect_moments()
         self._kernels = select_kernels(self._xp, local, kernel_request(foreach, fused, self._device))
         self._mesh = _device_mesh(self._params)
         self._sharded: dict[tuple[int, ...], ShardReducedKernels] = {}
-        self._group_of = torch.tensor([i for i, group in enumerate(self.param_groups) for _ in group["params"]],
-                                      dtype=torch.long, device=self._device)
+        self._group_of = torch.tensor(
+            [i for i, group in enumerate(self.param_groups) for _ in group["params"]],
+            dtype=torch.long,
+            device=self._device,
+        )
         self._hyperparameters: dict[str, tuple] = {}
 
     def _players_from_names(self, params, players):
@@ -180,10 +233,13 @@ class NGAdam(torch.optim.Optimizer):
         if len(names) == len(self._params):
             players, self.player_names = _players_of_names(names)
         elif len(self._params) > 1:
-            warnings.warn(f"NGAdam got {len(self._params)} parameters without names: each tensor is a player of "
-                          "its own. For one player per layer pass the module (NGAdam(model)) or "
-                          "model.named_parameters(), or give players=[[tensor indices], ...].",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                f"NGAdam got {len(self._params)} parameters without names: each tensor is a player of "
+                "its own. For one player per layer pass the module (NGAdam(model)) or "
+                "model.named_parameters(), or give players=[[tensor indices], ...].",
+                UserWarning,
+                stacklevel=3,
+            )
         return players
 
     @property
@@ -199,8 +255,10 @@ class NGAdam(torch.optim.Optimizer):
     def add_param_group(self, param_group: dict) -> None:
         """Only during construction: the players and the graph are fixed once built."""
         if "topology" in self.__dict__:
-            raise ValueError("NGAdam's players and graph are fixed at construction: add_param_group afterwards "
-                             "is not supported; build a new NGAdam with every parameter")
+            raise ValueError(
+                "NGAdam's players and graph are fixed at construction: add_param_group afterwards "
+                "is not supported; build a new NGAdam with every parameter"
+            )
         super().add_param_group(param_group)
 
     def __setstate__(self, state: dict) -> None:
@@ -250,12 +308,29 @@ class NGAdam(torch.optim.Optimizer):
             beta1, beta2, eps = (self._symbolic(value) for value in (beta1, beta2, eps))
         _check_betas_for(kernels, (beta1, beta2))
         lr, weight_decay = self._hyperparameter("lr"), self._hyperparameter("weight_decay")
-        config = StepHyperparameters(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
-                                     gamma=self.config.gamma, zeta=self.config.zeta, leak=self.config.leak,
-                                     log_step_bounds=self.config.log_step_bounds)
+        config = StepHyperparameters(
+            lr=lr,
+            betas=(beta1, beta2),
+            eps=eps,
+            weight_decay=weight_decay,
+            gamma=self.config.gamma,
+            zeta=self.config.zeta,
+            leak=self.config.leak,
+            log_step_bounds=self.config.log_step_bounds,
+        )
         state = self._state._replace(tables=tables)
-        _, new = functional.step(params, grads, state, config, lr=lr, weight_decay=weight_decay, kernels=kernels,
-                                 inplace=True, topology=self.topology, xp=xp)
+        _, new = functional.step(
+            params,
+            grads,
+            state,
+            config,
+            lr=lr,
+            weight_decay=weight_decay,
+            kernels=kernels,
+            inplace=True,
+            topology=self.topology,
+            xp=xp,
+        )
         if new.game is not state.game:
             for old, value in zip(self._game, new.game):
                 old.copy_(value)
@@ -302,8 +377,10 @@ class NGAdam(torch.optim.Optimizer):
         for index, group in enumerate(self.param_groups[1:], start=1):
             for key in PER_STEP_KEYS:
                 if not _same_value(group[key], first[key]):
-                    raise ValueError(f"param group {index} has {key}={group[key]!r} but group 0 has {first[key]!r}: "
-                                     f"NGAdam takes one {key} for all groups (each may change between steps)")
+                    raise ValueError(
+                        f"param group {index} has {key}={group[key]!r} but group 0 has {first[key]!r}: "
+                        f"NGAdam takes one {key} for all groups (each may change between steps)"
+                    )
         beta1, beta2 = first["betas"]
         return (_step_scalar(beta1), _step_scalar(beta2)), _step_scalar(first["eps"])
 
@@ -371,8 +448,8 @@ class NGAdam(torch.optim.Optimizer):
         kernels = self._sharded.get(active)
         if kernels is None:
             kernels = self._sharded[active] = ShardReducedKernels(
-                self._kernels, self._mesh, [_placements(self._params[k], self._mesh) for k in active],
-                self._stats_dtype)
+                self._kernels, self._mesh, [_placements(self._params[k], self._mesh) for k in active], self._stats_dtype
+            )
         return kernels
 
     # -- diagnostics and checkpoints ------------------------------------------------------------
@@ -418,14 +495,16 @@ class NGAdam(torch.optim.Optimizer):
             if saved_id in moments:  # torch casts state to the param dtype; m, v keep theirs (bit-exact)
                 for key in ("exp_avg", "exp_avg_sq"):
                     self.state[param][key] = moments[saved_id][key].to(
-                        device=param.device, dtype=_moments_dtype(param), copy=True)
+                        device=param.device, dtype=_moments_dtype(param), copy=True
+                    )
         torch._foreach_copy_(list(self._game), [saved[name] for name in GameState._fields])
         self._collect_moments()
 
     def _check_compatible(self, state_dict, saved) -> None:
         if saved.get("spec_version") != SPEC_VERSION:
-            raise ValueError(f"state dict is from NEAT spec version {saved.get('spec_version')}, "
-                             f"this is version {SPEC_VERSION}")
+            raise ValueError(
+                f"state dict is from NEAT spec version {saved.get('spec_version')}, this is version {SPEC_VERSION}"
+            )
         players = [list(group) for group in self.players.groups]
         if [list(group) for group in saved["players"]] != players:
             raise ValueError(f"state dict players {saved['players']} do not match this optimizer's {players}")
@@ -433,8 +512,9 @@ class NGAdam(torch.optim.Optimizer):
             raise ValueError("state dict player graph does not match this optimizer's graph")
         for name, value in zip(GameState._fields, self._game):
             if name not in saved or tuple(saved[name].shape) != tuple(value.shape):
-                raise ValueError(f"state dict game state '{name}' is missing or has another shape "
-                                 f"(expected {tuple(value.shape)})")
+                raise ValueError(
+                    f"state dict game state '{name}' is missing or has another shape (expected {tuple(value.shape)})"
+                )
         kernel_flags = {key: self.defaults[key] for key in ("foreach", "fused")}  # this optimizer's, kept
         for index, group in enumerate(state_dict["param_groups"]):
             try:
@@ -447,8 +527,10 @@ class NGAdam(torch.optim.Optimizer):
         for k, (saved_id, param) in enumerate(zip(saved_ids, self._params)):
             for key, value in state_dict["state"].get(saved_id, {}).items():
                 if tuple(value.shape) != tuple(param.shape):
-                    raise ValueError(f"state dict '{key}' of parameter {k} has shape {tuple(value.shape)}, "
-                                     f"the parameter has shape {tuple(param.shape)}")
+                    raise ValueError(
+                        f"state dict '{key}' of parameter {k} has shape {tuple(value.shape)}, "
+                        f"the parameter has shape {tuple(param.shape)}"
+                    )
 
 
 class ShardReducedKernels:
@@ -463,9 +545,16 @@ class ShardReducedKernels:
         self.game_xp = getattr(inner, "game_xp", None)
         device = torch.device(mesh.device_type)
         self._counted = [
-            torch.tensor([1.0 if placement[dim].is_shard() or mesh.get_local_rank(dim) == 0 else 0.0
-                          for placement in placements], dtype=stats_dtype, device=device)[:, None]
-            for dim in range(mesh.ndim)]
+            torch.tensor(
+                [
+                    1.0 if placement[dim].is_shard() or mesh.get_local_rank(dim) == 0 else 0.0
+                    for placement in placements
+                ],
+                dtype=stats_dtype,
+                device=device,
+            )[:, None]
+            for dim in range(mesh.ndim)
+        ]
 
     def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
         import torch.distributed as dist
@@ -540,8 +629,9 @@ def _checked_scalar(value, key: str, where: str = ""):
     invalid = f"Invalid {_TORCH_NAMES[key]}"
     number = _real_number(value, key, invalid, where)
     if not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{invalid}: {number if isinstance(value, torch.Tensor) else value}{where} "
-                         "(must be finite and >= 0)")
+        raise ValueError(
+            f"{invalid}: {number if isinstance(value, torch.Tensor) else value}{where} (must be finite and >= 0)"
+        )
     return value
 
 
@@ -570,9 +660,11 @@ def _check_group(group: dict, index: int, defaults: dict) -> None:
         raise ValueError(f"Invalid maximize: {group['maximize']!r}{where} (expected True or False)")
     for key in PER_OPTIMIZER_KEYS:
         if not _same_setting(group[key], defaults[key]):
-            raise ValueError(f"param group {index} sets {key}={group[key]!r} but NGAdam has {key}={defaults[key]!r}: "
-                             f"{key} is one per optimizer (the game's gamma, zeta, mu, step_bounds, leak and the "
-                             "kernel flags foreach, fused are fixed for a run); set it in NGAdam(...)")
+            raise ValueError(
+                f"param group {index} sets {key}={group[key]!r} but NGAdam has {key}={defaults[key]!r}: "
+                f"{key} is one per optimizer (the game's gamma, zeta, mu, step_bounds, leak and the "
+                "kernel flags foreach, fused are fixed for a run); set it in NGAdam(...)"
+            )
 
 
 def _same_setting(value, expected) -> bool:
@@ -580,8 +672,12 @@ def _same_setting(value, expected) -> bool:
     if expected is None or isinstance(expected, bool):
         return value is expected
     try:
-        return np.array_equal(np.asarray(_host(value) if not isinstance(value, (tuple, list)) else
-                                         [_host(v) for v in value], dtype=np.float64), np.asarray(expected))
+        return np.array_equal(
+            np.asarray(
+                _host(value) if not isinstance(value, (tuple, list)) else [_host(v) for v in value], dtype=np.float64
+            ),
+            np.asarray(expected),
+        )
     except (TypeError, ValueError):
         return False
 
@@ -607,8 +703,10 @@ def _step_scalar(value):
 def _check_betas_for(kernels, betas) -> None:
     """The foreach kernels take float betas (as ``torch.optim``'s foreach implementation does)."""
     if getattr(kernels, "inner", kernels).name == "foreach" and any(isinstance(b, torch.Tensor) for b in betas):
-        raise ValueError("tensor betas need foreach=False, fused=True or a torch.compile'd step: the foreach kernels "
-                         "take float betas")
+        raise ValueError(
+            "tensor betas need foreach=False, fused=True or a torch.compile'd step: the foreach kernels "
+            "take float betas"
+        )
 
 
 def _players_of_names(names) -> tuple[list[list[int]], list[str]]:
@@ -626,8 +724,12 @@ def _groups_players_graph(params, players, graph):
         from neat.adapters.torch_adapter import module_layout
 
         layout = module_layout(params, graph=graph if isinstance(graph, str) else None)
-        return ([{"params": list(layout.tensors)}], layout.players if players is None else players,
-                layout.graph if graph is None or isinstance(graph, str) else graph, list(layout.player_names))
+        return (
+            [{"params": list(layout.tensors)}],
+            layout.players if players is None else players,
+            layout.graph if graph is None or isinstance(graph, str) else graph,
+            list(layout.player_names),
+        )
     if isinstance(graph, str):
         raise ValueError(f"graph={graph!r} needs an nn.Module as params, got {type(params).__qualname__}")
     if isinstance(params, torch.Tensor):

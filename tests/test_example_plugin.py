@@ -33,9 +33,26 @@ def _conformance(tmp_path, *options, pythonpath=None):
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     child = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "neat.conformance.plugin",
-         "--pyargs", "neat.conformance", f"--neat-matrix={matrix_path}", *options],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "neat.conformance.plugin",
+            "--pyargs",
+            "neat.conformance",
+            f"--neat-matrix={matrix_path}",
+            *options,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     matrix = json.loads(matrix_path.read_text()) if matrix_path.exists() else None
     return child, matrix
 
@@ -49,8 +66,9 @@ def test_example_plugin_is_an_installed_distribution_loaded_from_its_entry_point
     assert [(ep.name, ep.value) for ep in entry_points] == [(EXAMPLE, "neat_example_plugin")]
     module = plugin_manager().get_plugin(EXAMPLE)
     assert module is not None, "NEAT's plug-in manager did not register the example entry point"
-    assert Path(module.__file__).resolve().parent != Path(__file__).resolve().parent / "example_plugin", \
+    assert Path(module.__file__).resolve().parent != Path(__file__).resolve().parent / "example_plugin", (
         "the example plug-in was imported from the source tree, not from the installed distribution"
+    )
     assert EXAMPLE in [backend.name for backend in discovery.backends()]
 
 
@@ -62,8 +80,17 @@ def test_conformance_suite_runs_and_passes_the_example_plugin(tmp_path):
     assert child.returncode == 0, child.stdout[-4000:] + child.stderr[-2000:]
     assert sorted(matrix["rows"]) == [f"backend {EXAMPLE} [example_vecdot]", f"backend {EXAMPLE} [generic]"]
     for row in matrix["rows"].values():
-        assert {"registration", "golden/float64", "golden/float32", "diagnostics", "adamw", "skips", "state",
-                "bad-input", "inactive"} <= set(row)
+        assert {
+            "registration",
+            "golden/float64",
+            "golden/float32",
+            "diagnostics",
+            "adamw",
+            "skips",
+            "state",
+            "bad-input",
+            "inactive",
+        } <= set(row)
         assert {cell["status"] for cell in row.values()} == {"pass"}, row
 
 

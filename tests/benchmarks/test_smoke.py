@@ -24,8 +24,22 @@ from neat.torch import NGAdam
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
-    argv = ["run", "W4", "--optimizers", "adamw", "neat", "lion", "--trials", "2", "--seeds", "2",
-            "--steps", "40", "--results", str(results)]
+    argv = [
+        "run",
+        "W4",
+        "--optimizers",
+        "adamw",
+        "neat",
+        "lion",
+        "--trials",
+        "2",
+        "--seeds",
+        "2",
+        "--steps",
+        "40",
+        "--results",
+        str(results),
+    ]
     assert main(argv) == 0
     assert main(["sweep", "W4", "--seeds", "1", "--only", "gamma", "--steps", "40", "--results", str(results)]) == 0
     assert main(["steptime", "--workloads", "W4", "--steps", "2", "--rounds", "1", "--results", str(results)]) == 0
@@ -45,10 +59,13 @@ def test_jsonl_records_every_run_with_its_config_seed_metrics_and_machine(smoke)
         assert "--steps 40" in r["command"]
     neat = [r for r in runs if r["optimizer"] == "neat"]
     assert all(len(r["trace"]["step_scale"][0]) == len(r["players"]) == 8 for r in neat)
-    lows, highs = zip(*[r["hp"].get("step_width") and (1 / r["hp"]["step_width"], r["hp"]["step_width"])
-                        for r in neat])
-    assert all(lo - 1e-3 <= s <= hi + 1e-3 for r, lo, hi in zip(neat, lows, highs)
-               for row in r["trace"]["step_scale"] for s in row)
+    lows, highs = zip(*[r["hp"].get("step_width") and (1 / r["hp"]["step_width"], r["hp"]["step_width"]) for r in neat])
+    assert all(
+        lo - 1e-3 <= s <= hi + 1e-3
+        for r, lo, hi in zip(neat, lows, highs)
+        for row in r["trace"]["step_scale"]
+        for s in row
+    )
     adamw = [r for r in runs if r["optimizer"] == "adamw"]
     assert all(-1 <= a <= 1 for r in adamw for row in r["trace"]["alignment"] for a in row)
 
@@ -78,8 +95,10 @@ def test_defaults_sweep_moves_one_hyperparameter_at_adamw_tuned_lr(smoke):
     adamw = analysis.final_runs(records.load(results / "W4.jsonl"), "adamw")[0]
     assert sorted(r["hp"]["gamma"] for r in sweep) == sorted(SWEEP["gamma"])
     assert all(r["hp"]["lr"] == adamw["hp"]["lr"] and r["optimizer"] == "neat" for r in sweep)
-    assert all({k: v for k, v in r["hp"].items() if k != "gamma"} == {k: v for k, v in sweep[0]["hp"].items()
-                                                                    if k != "gamma"} for r in sweep)
+    assert all(
+        {k: v for k, v in r["hp"].items() if k != "gamma"} == {k: v for k, v in sweep[0]["hp"].items() if k != "gamma"}
+        for r in sweep
+    )
     assert "## NEAT defaults sweep" in (results / "report.md").read_text()
 
 
@@ -91,9 +110,16 @@ def test_rerunning_resumes_instead_of_repeating(smoke):
 
 
 def test_steps_to_target_is_the_first_evaluation_at_or_past_it():
-    run = dict(metric="accuracy", higher_is_better=True, evals=[
-        dict(step=0, time_s=0.0, accuracy=0.1), dict(step=10, time_s=1.0, accuracy=0.5),
-        dict(step=20, time_s=2.0, accuracy=0.7), dict(step=30, time_s=3.0, accuracy=0.6)])
+    run = dict(
+        metric="accuracy",
+        higher_is_better=True,
+        evals=[
+            dict(step=0, time_s=0.0, accuracy=0.1),
+            dict(step=10, time_s=1.0, accuracy=0.5),
+            dict(step=20, time_s=2.0, accuracy=0.7),
+            dict(step=30, time_s=3.0, accuracy=0.6),
+        ],
+    )
     assert analysis.reached(run, 0.6) == (20.0, 2.0)
     assert analysis.reached(run, 0.9) == (math.inf, math.inf)
 
@@ -101,12 +127,15 @@ def test_steps_to_target_is_the_first_evaluation_at_or_past_it():
 def test_every_optimizer_tries_the_same_relative_learning_rates_and_decays():
     def unit(value, rule):
         return math.log(value / rule[1]) / math.log(rule[2] / rule[1])
+
     reference = None
     for spec in OPTIMIZERS.values():
         points = tuning.trials(spec.space, 4)
         assert len(points) == 4 and all(set(p) == set(spec.space) for p in points)
-        coords = [(round(unit(p["lr"], spec.space["lr"]), 2), round(unit(p["weight_decay"],
-                   spec.space["weight_decay"]), 2)) for p in points]
+        coords = [
+            (round(unit(p["lr"], spec.space["lr"]), 2), round(unit(p["weight_decay"], spec.space["weight_decay"]), 2))
+            for p in points
+        ]
         reference = reference or coords
         assert coords == reference, spec.name
 
@@ -146,7 +175,7 @@ def test_lamb_and_lion_follow_their_published_update_rules():
         p.grad = torch.tensor(g)
         lamb.step()
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        r = (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps) + wd * expected
+        r = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * expected
         expected = expected - lr * np.linalg.norm(expected) / np.linalg.norm(r) * r
         np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-12)
 
@@ -186,8 +215,11 @@ def test_defaults_rule_changes_a_default_only_when_it_wins_every_paired_seed_on_
     runs = []
     for w in ("W1", "W4"):
         for s in range(3):
-            runs += [_sweep_record(w, s, 1.0 + s), _sweep_record(w, s, 0.9 + s, gamma=1.0),  # wins every seed
-                     _sweep_record(w, s, 0.5 + s if s else 1.5, zeta=0.2)]                 # loses seed 0
+            runs += [
+                _sweep_record(w, s, 1.0 + s),
+                _sweep_record(w, s, 0.9 + s, gamma=1.0),  # wins every seed
+                _sweep_record(w, s, 0.5 + s if s else 1.5, zeta=0.2),
+            ]  # loses seed 0
     chosen = analysis.choose_defaults(runs, current)
     assert chosen["gamma"]["chosen"] == 1.0 and chosen["zeta"]["chosen"] == 0.05
     assert chosen["gamma"]["evidence"][1.0] == {"W1": 1.9, "W4": 1.9}

@@ -24,11 +24,17 @@ def random_problem(seed: int, *, chain: bool = True, num_steps: int = 50):
             for j in range(i + 1, n):
                 if rng.random() < 0.7:
                     weights[i, j] = weights[j, i] = rng.uniform(0.1, 3.0)
-    hp = dict(lr=float(rng.uniform(0.01, 0.1)), betas=(0.9, float(rng.choice([0.99, 0.999]))), eps=1e-8,
-              weight_decay=float(rng.uniform(0, 0.1)), gamma=float(rng.uniform(0.3, 1.0)),
-              zeta=float(rng.uniform(0.05, 0.5)), mu=float(rng.uniform(0.0, 3.0)),
-              step_bounds=(float(rng.uniform(0.2, 0.9)), float(rng.uniform(1.1, 4.0))),
-              leak=float(rng.uniform(0.0, 0.2)))
+    hp = dict(
+        lr=float(rng.uniform(0.01, 0.1)),
+        betas=(0.9, float(rng.choice([0.99, 0.999]))),
+        eps=1e-8,
+        weight_decay=float(rng.uniform(0, 0.1)),
+        gamma=float(rng.uniform(0.3, 1.0)),
+        zeta=float(rng.uniform(0.05, 0.5)),
+        mu=float(rng.uniform(0.0, 3.0)),
+        step_bounds=(float(rng.uniform(0.2, 0.9)), float(rng.uniform(1.1, 4.0))),
+        leak=float(rng.uniform(0.0, 0.2)),
+    )
     params = [rng.normal(size=s) for s in shapes]
     base = [rng.normal(size=s) for s in shapes]
     grads = []
@@ -49,13 +55,17 @@ def run_core(opt, params, grads_sequence, players=None, graph=None):
 def max_scaled_error(actual, expected) -> float:
     """``max |a − e| / max |e|`` per tensor: relative to the tensor's scale, so that an entry passing
     near 0 is not held to a relative precision no rounding gives it."""
-    return max(float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e)) / max(float(np.max(np.abs(e))), 1e-300))
-               for a, e in zip(actual, expected))
+    return max(
+        float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e)) / max(float(np.max(np.abs(e))), 1e-300))
+        for a, e in zip(actual, expected)
+    )
 
 
 def max_relative_error(actual, expected) -> float:
-    return max(float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e) / np.maximum(np.abs(e), 1e-12)))
-               for a, e in zip(actual, expected))
+    return max(
+        float(np.max(np.abs(np.asarray(a, dtype=np.float64) - e) / np.maximum(np.abs(e), 1e-12)))
+        for a, e in zip(actual, expected)
+    )
 
 
 def with_inactive(grads_sequence, seed: int):

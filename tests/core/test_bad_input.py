@@ -9,25 +9,28 @@ import neat
 from neat.config import NGAdamConfig
 
 
-@pytest.mark.parametrize("name,value,message", [
-    ("lr", -1e-3, "lr"),
-    ("lr", float("nan"), "lr"),
-    ("betas", (1.0, 0.999), "betas[0]"),
-    ("betas", (0.9, -0.1), "betas[1]"),
-    ("betas", 0.9, "betas"),
-    ("eps", -1.0, "eps"),
-    ("weight_decay", -0.1, "weight_decay"),
-    ("gamma", 1.5, "gamma"),
-    ("gamma", -0.1, "gamma"),
-    ("zeta", -1.0, "zeta"),
-    ("mu", -1.0, "mu"),
-    ("step_bounds", (0.0, 2.0), "step_bounds[0]"),
-    ("step_bounds", (1.5, 2.0), "step_bounds[0]"),
-    ("step_bounds", (0.5, 0.9), "step_bounds[1]"),
-    ("leak", 1.0, "leak"),
-    ("lr", "fast", "lr"),
-    ("gamma", True, "gamma"),
-])
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("lr", -1e-3, "lr"),
+        ("lr", float("nan"), "lr"),
+        ("betas", (1.0, 0.999), "betas[0]"),
+        ("betas", (0.9, -0.1), "betas[1]"),
+        ("betas", 0.9, "betas"),
+        ("eps", -1.0, "eps"),
+        ("weight_decay", -0.1, "weight_decay"),
+        ("gamma", 1.5, "gamma"),
+        ("gamma", -0.1, "gamma"),
+        ("zeta", -1.0, "zeta"),
+        ("mu", -1.0, "mu"),
+        ("step_bounds", (0.0, 2.0), "step_bounds[0]"),
+        ("step_bounds", (1.5, 2.0), "step_bounds[0]"),
+        ("step_bounds", (0.5, 0.9), "step_bounds[1]"),
+        ("leak", 1.0, "leak"),
+        ("lr", "fast", "lr"),
+        ("gamma", True, "gamma"),
+    ],
+)
 def test_invalid_hyperparameters_are_rejected_by_name(name, value, message):
     with pytest.raises(ValueError, match="Invalid " + re.escape(message)):
         neat.ng_adam(**{name: value})
@@ -65,14 +68,20 @@ def _unchanged(params, state, action, error, match):
 
 def test_wrong_number_of_gradients(setup):
     opt, params, state = setup
-    _unchanged(params, state, lambda: opt.step(params, [np.zeros((2, 3))], state), ValueError,
-               "1 gradients for 2 parameters")
+    _unchanged(
+        params, state, lambda: opt.step(params, [np.zeros((2, 3))], state), ValueError, "1 gradients for 2 parameters"
+    )
 
 
 def test_wrong_gradient_shape(setup):
     opt, params, state = setup
-    _unchanged(params, state, lambda: opt.step(params, [np.zeros((3, 2)), np.zeros(4)], state), ValueError,
-               r"grads\[0\] has shape \(3, 2\)")
+    _unchanged(
+        params,
+        state,
+        lambda: opt.step(params, [np.zeros((3, 2)), np.zeros(4)], state),
+        ValueError,
+        r"grads\[0\] has shape \(3, 2\)",
+    )
 
 
 def test_wrong_gradient_dtype(setup):
@@ -110,25 +119,34 @@ def test_params_not_a_list():
 def test_state_for_other_parameters(setup):
     opt, params, state = setup
     other = [np.ones(5)]
-    _unchanged(params, state, lambda: opt.step(other, [np.ones(5)], state), ValueError,
-               "initialised for 2")
+    _unchanged(params, state, lambda: opt.step(other, [np.ones(5)], state), ValueError, "initialised for 2")
     reshaped = [np.ones((3, 2)), np.ones(4)]
-    _unchanged(params, state, lambda: opt.step(reshaped, [np.ones((3, 2)), np.ones(4)], state), ValueError,
-               "its state has shape")
+    _unchanged(
+        params,
+        state,
+        lambda: opt.step(reshaped, [np.ones((3, 2)), np.ones(4)], state),
+        ValueError,
+        "its state has shape",
+    )
 
 
 def test_per_tensor_lr_of_wrong_length(setup):
     opt, params, state = setup
-    _unchanged(params, state,
-               lambda: neat.functional.step(params, [np.ones((2, 3)), np.ones(4)], state, opt.config, lr=[0.1]),
-               ValueError, "lr: got 1 per-tensor values for 2 tensors")
+    _unchanged(
+        params,
+        state,
+        lambda: neat.functional.step(params, [np.ones((2, 3)), np.ones(4)], state, opt.config, lr=[0.1]),
+        ValueError,
+        "lr: got 1 per-tensor values for 2 tensors",
+    )
 
 
 def test_inactive_tensor_needs_the_topology(setup):
     """``None`` gradients play the sub-game (SPEC v2), which needs the game's topology."""
     opt, params, state = setup
-    _unchanged(params, state, lambda: opt.step(params, [None, np.zeros(4)], state), ValueError,
-               "pass the game's topology=")
+    _unchanged(
+        params, state, lambda: opt.step(params, [None, np.zeros(4)], state), ValueError, "pass the game's topology="
+    )
 
 
 def test_no_active_tensor_changes_nothing(setup):

@@ -22,10 +22,11 @@ from neat.backends._numba_loops import BLOCK  # noqa: E402
 
 NUMBA = numba_backend.NumbaKernels()
 SHAPES = [(), (0,), (1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (3, BLOCK // 2 + 5), (2, 3, 4), (0, 4)]
-CASES = [("numpy", d) for d in ("float64", "float32", "float16")] + \
-        [("torch", d) for d in ("float64", "float32", "float16", "bfloat16")]
+CASES = [("numpy", d) for d in ("float64", "float32", "float16")] + [
+    ("torch", d) for d in ("float64", "float32", "float16", "bfloat16")
+]
 #: Relative tolerance of the update's results: one rounding of the stored dtype.
-ROUNDING = {"float64": 1e-12, "float32": 1e-6, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
+ROUNDING = {"float64": 1e-12, "float32": 1e-6, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 BETAS = (0.9, 0.999)
 
 
@@ -72,13 +73,23 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
     zero = [rng.random(s) < 0.2 for s in shapes]
     params = [backend.array(rng.normal(size=s)) for s in shapes]
     grads = [backend.array(np.where(z, 0.0, rng.normal(size=s))) for s, z in zip(shapes, zero)]
-    exp_avg = [backend.array(np.where(z, 0.0, 0.1 * rng.normal(size=s)), backend.state_dtype)
-               for s, z in zip(shapes, zero)]
-    exp_avg_sq = [backend.array(np.where(z, 0.0, 0.01 * (0.1 + rng.random(s))), backend.state_dtype)
-                  for s, z in zip(shapes, zero)]
-    columns = {name: rng.uniform(low, high, count) for name, low, high in (
-        ("prev_scale", 0.5, 2.0), ("prev_shift", 0.0, 1e-4), ("nge", -1.0, 1.0), ("decay", 0.99, 1.0),
-        ("step", 1e-3, 1e-2), ("shift", 0.0, 1e-4))}
+    exp_avg = [
+        backend.array(np.where(z, 0.0, 0.1 * rng.normal(size=s)), backend.state_dtype) for s, z in zip(shapes, zero)
+    ]
+    exp_avg_sq = [
+        backend.array(np.where(z, 0.0, 0.01 * (0.1 + rng.random(s))), backend.state_dtype) for s, z in zip(shapes, zero)
+    ]
+    columns = {
+        name: rng.uniform(low, high, count)
+        for name, low, high in (
+            ("prev_scale", 0.5, 2.0),
+            ("prev_shift", 0.0, 1e-4),
+            ("nge", -1.0, 1.0),
+            ("decay", 0.99, 1.0),
+            ("step", 1e-3, 1e-2),
+            ("shift", 0.0, 1e-4),
+        )
+    }
     columns["prev_scale"][0], columns["prev_shift"][0] = 0.0, 1.0
     columns["prev_shift"][1::3] = columns["shift"][2::3] = 0.0
     columns["nge"][::4] = 0.0  # tensors without NGE this step (the update skips forming u)
@@ -114,8 +125,9 @@ def run_update(kernels, backend, arrays, scalars, finite, inplace):
     params, grads, exp_avg, exp_avg_sq = arrays
     stats_dtype = backend.stats_dtype if kernels is NUMBA else getattr(backend.xp, backend.state_dtype)
     statistics = kernels.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
-    return kernels.update(backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite,
-                          inplace=inplace)
+    return kernels.update(
+        backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite, inplace=inplace
+    )
 
 
 def copies(arrays):
@@ -125,7 +137,7 @@ def copies(arrays):
 @pytest.fixture(params=["serial", "parallel"])
 def pool(request, monkeypatch):
     """Run the passes on one thread or on numba's pool, whatever their size."""
-    monkeypatch.setattr(numba_backend, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2 ** 62)
+    monkeypatch.setattr(numba_backend, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2**62)
     return request.param
 
 
@@ -135,8 +147,14 @@ def test_statistics_match_generic(library, dtype, seed, pool):
     backend = Backend(library, dtype)
     (_, grads, exp_avg, exp_avg_sq), scalars = make_problem(backend, seed)
     ours = NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, backend.stats_dtype)
-    generic = GENERIC.statistics(backend.xp, grads, exp_avg, exp_avg_sq, generic_scalars(backend, scalars),
-                                 getattr(backend.xp, backend.state_dtype))
+    generic = GENERIC.statistics(
+        backend.xp,
+        grads,
+        exp_avg,
+        exp_avg_sq,
+        generic_scalars(backend, scalars),
+        getattr(backend.xp, backend.state_dtype),
+    )
     assert ours.direction is None
     assert_sums_close(ours.sums, to_numpy(generic.sums), backend.stats_dtype)
     assert np.all(ours.sums[[1, 9]] == 0)  # empty tensors
@@ -147,8 +165,9 @@ def test_statistics_match_generic(library, dtype, seed, pool):
 def test_update_matches_generic(library, dtype, inplace, pool):
     backend = Backend(library, dtype)
     arrays, scalars = make_problem(backend, 2)
-    generic = run_update(GENERIC, backend, copies(arrays), generic_scalars(backend, scalars),
-                         backend.array(True, "bool"), inplace=False)
+    generic = run_update(
+        GENERIC, backend, copies(arrays), generic_scalars(backend, scalars), backend.array(True, "bool"), inplace=False
+    )
     ours = run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace)
     for role in range(3):
         assert_arrays_close(ours[role], generic[role], dtype if role == 0 else backend.state_dtype)
@@ -193,8 +212,9 @@ def test_non_contiguous_arrays_are_updated_in_place(library):
     backend = Backend(library, "float64")
     base, scalars = make_problem(backend, 5, shapes=[(6, 10), (9, 4), (5,)])
     views = [[role[0][:, ::2], role[1].T, role[2]] for role in base]
-    expected = run_update(GENERIC, backend, copies(views), generic_scalars(backend, scalars),
-                          backend.array(True, "bool"), inplace=False)
+    expected = run_update(
+        GENERIC, backend, copies(views), generic_scalars(backend, scalars), backend.array(True, "bool"), inplace=False
+    )
     results = run_update(NUMBA, backend, views, scalars, np.asarray(True), inplace=True)
     for result, role, wanted in zip(results, (views[0], views[2], views[3]), expected):
         assert all(a is b for a, b in zip(result, role))
@@ -277,9 +297,11 @@ def test_unsupported_when_numba_is_missing(monkeypatch):
 
 
 def test_unsupported_does_not_import_torch():
-    code = ("import sys, numpy as np\nfrom neat.backends.numba_backend import numba_unsupported\n"
-            "assert numba_unsupported(None, [np.zeros(3, np.float32)]) is None\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    code = (
+        "import sys, numpy as np\nfrom neat.backends.numba_backend import numba_unsupported\n"
+        "assert numba_unsupported(None, [np.zeros(3, np.float32)]) is None\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -299,8 +321,12 @@ def test_ng_adam_numba_equals_generic_over_20_steps(library, dtype):
     for a, b in zip(runs["numba"][0], runs["generic"][0]):
         np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=rtol, atol=rtol)
     for name in ("log_step", "alignment", "conflict"):
-        np.testing.assert_allclose(to_numpy(getattr(runs["numba"][1].game, name)),
-                                   to_numpy(getattr(runs["generic"][1].game, name)), rtol=rtol, atol=rtol)
+        np.testing.assert_allclose(
+            to_numpy(getattr(runs["numba"][1].game, name)),
+            to_numpy(getattr(runs["generic"][1].game, name)),
+            rtol=rtol,
+            atol=rtol,
+        )
 
 
 def test_inputs_the_loops_would_read_out_of_bounds_are_refused():
@@ -310,11 +336,11 @@ def test_inputs_the_loops_would_read_out_of_bounds_are_refused():
     with pytest.raises(ValueError, match="equal sizes"):
         NUMBA.statistics(backend.xp, grads, [exp_avg[0], exp_avg[0]], exp_avg_sq, scalars, np.float32)
     with pytest.raises(ValueError, match="per-tensor scalars"):
-        NUMBA.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars._replace(prev_scale=scalars.step[:1]),
-                         np.float32)
+        NUMBA.statistics(
+            backend.xp, grads, exp_avg, exp_avg_sq, scalars._replace(prev_scale=scalars.step[:1]), np.float32
+        )
     with pytest.raises(TypeError, match="moments"):
-        NUMBA.statistics(backend.xp, grads, [m.astype(np.float16) for m in exp_avg], exp_avg_sq, scalars,
-                         np.float32)
+        NUMBA.statistics(backend.xp, grads, [m.astype(np.float16) for m in exp_avg], exp_avg_sq, scalars, np.float32)
 
 
 def test_numpy_data_addresses_are_those_of_ctypes():

@@ -8,15 +8,18 @@ import neat
 from neat.players import PlayerGraph, Players
 
 
-@pytest.mark.parametrize("spec,message", [
-    ([], "no player given"),
-    ([[0, 1], []], "player 1 is empty"),
-    ([[0, 1], [1, 2]], "tensor 1 belongs to both player 0 and player 1"),
-    ([[0], [1]], r"tensors \[2\] belong to no player"),
-    ([[0, 1, 5]], "tensor index 5 in player 0 is out of range"),
-    ([[0, 1.5, 2]], "expected an integer"),
-    (3, "expected a list of lists"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ([], "no player given"),
+        ([[0, 1], []], "player 1 is empty"),
+        ([[0, 1], [1, 2]], "tensor 1 belongs to both player 0 and player 1"),
+        ([[0], [1]], r"tensors \[2\] belong to no player"),
+        ([[0, 1, 5]], "tensor index 5 in player 0 is out of range"),
+        ([[0, 1.5, 2]], "expected an integer"),
+        (3, "expected a list of lists"),
+    ],
+)
 def test_bad_players(spec, message):
     with pytest.raises(ValueError, match=message):
         Players.from_spec(spec, 3)
@@ -27,16 +30,19 @@ def test_default_players_one_per_tensor():
     assert Players.from_spec([[2, 0], [1]], 3).owner == (0, 1, 0)
 
 
-@pytest.mark.parametrize("spec,message", [
-    (np.ones((3, 3)) - np.eye(3) + np.diag([0, 1, 0]), "diagonal"),
-    (np.array([[0, 1, 0], [2, 0, 0], [0, 0, 0]]), "symmetric"),
-    (np.array([[0, -1, 0], [-1, 0, 0], [0, 0, 0]]), "non-negative"),
-    (np.zeros((2, 2)), r"shape \(2, 2\), expected \(3, 3\)"),
-    (np.full((3, 3), np.nan), "finite"),
-    ([(0, 3, 1.0)], "names player 3"),
-    ([(1, 1, 1.0)], "self-loop"),
-    ("chain", "expected an n×n weight matrix"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        (np.ones((3, 3)) - np.eye(3) + np.diag([0, 1, 0]), "diagonal"),
+        (np.array([[0, 1, 0], [2, 0, 0], [0, 0, 0]]), "symmetric"),
+        (np.array([[0, -1, 0], [-1, 0, 0], [0, 0, 0]]), "non-negative"),
+        (np.zeros((2, 2)), r"shape \(2, 2\), expected \(3, 3\)"),
+        (np.full((3, 3), np.nan), "finite"),
+        ([(0, 3, 1.0)], "names player 3"),
+        ([(1, 1, 1.0)], "self-loop"),
+        ("chain", "expected an n×n weight matrix"),
+    ],
+)
 def test_bad_graph(spec, message):
     with pytest.raises(ValueError, match=message):
         PlayerGraph.from_spec(spec, 3)
@@ -86,12 +92,17 @@ def test_game_tables_smooth_like_the_dense_s_also_in_a_sub_game(mu):
     x = np.random.default_rng(1).normal(size=(2, topology.num_players))
     tables = topology.tables(xp, "cpu", xp.float64)
     assert int(np.sum(tables.member_mask)) == topology.num_tensors and tables.owner.shape == (topology.num_tensors,)
-    np.testing.assert_allclose(game.smooth(xp, tables, x), x @ smoothing_operator(star5.weights, mu).T,
-                               rtol=0, atol=1e-15 * np.max(np.abs(x)))
+    np.testing.assert_allclose(
+        game.smooth(xp, tables, x), x @ smoothing_operator(star5.weights, mu).T, rtol=0, atol=1e-15 * np.max(np.abs(x))
+    )
 
     sub, restriction = topology.restrict((1, 2, 6))  # players 0, 1, 4: the star's centre and two leaves
     playing = restriction.host.players.tolist()
     assert playing == [0, 1, 4] and sub.players.groups == ((0,), (1,), (2,))
     dense = smoothing_operator(star5.weights[np.ix_(playing, playing)], mu)
-    np.testing.assert_allclose(game.smooth(xp, sub.tables(xp, "cpu", xp.float64), x[:, :3]), x[:, :3] @ dense.T,
-                               rtol=0, atol=1e-15 * np.max(np.abs(x)))
+    np.testing.assert_allclose(
+        game.smooth(xp, sub.tables(xp, "cpu", xp.float64), x[:, :3]),
+        x[:, :3] @ dense.T,
+        rtol=0,
+        atol=1e-15 * np.max(np.abs(x)),
+    )

@@ -37,9 +37,11 @@ def test_backend_infos_are_collected():
 
 
 def test_import_neat_imports_no_framework():
-    code = ("import sys, neat, neat.functional, neat.plugins; neat.plugins.plugin_manager(); "
-            "print(sorted(m for m in ('torch', 'jax', 'keras', 'cupy', 'tensorflow', 'optax', 'flax') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, neat, neat.functional, neat.plugins; neat.plugins.plugin_manager(); "
+        "print(sorted(m for m in ('torch', 'jax', 'keras', 'cupy', 'tensorflow', 'optax', 'flax') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -93,7 +95,13 @@ def test_a_source_checkout_on_pythonpath_needs_only_the_three_dependencies(tmp_p
             if folder.exists():
                 (dependencies / folder.name).symlink_to(folder)
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join([str(checkout), str(dependencies)])}
-    child = subprocess.run([sys.executable, "-S", "-c", CHECKOUT_SCRIPT, str(checkout)], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-S", "-c", CHECKOUT_SCRIPT, str(checkout)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     assert child.stdout.strip() == "stepped [1, 0]", child.stdout

@@ -32,8 +32,9 @@ def test_readme_functional_example_runs():
 
 
 def test_demo_runs_and_prints_the_comparison():
-    out = subprocess.run([sys.executable, "-m", "neat", "--steps", "60"], capture_output=True, text=True,
-                         check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "neat", "--steps", "60"], capture_output=True, text=True, check=True, timeout=120
+    )
     assert re.search(r"^NG-Adam\s+\d+\.\d+\s+0\.\d+\s+60\s", out.stdout, flags=re.M), out.stdout
     assert re.search(r"^AdamW\s+\d+\.\d+\s+0\.\d+\s+60\s", out.stdout, flags=re.M), out.stdout
     assert "step scale" in out.stdout and "layer 2" in out.stdout
@@ -41,8 +42,10 @@ def test_demo_runs_and_prints_the_comparison():
 
 def test_demo_without_the_demo_extra_names_the_extra():
     """A plain install (no scikit-learn): ``python -m neat`` says what to install, not an ImportError."""
-    hide_sklearn = ("import runpy, sys; sys.modules['sklearn'] = None; "  # import sklearn now fails
-                    "runpy.run_module('neat', run_name='__main__')")
+    hide_sklearn = (
+        "import runpy, sys; sys.modules['sklearn'] = None; "  # import sklearn now fails
+        "runpy.run_module('neat', run_name='__main__')"
+    )
     out = subprocess.run([sys.executable, "-c", hide_sklearn], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stderr
     assert "pip install 'neat-nash[demo]'" in out.stderr and "scikit-learn" in out.stderr

@@ -47,8 +47,9 @@ def test_gamma_zeta_zero_is_torch_adamw():
     params, players, weights, hp, grads = _adamw_problem(7)
     ours, _ = run_core(neat.ng_adam(**hp), params, grads, players, weights)
     tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
-    adamw = torch.optim.AdamW(tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
-                              weight_decay=hp["weight_decay"], foreach=False)
+    adamw = torch.optim.AdamW(
+        tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"], foreach=False
+    )
     for step_grads in grads:
         for t, g in zip(tensors, step_grads):
             t.grad = torch.tensor(g, dtype=torch.float64)
@@ -63,11 +64,11 @@ def test_gamma_zeta_zero_is_torch_adamw_with_missing_gradients():
     params, players, weights, hp, grads = _adamw_problem(8, steps=50)
     grads = with_inactive(grads, 8)
     config = NGAdamConfig(**hp)
-    ours = list(run_functional(config, Topology.build(len(params), players, weights, mu=config.mu), params,
-                               grads))
+    ours = list(run_functional(config, Topology.build(len(params), players, weights, mu=config.mu), params, grads))
     tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
-    adamw = torch.optim.AdamW(tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
-                              weight_decay=hp["weight_decay"], foreach=False)
+    adamw = torch.optim.AdamW(
+        tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"], foreach=False
+    )
     for (mine, _), step_grads in zip(ours, grads):
         for t, g in zip(tensors, step_grads):
             t.grad = None if g is None else torch.tensor(g, dtype=torch.float64)

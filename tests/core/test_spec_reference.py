@@ -46,8 +46,7 @@ def test_alignment_is_defined_where_g_times_u_underflows():
     hp = dict(lr=1e-3, eps=1e-8, gamma=1.0, zeta=0.1)
     params = [np.ones(4), np.ones(3)]
     grads = [[np.full(4, 1e-100), np.full(3, 2e-100)], [np.full(4, -1e-100), np.full(3, -2e-100)]]
-    reference = ReferenceNGAdam(params, [[0], [1]], np.array([[0.0, 1.0], [1.0, 0.0]]), dict(
-        neat.DEFAULTS, **hp))
+    reference = ReferenceNGAdam(params, [[0], [1]], np.array([[0.0, 1.0], [1.0, 0.0]]), dict(neat.DEFAULTS, **hp))
     opt = neat.ng_adam(**hp)
     state = opt.init(params)
     for step_grads in grads:
@@ -74,8 +73,7 @@ def test_core_matches_golden_vectors(problem):
     config = NGAdamConfig(**problem.hyperparameters)
     topology = Topology.build(len(problem.params), problem.players, problem.weights, mu=config.mu)
     with np.errstate(invalid="ignore", over="ignore"):
-        for step, (params, state) in enumerate(run_functional(config, topology, list(problem.params),
-                                                              problem.grads)):
+        for step, (params, state) in enumerate(run_functional(config, topology, list(problem.params), problem.grads)):
             assert max_relative_error(params, problem.expected_params[step]) <= 1e-10, f"step {step + 1}"
             assert state.game.tensor_count.tolist() == problem.expected_tensor_counts[step]
     info = neat.diagnostics(state)
@@ -88,11 +86,15 @@ def test_golden_files_are_what_the_reference_produces(problem):
     """A stored file differs from a fresh reference run only if someone changed the math: to 1e-12
     of each tensor's scale (another machine's libm or BLAS may round differently; a change of the
     math moves the runs by 1e-8 at least: v1's float32 ``z``), and counts equal."""
-    fresh = golden.solve(golden.GoldenProblem(problem.name, problem.hyperparameters, problem.players,
-                                              problem.weights, problem.params, problem.grads))
+    fresh = golden.solve(
+        golden.GoldenProblem(
+            problem.name, problem.hyperparameters, problem.players, problem.weights, problem.params, problem.grads
+        )
+    )
     assert compare.params_deviation(fresh.expected_params, problem.expected_params).value <= 1e-12
-    fresh_diagnostics = [{key: values[s] for key, values in fresh.expected_diagnostics.items()}
-                         for s in range(fresh.num_steps)]
+    fresh_diagnostics = [
+        {key: values[s] for key, values in fresh.expected_diagnostics.items()} for s in range(fresh.num_steps)
+    ]
     assert compare.diagnostics_deviation(fresh_diagnostics, problem.expected_diagnostics).value <= 1e-12
     assert fresh.expected_counts == problem.expected_counts
     assert fresh.expected_tensor_counts == problem.expected_tensor_counts
@@ -109,11 +111,13 @@ def test_golden_problems_exercise_every_feature():
     inactive = by_name["inactive"]
     active = inactive.active
     owner = {k: i for i, group in enumerate(inactive.players) for k in group}
-    player_active = np.array([[any(active[s, k] for k in group) for group in inactive.players]
-                              for s in range(inactive.num_steps)])
+    player_active = np.array(
+        [[any(active[s, k] for k in group) for group in inactive.players] for s in range(inactive.num_steps)]
+    )
     assert not np.all(player_active[:, 1]) and np.all(player_active[:, 0]), "the chain's middle player sits out"
-    assert any(0 < sum(active[s, k] for k in inactive.players[owner[1]]) < 2 for s in range(3)), \
+    assert any(0 < sum(active[s, k] for k in inactive.players[owner[1]]) < 2 for s in range(3)), (
         "a player plays with part of its tensors"
+    )
     assert inactive.skipped_steps == [20] and min(inactive.expected_tensor_counts[-1]) < inactive.expected_counts[-1]
 
     eps0 = by_name["eps0"]
@@ -125,11 +129,13 @@ def test_golden_problems_exercise_every_feature():
     assert overflow.skipped_steps == [3, 17, 18]
     for s in overflow.skipped_steps:
         grads = overflow.grads[s]
-        assert all(np.all(np.isfinite(g)) and np.isfinite(np.sum(g * g)) for g in grads), \
+        assert all(np.all(np.isfinite(g)) and np.isfinite(np.sum(g * g)) for g in grads), (
             "finite gradients, each tensor's <g,g> finite in float64"
+        )
         with np.errstate(over="ignore"):
-            assert not np.isfinite(sum(np.sum(grads[k] * grads[k]) for k in overflow.players[0])), \
+            assert not np.isfinite(sum(np.sum(grads[k] * grads[k]) for k in overflow.players[0])), (
                 "the player's G overflows float64"
+            )
             assert np.all(np.isinf(grads[0].astype(np.float32))), "portable: infinite in narrower dtypes"
 
 
@@ -144,8 +150,9 @@ def test_reference_plays_complex_parameters_as_real_and_imaginary_parts():
     hp = dict(neat.DEFAULTS, lr=0.05, weight_decay=0.01, gamma=0.0, zeta=0.0)
     reference = ReferenceNGAdam(params, [[0], [1]], np.array([[0.0, 1.0], [1.0, 0.0]]), hp)
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
-    adamw = torch.optim.AdamW(tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"],
-                              weight_decay=hp["weight_decay"], foreach=False)
+    adamw = torch.optim.AdamW(
+        tensors, lr=hp["lr"], betas=hp["betas"], eps=hp["eps"], weight_decay=hp["weight_decay"], foreach=False
+    )
     for step_grads in grads:
         reference.step(step_grads)
         for t, g in zip(tensors, step_grads):
@@ -156,8 +163,9 @@ def test_reference_plays_complex_parameters_as_real_and_imaginary_parts():
 
     game_on = dict(hp, gamma=1.0, zeta=0.3)
     as_complex = ReferenceNGAdam(params, [[0], [1]], np.array([[0.0, 1.0], [1.0, 0.0]]), game_on)
-    as_real = ReferenceNGAdam([np.stack([p.real, p.imag], -1) for p in params], [[0], [1]],
-                              np.array([[0.0, 1.0], [1.0, 0.0]]), game_on)
+    as_real = ReferenceNGAdam(
+        [np.stack([p.real, p.imag], -1) for p in params], [[0], [1]], np.array([[0.0, 1.0], [1.0, 0.0]]), game_on
+    )
     for step_grads in grads:
         as_complex.step(step_grads)
         as_real.step([np.stack([g.real, g.imag], -1) for g in step_grads])

@@ -40,8 +40,9 @@ class VecdotKernels(GenericKernels):
         rows = []
         for k, (g, m, v) in enumerate(zip(grads, exp_avg, exp_avg_sq)):
             g = xp.reshape(xp.astype(g, stats_dtype), (-1,))
-            u = adam_direction(xp, m, v, xp.astype(scalars.prev_scale[k], m.dtype),
-                               xp.astype(scalars.prev_shift[k], m.dtype))
+            u = adam_direction(
+                xp, m, v, xp.astype(scalars.prev_scale[k], m.dtype), xp.astype(scalars.prev_shift[k], m.dtype)
+            )
             u = xp.reshape(xp.astype(u, stats_dtype), (-1,))
             rows.append(xp.stack([xp.vecdot(g, g), xp.vecdot(g, u), xp.vecdot(u, u)]))
         return Statistics(xp.stack(rows), None)
@@ -52,8 +53,11 @@ KERNELS = VecdotKernels()
 
 def _on_device(array) -> bool:
     strict = sys.modules.get("array_api_strict")  # never import a framework just to look at an array
-    return (strict is not None and type(array).__module__.startswith("array_api_strict")
-            and array.device == strict.Device(DEVICE))
+    return (
+        strict is not None
+        and type(array).__module__.startswith("array_api_strict")
+        and array.device == strict.Device(DEVICE)
+    )
 
 
 @hookimpl(tryfirst=True)  # ahead of the built-in array_api_strict backend, which would claim these too
@@ -73,8 +77,9 @@ def _unsupported(xp, params):
 def _from_numpy(array, dtype):
     import array_api_strict
 
-    return array_api_strict.asarray(array, dtype=getattr(array_api_strict, dtype),
-                                    device=array_api_strict.Device(DEVICE))
+    return array_api_strict.asarray(
+        array, dtype=getattr(array_api_strict, dtype), device=array_api_strict.Device(DEVICE)
+    )
 
 
 def _to_numpy(array):
@@ -86,5 +91,10 @@ def _to_numpy(array):
 
 @hookimpl
 def neat_backend_info():
-    return BackendInfo(name="example_strict_device1", requires=("array_api_strict",),
-                       dtypes=("float64", "float32"), from_numpy=_from_numpy, to_numpy=_to_numpy)
+    return BackendInfo(
+        name="example_strict_device1",
+        requires=("array_api_strict",),
+        dtypes=("float64", "float32"),
+        from_numpy=_from_numpy,
+        to_numpy=_to_numpy,
+    )

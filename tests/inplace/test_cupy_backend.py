@@ -18,19 +18,23 @@ from neat.plugins import plugin_manager
 
 GOLDEN = {problem.name: problem for problem in load_all()}
 GPU_SKIP_REASON = cupy_backend.neat_backend_info().skip_reason()
-requires_gpu = pytest.mark.skipif(GPU_SKIP_REASON is not None,
-                                  reason=f"the CuPy path needs a CUDA GPU: {GPU_SKIP_REASON}")
+requires_gpu = pytest.mark.skipif(
+    GPU_SKIP_REASON is not None, reason=f"the CuPy path needs a CUDA GPU: {GPU_SKIP_REASON}"
+)
 TOLERANCE = {"float32": dict(rtol=2e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-14)}
 
 
 # --- plug-in wiring: runs everywhere -------------------------------------------------------------
 
+
 def test_importing_neat_and_stepping_numpy_never_imports_cupy():
-    code = ("import sys, numpy as np, neat\n"
-            "from neat.inplace import NGAdam\n"
-            "p = [np.zeros(3)]\n"
-            "NGAdam(p).step([np.ones(3)])\n"
-            "assert 'cupy' not in sys.modules, 'cupy was imported'\n")
+    code = (
+        "import sys, numpy as np, neat\n"
+        "from neat.inplace import NGAdam\n"
+        "p = [np.zeros(3)]\n"
+        "NGAdam(p).step([np.ones(3)])\n"
+        "assert 'cupy' not in sys.modules, 'cupy was imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -68,6 +72,7 @@ def test_skip_reason_without_a_device(monkeypatch):
 
 # --- the CuPy path itself: needs a GPU -----------------------------------------------------------
 
+
 def _cupy():
     import array_api_compat.cupy  # noqa: F401  (the namespace the tests pass as xp)
     import cupy
@@ -89,12 +94,16 @@ def _random_state(rng, shapes, dtype, count):
     def column(values):
         return xp.asarray(np.broadcast_to(values, (k,)), dtype=stats_dtype)
 
-    prev_root = np.sqrt(1 - 0.99 ** count)
+    prev_root = np.sqrt(1 - 0.99**count)
     root = np.sqrt(1 - 0.99 ** (count + 1))
     scalars = TensorScalars(
-        prev_scale=column(prev_root / (1 - 0.9 ** count) if count else 0.0), prev_shift=column(1e-8 * prev_root),
-        nge=column(rng.normal(size=k)), decay=column(1 - 1e-3 * rng.random(size=k)),
-        step=column(0.01 * rng.random(size=k) * root / (1 - 0.9 ** (count + 1))), shift=column(1e-8 * root))
+        prev_scale=column(prev_root / (1 - 0.9**count) if count else 0.0),
+        prev_shift=column(1e-8 * prev_root),
+        nge=column(rng.normal(size=k)),
+        decay=column(1 - 1e-3 * rng.random(size=k)),
+        step=column(0.01 * rng.random(size=k) * root / (1 - 0.9 ** (count + 1))),
+        shift=column(1e-8 * root),
+    )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
 
@@ -113,8 +122,9 @@ def test_fused_kernels_match_generic(dtype, count):
     finite = cupy.asarray(True)
     expected = GENERIC.update(xp, params, grads, m, v, generic, scalars, (0.9, 0.99), finite)
     copies = [[a.copy() for a in arrays] for arrays in (params, m, v)]
-    result = cupy_backend.KERNELS.update(xp, copies[0], grads, copies[1], copies[2], fused, scalars, (0.9, 0.99),
-                                         finite, inplace=True)
+    result = cupy_backend.KERNELS.update(
+        xp, copies[0], grads, copies[1], copies[2], fused, scalars, (0.9, 0.99), finite, inplace=True
+    )
     for got_list, want_list, given in zip(result, expected, copies):
         assert all(got is orig for got, orig in zip(got_list, given))
         for got, want in zip(got_list, want_list):
@@ -124,14 +134,12 @@ def test_fused_kernels_match_generic(dtype, count):
 @requires_gpu
 def test_fused_kernels_skip_when_not_finite_and_handle_views():
     cupy, xp = _cupy(), array_api_compat.cupy
-    params, grads, m, v, scalars, stats_dtype = _random_state(np.random.default_rng(1), [(64, 32), (10,)],
-                                                              "float32", 3)
+    params, grads, m, v, scalars, stats_dtype = _random_state(np.random.default_rng(1), [(64, 32), (10,)], "float32", 3)
     grads[1][4] = cupy.inf
     statistics = cupy_backend.KERNELS.statistics(xp, grads, m, v, scalars, stats_dtype)
     assert not bool(cupy.isfinite(statistics.sums[1, 0]))  # the core's non-finite test reads G
     before = [cupy.asnumpy(a) for a in (*params, *m, *v)]
-    cupy_backend.KERNELS.update(xp, params, grads, m, v, statistics, scalars, (0.9, 0.99), cupy.asarray(False),
-                                True)
+    cupy_backend.KERNELS.update(xp, params, grads, m, v, statistics, scalars, (0.9, 0.99), cupy.asarray(False), True)
     for old, new in zip(before, (*params, *m, *v)):
         np.testing.assert_array_equal(old, cupy.asnumpy(new))
 
@@ -141,10 +149,27 @@ def test_fused_kernels_skip_when_not_finite_and_handle_views():
     grads = [grads[0], cupy.ones(10, dtype=cupy.float32)]
     moments = [[cupy.zeros_like(expected_view), cupy.zeros(10, cupy.float32)] for _ in range(2)]
     finite = cupy.asarray(True)
-    cupy_backend.KERNELS.update(xp, [view, params[1].copy()], grads, *[[a.copy() for a in mm] for mm in moments],
-                                statistics, scalars, (0.9, 0.99), finite, True)
-    want, _, _ = GENERIC.update(xp, [expected_view, params[1].copy()], grads, *moments,
-                                statistics._replace(direction=None), scalars, (0.9, 0.99), finite)
+    cupy_backend.KERNELS.update(
+        xp,
+        [view, params[1].copy()],
+        grads,
+        *[[a.copy() for a in mm] for mm in moments],
+        statistics,
+        scalars,
+        (0.9, 0.99),
+        finite,
+        True,
+    )
+    want, _, _ = GENERIC.update(
+        xp,
+        [expected_view, params[1].copy()],
+        grads,
+        *moments,
+        statistics._replace(direction=None),
+        scalars,
+        (0.9, 0.99),
+        finite,
+    )
     np.testing.assert_allclose(cupy.asnumpy(big.T), cupy.asnumpy(want[0]), **TOLERANCE["float32"])
 
 
@@ -157,8 +182,9 @@ def test_cupy_inplace_matches_generic_and_reference(name, dtype):
     params = [cupy.asarray(np.asarray(p, dtype=dtype)) for p in problem.params]
     opt = NGAdam(params, players=problem.players, graph=problem.weights, **problem.hyperparameters)
     generic_params = [cupy.asarray(np.asarray(p, dtype=dtype)) for p in problem.params]
-    generic = NGAdam(generic_params, players=problem.players, graph=problem.weights, kernels="generic",
-                     **problem.hyperparameters)
+    generic = NGAdam(
+        generic_params, players=problem.players, graph=problem.weights, kernels="generic", **problem.hyperparameters
+    )
     for step in range(problem.num_steps):
         grads = [None if g is None else cupy.asarray(np.asarray(g, dtype=dtype)) for g in problem.grads[step]]
         opt.step(grads)

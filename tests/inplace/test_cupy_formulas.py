@@ -19,12 +19,15 @@ from neat.kernels import GENERIC, Statistics, TensorScalars
 CXX = shutil.which("g++") or shutil.which("c++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="compiling the kernel formulas for the CPU needs a C++ compiler")
 
-HARNESS = r"""
+HARNESS = (
+    r"""
 #include <cmath>
 #define __host__
 #define __device__
 using std::sqrt;
-""" + ELEMENT_SOURCE + r"""
+"""
+    + ELEMENT_SOURCE
+    + r"""
 template <typename T>
 static void update_all(T* p, const T* g, T* m, T* v, long long n, const T* s, double b1, double b2, int take) {
     // s: prev_scale, prev_shift, nge, decay, step, shift (neat.kernels.TensorScalars)
@@ -49,6 +52,7 @@ void statistics_double(const double* g, const double* m, const double* v, long l
                        double* out) { statistics_all<double>(g, m, v, n, s, out); }
 }
 """
+)
 
 C_NAMES = {np.float32: "float", np.float64: "double"}
 BETAS = (0.9, 0.99)
@@ -57,8 +61,11 @@ BETAS = (0.9, 0.99)
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     path = tmp_path_factory.mktemp("neat_formulas") / "formulas.so"
-    subprocess.run([CXX, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-x", "c++", "-", "-o", str(path)],
-                   input=HARNESS.encode(), check=True)
+    subprocess.run(
+        [CXX, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-x", "c++", "-", "-o", str(path)],
+        input=HARNESS.encode(),
+        check=True,
+    )
     return ctypes.CDLL(str(path))
 
 
@@ -85,8 +92,9 @@ def case(dtype, count, eps, seed=0, size=1000):
     if eps == 0.0:
         g[::7], m[::7], v[::7] = 0, 0, 0
     (prev_scale, prev_shift), (scale, shift) = direction_scalars(count, eps), direction_scalars(count + 1, eps)
-    scalars = TensorScalars(*(np.asarray([value], dtype) for value in
-                              (prev_scale, prev_shift, -0.37, 0.9995, 0.003 * scale, shift)))
+    scalars = TensorScalars(
+        *(np.asarray([value], dtype) for value in (prev_scale, prev_shift, -0.37, 0.9995, 0.003 * scale, shift))
+    )
     return p, g, m, v, scalars
 
 
@@ -100,9 +108,14 @@ def test_update_formula_is_generic_bit_for_bit(library, dtype, count, eps, take)
     want_p, want_m, want_v = GENERIC.update(xp, [p], [g], [m], [v], statistics, scalars, BETAS, np.asarray(take))
     packed = np.array([column[0] for column in scalars], dtype=dtype)
     got = [a.copy() for a in (p, m, v)]
-    getattr(library, f"update_{C_NAMES[dtype]}")(*(pointer(a) for a in (got[0], g, got[1], got[2])),
-                                                 ctypes.c_longlong(p.size), pointer(packed),
-                                                 ctypes.c_double(BETAS[0]), ctypes.c_double(BETAS[1]), int(take))
+    getattr(library, f"update_{C_NAMES[dtype]}")(
+        *(pointer(a) for a in (got[0], g, got[1], got[2])),
+        ctypes.c_longlong(p.size),
+        pointer(packed),
+        ctypes.c_double(BETAS[0]),
+        ctypes.c_double(BETAS[1]),
+        int(take),
+    )
     for mine, generic in zip(got, (want_p[0], want_m[0], want_v[0])):
         assert np.all(np.isfinite(mine))
         np.testing.assert_array_equal(mine, generic)
@@ -121,8 +134,9 @@ def test_statistics_formula_matches_generic(library, dtype, count, eps, bad):
         want = np.asarray(GENERIC.statistics(xp, [g], [m], [v], scalars, dtype).sums[0])
     packed = np.array([scalars.prev_scale[0], scalars.prev_shift[0]], dtype=dtype)
     out = np.zeros(3)
-    getattr(library, f"statistics_{C_NAMES[dtype]}")(pointer(g), pointer(m), pointer(v), ctypes.c_longlong(g.size),
-                                                     pointer(packed), pointer(out))
+    getattr(library, f"statistics_{C_NAMES[dtype]}")(
+        pointer(g), pointer(m), pointer(v), ctypes.c_longlong(g.size), pointer(packed), pointer(out)
+    )
     assert np.isfinite(out[0]) == np.isfinite(want[0]) == (bad is None)  # the core's non-finite test reads G
     if bad is None:
         rtol = 1e-5 if dtype == np.float32 else 1e-12

@@ -14,8 +14,9 @@ from neat.topology import Topology
 
 GOLDEN = {problem.name: problem for problem in load_all()}
 #: Every registered kernel set that runs NumPy float64 arrays ("generic", and "numba" where installed).
-NUMPY_KERNELS = sorted(name for name, kernel_set in registered().items()
-                       if kernel_set.unsupported(np_xp, [np.zeros(2)]) is None)
+NUMPY_KERNELS = sorted(
+    name for name, kernel_set in registered().items() if kernel_set.unsupported(np_xp, [np.zeros(2)]) is None
+)
 #: In-place vs pure on NumPy: equal up to float32 rounding. (Not bitwise: NumPy turns the pure
 #: state's 0-d step count into a NumPy scalar, whose float32 ``β^t`` can differ by one ulp.)
 TOLERANCE = {np.float32: dict(rtol=2e-6, atol=1e-7), np.float64: dict(rtol=1e-12, atol=1e-14)}
@@ -73,8 +74,9 @@ def test_same_numbers_as_functional_api(name, dtype):
         grads = grads_at(problem, step, dtype)
         with np.errstate(invalid="ignore", over="ignore"):
             opt.step(grads)
-            pure_params, pure_state = functional.step(pure_params, grads, pure_state, functional_opt.config,
-                                                      topology=topology)
+            pure_params, pure_state = functional.step(
+                pure_params, grads, pure_state, functional_opt.config, topology=topology
+            )
         for mine, theirs in zip(params, pure_params):
             np.testing.assert_allclose(mine, theirs, **TOLERANCE[dtype])
     for mine, theirs in zip(opt.state.exp_avg_sq, pure_state.exp_avg_sq):
@@ -94,8 +96,9 @@ def test_matches_float64_reference(name, kernels):
             opt.step(grads_at(problem, step))
         for mine, expected in zip(params, problem.expected_params[step]):
             np.testing.assert_allclose(mine, expected, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(opt.diagnostics()["step_scale"],
-                                   problem.expected_diagnostics["step_scale"][step], rtol=1e-6)
+        np.testing.assert_allclose(
+            opt.diagnostics()["step_scale"], problem.expected_diagnostics["step_scale"][step], rtol=1e-6
+        )
 
 
 def test_non_finite_step_leaves_params_and_state_untouched_in_place():
@@ -161,8 +164,9 @@ def test_lr_override_matches_functional_step():
     schedule = [0.05, 0.02, [0.01, 0.02, 0.03, 0.04, 0.05]]
     for step, lr in enumerate(schedule):
         opt.step(grads_at(problem, step), lr=lr, weight_decay=0.2)
-        pure_params, pure_state = functional.step(pure_params, grads_at(problem, step), pure_state, config,
-                                                  lr=lr, weight_decay=0.2)
+        pure_params, pure_state = functional.step(
+            pure_params, grads_at(problem, step), pure_state, config, lr=lr, weight_decay=0.2
+        )
     for mine, theirs in zip(params, pure_params):
         np.testing.assert_allclose(mine, theirs, **TOLERANCE[np.float64])
 
@@ -189,6 +193,7 @@ def test_given_kernels_are_used():
 
 
 # --- bad input: a clear error, and nothing modified ---------------------------------------------
+
 
 def _stepped_optimizer():
     problem = GOLDEN["chain3"]
@@ -231,12 +236,15 @@ def test_read_only_param_is_refused_before_anything_changes():
         NGAdam(params)
 
 
-@pytest.mark.parametrize("params, error, message", [
-    ([np.zeros(3), np.float64(1.0)], ValueError, r"params\[1\] is read-only"),
-    ([np.zeros(3, dtype=np.int64)], TypeError, r"params\[0\] has dtype int64"),
-    (np.zeros(3), TypeError, "params must be a list or tuple"),
-    ([], ValueError, "expected at least one array"),
-])
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ([np.zeros(3), np.float64(1.0)], ValueError, r"params\[1\] is read-only"),
+        ([np.zeros(3, dtype=np.int64)], TypeError, r"params\[0\] has dtype int64"),
+        (np.zeros(3), TypeError, "params must be a list or tuple"),
+        ([], ValueError, "expected at least one array"),
+    ],
+)
 def test_bad_params_are_refused(params, error, message):
     with pytest.raises(error, match=message):
         NGAdam(params)

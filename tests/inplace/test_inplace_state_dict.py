@@ -43,8 +43,13 @@ def test_state_dict_is_plain_numpy_and_numbers():
     state = opt.state_dict()
     assert state["count"] == 4 and state["skipped"] == 0 and state["spec_version"] == SPEC_VERSION
     assert state["tensor_count"].tolist() == [4] * 7 and state["log_step"].dtype == np.float32
-    expected_keys = {"spec_version", *GameState._fields, "player_of", "graph",
-                     *(f.name for f in dataclasses.fields(NGAdamConfig))}
+    expected_keys = {
+        "spec_version",
+        *GameState._fields,
+        "player_of",
+        "graph",
+        *(f.name for f in dataclasses.fields(NGAdamConfig)),
+    }
     expected_keys |= {f"{moment}.{k}" for moment in ("exp_avg", "exp_avg_sq") for k in range(7)}
     assert set(state) == expected_keys
     for key, value in state.items():

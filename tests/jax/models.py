@@ -59,8 +59,10 @@ def assert_trees_close(actual, expected, rtol=2e-5, atol=2e-6):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol)
 
 
-COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "traces",
-                  "/jax/core/compile/backend_compile_duration": "compiles"}
+COMPILE_EVENTS = {
+    "/jax/core/compile/jaxpr_trace_duration": "traces",
+    "/jax/core/compile/backend_compile_duration": "compiles",
+}
 
 
 @contextlib.contextmanager

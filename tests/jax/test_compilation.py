@@ -31,11 +31,15 @@ def _compilations_of_steps(step, params, state, count=3):
     return counts, state
 
 
-@pytest.mark.parametrize("tx", [
-    neat.optax.ng_adam(0.02, **HP),
-    neat.optax.ng_adam(optax.cosine_decay_schedule(0.02, 10), **HP),
-    optax.chain(optax.clip_by_global_norm(1.0), neat.optax.ng_adam(0.02, **HP)),
-], ids=["constant", "schedule", "chain"])
+@pytest.mark.parametrize(
+    "tx",
+    [
+        neat.optax.ng_adam(0.02, **HP),
+        neat.optax.ng_adam(optax.cosine_decay_schedule(0.02, 10), **HP),
+        optax.chain(optax.clip_by_global_norm(1.0), neat.optax.ng_adam(0.02, **HP)),
+    ],
+    ids=["constant", "schedule", "chain"],
+)
 @pytest.mark.parametrize("donate", [False, True])
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "uncommitted"])
 def test_the_jitted_step_compiles_once(tx, donate, committed):
@@ -59,8 +63,9 @@ def test_traced_hyperparameters_compile_once():
     tx = optax.inject_hyperparams(neat.optax.ng_adam)(learning_rate=0.02, **HP)
     state = tx.init(params)
     device = jax.devices()[0]
-    state = state._replace(count=jax.device_put(state.count, device),
-                           hyperparams=jax.device_put(state.hyperparams, device))
+    state = state._replace(
+        count=jax.device_put(state.count, device), hyperparams=jax.device_put(state.hyperparams, device)
+    )
 
     def train_step(params, state, grads):
         updates, state = tx.update(grads, state, params)

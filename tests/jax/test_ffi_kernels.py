@@ -22,11 +22,17 @@ SHAPES = [(3, 5), (40000,), (7,), (2, 3, 4)]  # one tensor of several blocks (BL
 
 def _in_subprocess(check: str, x64: bool = False) -> None:
     """Run ``check()`` of this module in a single-device interpreter; fail with its output."""
-    env = dict(os.environ, XLA_FLAGS="", JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1" if x64 else "0",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        XLA_FLAGS="",
+        JAX_PLATFORMS="cpu",
+        JAX_ENABLE_X64="1" if x64 else "0",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     code = f"from tests.jax.test_ffi_kernels import {check}; {check}()"
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -52,9 +58,14 @@ def _pass_inputs(dtypes, rng):
     def column(*values):
         return jnp.asarray(values, stats_dtype)
 
-    scalars = TensorScalars(prev_scale=column(0.9, 1.1, 0.0, 0.7), prev_shift=column(1e-8, 2e-8, 0.0, 1e-8),
-                            nge=column(0.1, -0.2, 0.3, 0.0), decay=column(0.999, 0.99, 1.0, 0.995),
-                            step=column(1e-3, 2e-3, 3e-3, 1e-3), shift=column(1e-8, 1e-8, 1e-8, 0.0))
+    scalars = TensorScalars(
+        prev_scale=column(0.9, 1.1, 0.0, 0.7),
+        prev_shift=column(1e-8, 2e-8, 0.0, 1e-8),
+        nge=column(0.1, -0.2, 0.3, 0.0),
+        decay=column(0.999, 0.99, 1.0, 0.995),
+        step=column(1e-3, 2e-3, 3e-3, 1e-3),
+        shift=column(1e-8, 1e-8, 1e-8, 0.0),
+    )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
 
@@ -72,7 +83,8 @@ def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6):
     kernels = select_kernels(jnp, params)
     assert kernels.name == "jax_ffi"
     mine = jax.jit(lambda g, m, v: kernels.statistics(jnp, g, m, v, scalars, stats_dtype).sums)(
-        grads, exp_avg, exp_avg_sq)
+        grads, exp_avg, exp_avg_sq
+    )
     reference = GENERIC.statistics(jnp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
     assert mine.dtype == stats_dtype
     np.testing.assert_allclose(mine, reference.sums, rtol=rtol, atol=0)
@@ -102,8 +114,9 @@ def check_skipped_step_is_a_no_op():
     params, grads, exp_avg, exp_avg_sq, scalars, _ = _pass_inputs(("float32",) * 4, np.random.default_rng(1))
     kernels = select_kernels(jnp, params, "jax_ffi")
     expected = [np.asarray(x).copy() for x in [*params, *exp_avg, *exp_avg_sq]]
-    update = jax.jit(lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), f),
-                     donate_argnums=(0, 2, 3))
+    update = jax.jit(
+        lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), f), donate_argnums=(0, 2, 3)
+    )
     results = update(params, grads, exp_avg, exp_avg_sq, jnp.asarray(False))
     for got, want in zip([x for role in results for x in role], expected):
         np.testing.assert_array_equal(got, want)
@@ -131,16 +144,18 @@ def check_steps_match_jax_and_compile_once():
     for name in ("jax_ffi", "jax"):
         params = [jnp.asarray(x, jnp.float32) for x in start]
         state = functional.init_state(params, topology)
-        step = jax.jit(lambda p, g, s, name=name: functional.step(p, g, s, opt.config, kernels=name),
-                       donate_argnums=(0,))
+        step = jax.jit(
+            lambda p, g, s, name=name: functional.step(p, g, s, opt.config, kernels=name), donate_argnums=(0,)
+        )
         for grads in gradients:
             params, state = step(params, grads, state)
         histories[name] = (params, state)
     (mine, mine_state), (theirs, their_state) = histories["jax_ffi"], histories["jax"]
     np.testing.assert_array_equal(mine_state.game.skipped, their_state.game.skipped)
     assert int(mine_state.game.skipped) == 1
-    for a, b in zip([*mine, *mine_state.exp_avg, *mine_state.exp_avg_sq],
-                    [*theirs, *their_state.exp_avg, *their_state.exp_avg_sq]):
+    for a, b in zip(
+        [*mine, *mine_state.exp_avg, *mine_state.exp_avg_sq], [*theirs, *their_state.exp_avg, *their_state.exp_avg_sq]
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
 
     from tests.jax.models import batch, compilations, grad, mlp_params
@@ -163,10 +178,15 @@ def check_steps_match_jax_and_compile_once():
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(params))
 
 
-@pytest.mark.parametrize("check, x64", [("check_passes_match_generic", False),
-                                        ("check_float64_and_mixed_dtypes", True),
-                                        ("check_skipped_step_is_a_no_op", False),
-                                        ("check_steps_match_jax_and_compile_once", False)])
+@pytest.mark.parametrize(
+    "check, x64",
+    [
+        ("check_passes_match_generic", False),
+        ("check_float64_and_mixed_dtypes", True),
+        ("check_skipped_step_is_a_no_op", False),
+        ("check_steps_match_jax_and_compile_once", False),
+    ],
+)
 def test_in_a_single_device_process(check, x64):
     _in_subprocess(check, x64)
 

@@ -47,8 +47,9 @@ def test_fast_path_matches_generic_on_golden_problems(problem):
     for (fast_params, fast), (params, generic) in zip(_run(problem, "jax"), _run(problem, GENERIC)):
         for key in ("count", "skipped", "tensor_count"):
             np.testing.assert_array_equal(getattr(fast.game, key), getattr(generic.game, key))
-        for mine, theirs in zip([*fast_params, *fast.exp_avg, *fast.exp_avg_sq],
-                                [*params, *generic.exp_avg, *generic.exp_avg_sq]):
+        for mine, theirs in zip(
+            [*fast_params, *fast.exp_avg, *fast.exp_avg_sq], [*params, *generic.exp_avg, *generic.exp_avg_sq]
+        ):
             # float32 rounding differs between the two arrangements and the game amplifies it over the
             # steps: an entry passing near 0 is compared at the scale of its tensor (max seen: 1.6e-6).
             np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5 * float(np.max(np.abs(theirs))))
@@ -69,9 +70,14 @@ def _pass_inputs(eps=1e-8):
     def column(*values):
         return jnp.asarray(np.resize(values, count), jnp.float32)
 
-    scalars = TensorScalars(prev_scale=column(0.0, 1.3, 0.7), prev_shift=column(1.0, eps, 2 * eps),
-                            nge=column(0.0, -0.4, 0.9), decay=column(0.999, 1.0), step=column(0.01, 0.02, 0.005),
-                            shift=column(eps, 3 * eps))
+    scalars = TensorScalars(
+        prev_scale=column(0.0, 1.3, 0.7),
+        prev_shift=column(1.0, eps, 2 * eps),
+        nge=column(0.0, -0.4, 0.9),
+        decay=column(0.999, 1.0),
+        step=column(0.01, 0.02, 0.005),
+        shift=column(eps, 3 * eps),
+    )
     return grads, moments, squares, scalars
 
 
@@ -124,8 +130,11 @@ def test_update_is_a_bitwise_no_op_when_the_core_says_not_finite():
     grads, moments, squares, scalars = _pass_inputs()
     params = [g * 3.0 + 1.0 for g in grads]
     statistics = JaxKernels().statistics(jnp, grads, moments, squares, scalars, jnp.float32)
-    update = jax.jit(lambda finite: JaxKernels().update(jnp, params, grads, moments, squares, statistics, scalars,
-                                                        (0.9, 0.99), finite))
+    update = jax.jit(
+        lambda finite: JaxKernels().update(
+            jnp, params, grads, moments, squares, statistics, scalars, (0.9, 0.99), finite
+        )
+    )
     for before, after in zip([*params, *moments, *squares], jax.tree.leaves(update(jnp.asarray(False)))):
         assert np.asarray(after).tobytes() == np.asarray(before).tobytes()
     assert any(not np.array_equal(a, b) for a, b in zip(params, update(jnp.asarray(True))[0]))
@@ -145,9 +154,10 @@ def test_non_finite_gradient_leaves_everything_bitwise_unchanged(bad, eps):
     grads[2] = grads[2].at[1, 0].set(bad)
     new_params, new_state = step(params, grads, state)
     unchanged = state.game._replace(skipped=None)
-    for before, after in zip(jax.tree.leaves([params, state.exp_avg, state.exp_avg_sq, unchanged]),
-                             jax.tree.leaves([new_params, new_state.exp_avg, new_state.exp_avg_sq,
-                                              new_state.game._replace(skipped=None)])):
+    for before, after in zip(
+        jax.tree.leaves([params, state.exp_avg, state.exp_avg_sq, unchanged]),
+        jax.tree.leaves([new_params, new_state.exp_avg, new_state.exp_avg_sq, new_state.game._replace(skipped=None)]),
+    ):
         assert np.asarray(after).tobytes() == np.asarray(before).tobytes()
     assert int(new_state.game.skipped) == int(state.game.skipped) + 1
 
@@ -155,5 +165,6 @@ def test_non_finite_gradient_leaves_everything_bitwise_unchanged(bad, eps):
 def test_inplace_is_refused_with_a_clear_error():
     grads, moments, squares, scalars = _pass_inputs()
     with pytest.raises(TypeError, match="immutable"):
-        JaxKernels().update(jnp, grads, grads, moments, squares, None, scalars, (0.9, 0.999), jnp.asarray(True),
-                            inplace=True)
+        JaxKernels().update(
+            jnp, grads, grads, moments, squares, None, scalars, (0.9, 0.999), jnp.asarray(True), inplace=True
+        )

@@ -43,9 +43,14 @@ NEAT_UNDER_TEST = (
 FACTORIES = {"neat_ng_adam": neat.optax.ng_adam}
 
 #: The generic tests of optax 0.2.8's ``AliasTest`` (later wheels may add more).
-GENERIC = {"test_optimization", "test_optimizers_accept_extra_args",
-           "test_optimizers_can_be_wrapped_in_inject_hyperparams", "test_preserve_dtype",
-           "test_state_shape_dtype_shard_stability", "test_gradient_accumulation"}
+GENERIC = {
+    "test_optimization",
+    "test_optimizers_accept_extra_args",
+    "test_optimizers_can_be_wrapped_in_inject_hyperparams",
+    "test_preserve_dtype",
+    "test_state_shape_dtype_shard_stability",
+    "test_gradient_accumulation",
+}
 
 
 def _generic_tests() -> dict:
@@ -58,7 +63,8 @@ def _generic_tests() -> dict:
         if isinstance(params, Mapping) and params.get("opt_name") == REFERENCE and "opt_kwargs" in params:
             test = method.__wrapped__
             found.setdefault(test.__name__, (test, []))[1].append(
-                {key: value for key, value in params.items() if key not in ("opt_name", "opt_kwargs")})
+                {key: value for key, value in params.items() if key not in ("opt_name", "opt_kwargs")}
+            )
     return found
 
 
@@ -68,8 +74,11 @@ def _label(value) -> str:
 
 def _neat_cases(cases: list) -> list:
     """Each reference case with each NEAT entry, named ``<entry>_<parameters>``."""
-    return [dict(entry, **case, testcase_name="_".join([f"neat{number}", *map(_label, case.values())]))
-            for number, entry in enumerate(NEAT_UNDER_TEST) for case in cases]
+    return [
+        dict(entry, **case, testcase_name="_".join([f"neat{number}", *map(_label, case.values())]))
+        for number, entry in enumerate(NEAT_UNDER_TEST)
+        for case in cases
+    ]
 
 
 _WHEELS_GET_OPT = alias_test._get_opt
@@ -90,9 +99,11 @@ class _WithNeatOptimizers(parameterized.TestCase):
 
 GENERIC_TESTS = _generic_tests()
 
-NeatAliasTest = type("NeatAliasTest", (_WithNeatOptimizers,), {
-    name: parameterized.named_parameters(*_neat_cases(cases))(test)
-    for name, (test, cases) in GENERIC_TESTS.items()})
+NeatAliasTest = type(
+    "NeatAliasTest",
+    (_WithNeatOptimizers,),
+    {name: parameterized.named_parameters(*_neat_cases(cases))(test) for name, (test, cases) in GENERIC_TESTS.items()},
+)
 
 
 def test_the_generic_alias_tests_are_found():

@@ -24,10 +24,14 @@ def test_signature_and_defaults_are_optax_adamw_s():
         assert ours[name].default == theirs[name].default, name
 
 
-@pytest.mark.parametrize("mask", [
-    {"params": {"Dense_0": {"bias": False, "kernel": True}, "Dense_1": True}},   # a prefix of the params
-    lambda params: jax.tree.map(lambda p: p.ndim > 1, params),                    # decay the kernels only
-], ids=["pytree", "callable"])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        {"params": {"Dense_0": {"bias": False, "kernel": True}, "Dense_1": True}},  # a prefix of the params
+        lambda params: jax.tree.map(lambda p: p.ndim > 1, params),  # decay the kernels only
+    ],
+    ids=["pytree", "callable"],
+)
 def test_weight_decay_mask_is_optax_adamw_s(mask):
     params = mlp_params()
     kwargs = dict(weight_decay=0.5, mask=mask)
@@ -51,8 +55,9 @@ def test_chain_of_scale_by_ng_adam_decay_and_learning_rate_is_ng_adam_in_float64
     with jax.enable_x64(True):
         params = jax.tree.map(lambda p: p.astype(jnp.float64), mlp_params())
         hp = dict(b1=0.8, b2=0.95, eps=1e-6, **GAME)
-        chained = optax.chain(neat.optax.scale_by_ng_adam(**hp), optax.add_decayed_weights(0.1),
-                              optax.scale_by_learning_rate(0.02))
+        chained = optax.chain(
+            neat.optax.scale_by_ng_adam(**hp), optax.add_decayed_weights(0.1), optax.scale_by_learning_rate(0.02)
+        )
         ours, state = train(chained, params, 10)
         direct, direct_state = train(neat.optax.ng_adam(0.02, weight_decay=0.1, **hp), params, 10)
         assert_trees_close(ours, direct, rtol=1e-11, atol=1e-13)
@@ -114,6 +119,7 @@ def _complex_loss(params, x, y):
     real = jax.tree.map(jnp.real, params)
     imag = jax.tree.map(jnp.imag, params)
     from tests.jax.models import loss
+
     return loss(real, x, y) + 0.5 * loss(imag, x, -y)
 
 

@@ -55,20 +55,28 @@ def test_default_players_are_module_subtrees_in_a_chain():
     layout = pytree_layout(params)
     assert layout.player_names == ("params/Dense_0", "params/Dense_1")
     assert layout.players == [[0, 1], [2, 3]]
-    assert layout.names == ["params/Dense_0/bias", "params/Dense_0/kernel",
-                            "params/Dense_1/bias", "params/Dense_1/kernel"]
+    assert layout.names == [
+        "params/Dense_0/bias",
+        "params/Dense_0/kernel",
+        "params/Dense_1/bias",
+        "params/Dense_1/kernel",
+    ]
     tables = neat.optax.ng_adam(1e-3).init(params).tables
     np.testing.assert_array_equal(np.asarray(tables.owner), [0, 0, 1, 1])
     np.testing.assert_array_equal(np.asarray(tables.members), [[0, 1], [2, 3]])
     smoothing = np.linalg.inv(np.eye(2) + np.array([[1, -1], [-1, 1]]))
-    np.testing.assert_allclose(np.asarray(tables.weights),
-                               np.take_along_axis(smoothing, np.asarray(tables.neighbours), axis=1), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(tables.weights), np.take_along_axis(smoothing, np.asarray(tables.neighbours), axis=1), rtol=1e-6
+    )
 
 
-@pytest.mark.parametrize("players, groups", [
-    (lambda path: path[-1].key, [[0, 2], [1, 3]]),          # by leaf name: all biases, all kernels
-    ([[0], [1], [2, 3]], [[0], [1], [2, 3]]),               # explicit lists of leaf indices
-])
+@pytest.mark.parametrize(
+    "players, groups",
+    [
+        (lambda path: path[-1].key, [[0, 2], [1, 3]]),  # by leaf name: all biases, all kernels
+        ([[0], [1], [2, 3]], [[0], [1], [2, 3]]),  # explicit lists of leaf indices
+    ],
+)
 def test_players_by_function_or_lists_match_the_core(players, groups):
     params = mlp_params()
     trained, state = train(neat.optax.ng_adam(0.02, b1=0.9, b2=0.99, players=players, **HP), params, 5)

@@ -40,8 +40,14 @@ def test_param_layout_claims_jax_pytrees_and_flax_state_only():
     nnx_layout = param_layout(model)
     assert list(nnx_layout.names) == ["bias", "kernel"] and nnx_layout.players == [[0, 1]]
     assert param_layout(nnx.state(model, nnx.Param)).names == nnx_layout.names
-    for not_ours in ([np.zeros(3)], [jnp.zeros(3)], {"w": np.zeros(3)}, jnp.zeros(3),
-                     {"w": jnp.zeros(3), "n": np.zeros(2)}, {}):
+    for not_ours in (
+        [np.zeros(3)],
+        [jnp.zeros(3)],
+        {"w": np.zeros(3)},
+        jnp.zeros(3),
+        {"w": jnp.zeros(3), "n": np.zeros(2)},
+        {},
+    ):
         assert optax_adapter.neat_param_layout(not_ours) is None
 
 
@@ -59,13 +65,15 @@ def test_adapter_run_matches_the_golden_problems_in_float32():
 
 def test_adapter_runs_float64_under_x64_to_reference_precision():
     """In a fresh process with JAX_ENABLE_X64=1 (x64 mode cannot be switched inside this one)."""
-    script = ("from neat.adapters import optax_adapter as a\n"
-              "from neat.conformance.golden import load_all\n"
-              "import numpy as np\n"
-              "info = a.neat_adapter_info(); assert 'float64' in info.dtypes\n"
-              "for p in [p for p in load_all() if p.name == 'skips']:\n"
-              "    for got, exp in zip(info.run(p, 'float64'), p.expected_params):\n"
-              "        for g, e in zip(got, exp): np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)\n")
+    script = (
+        "from neat.adapters import optax_adapter as a\n"
+        "from neat.conformance.golden import load_all\n"
+        "import numpy as np\n"
+        "info = a.neat_adapter_info(); assert 'float64' in info.dtypes\n"
+        "for p in [p for p in load_all() if p.name == 'skips']:\n"
+        "    for got, exp in zip(info.run(p, 'float64'), p.expected_params):\n"
+        "        for g, e in zip(got, exp): np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)\n"
+    )
     env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,17 +12,21 @@ from jax.sharding import PartitionSpec as P
 import neat.optax
 from tests.jax.models import assert_same_placement, assert_trees_close, compilations
 
-pytestmark = pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 devices: XLA_FLAGS="
-                                "--xla_force_host_platform_device_count=4 must be set before jax is imported")
+pytestmark = pytest.mark.skipif(
+    jax.device_count() < 4,
+    reason="needs 4 devices: XLA_FLAGS=--xla_force_host_platform_device_count=4 must be set before jax is imported",
+)
 
 SPECS = {"embed": {"table": P("x", None)}, "mlp": {"kernel": P(None, "x"), "bias": P("x")}, "norm": {"scale": P()}}
 
 
 def make_params():
     keys = jax.random.split(jax.random.key(0), 4)
-    return {"embed": {"table": jax.random.normal(keys[0], (16, 6))},
-            "mlp": {"kernel": jax.random.normal(keys[1], (6, 8)), "bias": jax.random.normal(keys[2], (8,))},
-            "norm": {"scale": jax.random.normal(keys[3], (6,))}}
+    return {
+        "embed": {"table": jax.random.normal(keys[0], (16, 6))},
+        "mlp": {"kernel": jax.random.normal(keys[1], (6, 8)), "bias": jax.random.normal(keys[2], (8,))},
+        "norm": {"scale": jax.random.normal(keys[3], (6,))},
+    }
 
 
 def loss(params, step):

@@ -48,8 +48,9 @@ class KerasEpsilonNGAdam(nk.NGAdam):
         epsilon = self._keras_epsilon / math.sqrt(1.0 - self.neat_config.betas[1] ** t)
         self.neat_config = dataclasses.replace(self.neat_config, eps=epsilon)
         plan = self._plan
-        self._plan = dataclasses.replace(plan, step=self._bound_step(plan.kernels, plan.topology, plan.inplace,
-                                                                     plan.decays))
+        self._plan = dataclasses.replace(
+            plan, step=self._bound_step(plan.kernels, plan.topology, plan.inplace, plan.decays)
+        )
         super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     @classmethod
@@ -77,9 +78,12 @@ class TestNGAdamAsKerasAdamW(adamw_test.AdamWTest):
         super().setUp()
         rebind_adamw(self, neat_adamw)
 
-    @pytest.mark.xfail(raises=AssertionError, strict=True,
-                       reason="ε placement: SPEC adds ε to √v̂ (as torch.optim.AdamW), Keras adds ε·√(1 − β2^t) "
-                              "to √v; the golden values use epsilon=2, where the two differ")
+    @pytest.mark.xfail(
+        raises=AssertionError,
+        strict=True,
+        reason="ε placement: SPEC adds ε to √v̂ (as torch.optim.AdamW), Keras adds ε·√(1 − β2^t) "
+        "to √v; the golden values use epsilon=2, where the two differ",
+    )
     def test_correctness_with_golden(self):
         super().test_correctness_with_golden()
 
@@ -103,9 +107,21 @@ class TestTwins(testing.TestCase):
 def test_defaults_and_argument_errors_are_adamw_s():
     """NGAdam's AdamW arguments have AdamW's defaults; ``weight_decay=None`` is rejected as AdamW rejects it."""
     ours, theirs = nk.NGAdam().get_config(), keras.optimizers.AdamW().get_config()
-    for key in ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad", "clipnorm",
-                "global_clipnorm", "clipvalue", "use_ema", "ema_momentum", "loss_scale_factor",
-                "gradient_accumulation_steps"):
+    for key in (
+        "learning_rate",
+        "weight_decay",
+        "beta_1",
+        "beta_2",
+        "epsilon",
+        "amsgrad",
+        "clipnorm",
+        "global_clipnorm",
+        "clipvalue",
+        "use_ema",
+        "ema_momentum",
+        "loss_scale_factor",
+        "gradient_accumulation_steps",
+    ):
         assert ours[key] == theirs[key], key
     for cls in (keras.optimizers.AdamW, nk.NGAdam):
         with pytest.raises(ValueError, match="Argument `weight_decay` must be a float. Received: weight_decay=None"):

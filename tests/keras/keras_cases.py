@@ -30,8 +30,18 @@ UNBOUND = "NGAdam has no model bound"
 pytestmark = pytest.mark.filterwarnings(f"ignore:{UNBOUND}:UserWarning")
 # NGAdam's defaults for SPEC's ω and ε are keras.optimizers.AdamW's, not neat.ng_adam's.
 KERAS_DEFAULTS = dict(weight_decay=nk.KERAS_ADAMW_DEFAULTS["weight_decay"], eps=nk.KERAS_ADAMW_DEFAULTS["epsilon"])
-NEAT_HP = dict(learning_rate=0.01, beta_1=0.9, beta_2=0.99, epsilon=1e-8, weight_decay=0.01, gamma=0.8,
-               zeta=0.2, mu=1.5, step_bounds=(0.5, 2.0), leak=0.05)
+NEAT_HP = dict(
+    learning_rate=0.01,
+    beta_1=0.9,
+    beta_2=0.99,
+    epsilon=1e-8,
+    weight_decay=0.01,
+    gamma=0.8,
+    zeta=0.2,
+    mu=1.5,
+    step_bounds=(0.5, 2.0),
+    leak=0.05,
+)
 
 
 def residual_model(seed=0):
@@ -108,13 +118,14 @@ def test_fit_matches_the_functional_core_for_20_steps():
     twin.set_weights(initial)
     layout = neat.plugins.param_layout(twin)
     hp = {**NEAT_HP}
-    opt = neat.ng_adam(lr=hp.pop("learning_rate"), betas=(hp.pop("beta_1"), hp.pop("beta_2")),
-                       eps=hp.pop("epsilon"), **hp)
+    opt = neat.ng_adam(
+        lr=hp.pop("learning_rate"), betas=(hp.pop("beta_1"), hp.pop("beta_2")), eps=hp.pop("epsilon"), **hp
+    )
     values = [v.value for v in twin.trainable_variables]
     state = opt.init(values, layout.players, layout.graph)
     step, gradients = compiled(opt.step), gradient_function(twin)
     for start in range(0, len(x), 8):
-        grads = gradients(x[start:start + 8], y[start:start + 8])
+        grads = gradients(x[start : start + 8], y[start : start + 8])
         values, state = step([v.value for v in twin.trainable_variables], list(grads), state)
         for variable, value in zip(twin.trainable_variables, values):
             variable.assign(value)
@@ -133,10 +144,12 @@ def test_reduces_to_keras_adamw_for_100_steps():
     """
     x, y = data(n=400)
     runs = []
-    for optimizer in (keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99,
-                                             epsilon=0.0),
-                      nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99, epsilon=0.0,
-                                gamma=0.0, zeta=0.0, mu=2.0)):
+    for optimizer in (
+        keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99, epsilon=0.0),
+        nk.NGAdam(
+            learning_rate=3e-3, weight_decay=0.05, beta_1=0.9, beta_2=0.99, epsilon=0.0, gamma=0.0, zeta=0.0, mu=2.0
+        ),
+    ):
         model = residual_model(seed=3)
         model.compile(optimizer=bound(optimizer, model), loss="mse")
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
@@ -148,8 +161,10 @@ def test_reduction_fails_with_nge_on():
     """The reduction test can fail: with γ, ζ > 0 the weights move away from AdamW's."""
     x, y = data(n=400)
     runs = []
-    for optimizer in (keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0),
-                      nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0, gamma=1.0, zeta=0.3)):
+    for optimizer in (
+        keras.optimizers.AdamW(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0),
+        nk.NGAdam(learning_rate=3e-3, weight_decay=0.05, epsilon=0.0, gamma=1.0, zeta=0.3),
+    ):
         model = residual_model(seed=3)
         model.compile(optimizer=bound(optimizer, model), loss="mse")
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
@@ -191,9 +206,10 @@ def test_state_variables_are_the_game_state_fields_then_the_moments():
     optimizer.build(model.trainable_variables)
     names = [v.name for v in optimizer.variables]
     game = [f"neat_{field}" for field in GameState._fields]
-    assert names[2:2 + len(game)] == game  # after Keras' iterations and learning_rate
-    assert names[2 + len(game):] == [f"{v.path.replace('/', '_')}_{kind}" for kind in ("exp_avg", "exp_avg_sq")
-                                     for v in model.trainable_variables]
+    assert names[2 : 2 + len(game)] == game  # after Keras' iterations and learning_rate
+    assert names[2 + len(game) :] == [
+        f"{v.path.replace('/', '_')}_{kind}" for kind in ("exp_avg", "exp_avg_sq") for v in model.trainable_variables
+    ]
     assert isinstance(optimizer.game_state(), GameState)
 
 
@@ -248,9 +264,18 @@ def test_schedule_and_clipping_follow_keras(clip):
 
 def test_config_round_trip():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.9)
-    optimizer = nk.NGAdam(learning_rate=schedule, gamma=0.3, zeta=0.1, mu=0.5, step_bounds=(0.25, 4.0),
-                          leak=0.1, players=[[0, 1], [2]], graph=[(0, 1, 2.0)], global_clipnorm=1.0,
-                          kernels="generic")
+    optimizer = nk.NGAdam(
+        learning_rate=schedule,
+        gamma=0.3,
+        zeta=0.1,
+        mu=0.5,
+        step_bounds=(0.25, 4.0),
+        leak=0.1,
+        players=[[0, 1], [2]],
+        graph=[(0, 1, 2.0)],
+        global_clipnorm=1.0,
+        kernels="generic",
+    )
     config = optimizer.get_config()
     clone = nk.NGAdam.from_config(dict(config))
     assert clone.get_config() == config
@@ -262,8 +287,11 @@ def test_config_round_trip():
 
 
 def test_invalid_hyperparameters_are_named():
-    for bad, name in [(dict(gamma=1.5), "gamma"), (dict(beta_2=1.0), "betas"), (dict(step_bounds=(2.0, 3.0)),
-                                                                                  "step_bounds")]:
+    for bad, name in [
+        (dict(gamma=1.5), "gamma"),
+        (dict(beta_2=1.0), "betas"),
+        (dict(step_bounds=(2.0, 3.0)), "step_bounds"),
+    ]:
         with pytest.raises(ValueError, match=name):
             nk.NGAdam(**bad)
 
@@ -337,8 +365,9 @@ def test_save_and_load_resume_exactly(tmp_path):
     np.testing.assert_array_equal(restored._plan.topology.smoothing(), saved._plan.topology.smoothing())
     assert len(saved.variables) == len(restored.variables)
     for a, b in zip(saved.variables, restored.variables):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
-                                      err_msg=a.path)
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value), err_msg=a.path
+        )
     assert int(keras.ops.convert_to_numpy(restored.game_state().count)) == 10
     assert np.any(keras.ops.convert_to_numpy(restored.game_state().log_step) != 0)
     for m in (model, loaded):
@@ -354,8 +383,15 @@ def test_players_follow_layer_connectivity():
     assert residual.graph == [(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]  # d1–d3 from the residual Add
 
     keras.utils.set_random_seed(0)
-    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.1),
-                                   keras.layers.Dense(2), keras.layers.Dense(1)])
+    sequential = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3),
+            keras.layers.Dropout(0.1),
+            keras.layers.Dense(2),
+            keras.layers.Dense(1),
+        ]
+    )
     assert keras_adapter.model_layout(sequential).graph == [(0, 1, 1.0), (1, 2, 1.0)]
 
 
@@ -471,8 +507,9 @@ def test_diagnostics_tensorboard(tmp_path):
     x, y = data(n=16)
     model = residual_model()
     model.compile(optimizer=nk.NGAdam(model=model), loss="mse")
-    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
-                        callbacks=[nk.NEATDiagnostics(log_dir=tmp_path)]).history
+    history = model.fit(
+        x, y, batch_size=8, epochs=2, verbose=0, callbacks=[nk.NEATDiagnostics(log_dir=tmp_path)]
+    ).history
     events = EventAccumulator(str(tmp_path))
     events.Reload()
     for tag in ("neat_mean_alignment", "neat_step_scale/d1", "neat_conflict/d3"):

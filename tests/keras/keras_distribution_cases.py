@@ -13,8 +13,10 @@ import pytest
 
 import neat.keras as nk
 
-pytestmark = pytest.mark.skipif(len(jax.devices("cpu")) < 4, reason="needs XLA_FLAGS=--xla_force_host_platform_"
-                                                                     "device_count=4 (set by test_keras_backends.py)")
+pytestmark = pytest.mark.skipif(
+    len(jax.devices("cpu")) < 4,
+    reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=4 (set by test_keras_backends.py)",
+)
 
 HP = dict(learning_rate=0.01, weight_decay=0.01, gamma=0.8, zeta=0.2, mu=1.5)
 SHARDED = {"d1/kernel": (None, "model"), "d1/bias": ("model",), "d2/kernel": ("model", None)}

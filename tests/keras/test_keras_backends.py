@@ -48,9 +48,24 @@ def runs():
             case_file, _, extra = RUNS[name]
             env = {**os.environ, **extra, "KERAS_BACKEND": backend}
             started[name, backend] = subprocess.Popen(
-                [sys.executable, "-m", "pytest", str(HERE / case_file), "-q", "-rA", "-p", "no:cacheprovider",
-                 "-W", "ignore::DeprecationWarning"],
-                cwd=HERE.parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    str(HERE / case_file),
+                    "-q",
+                    "-rA",
+                    "-p",
+                    "no:cacheprovider",
+                    "-W",
+                    "ignore::DeprecationWarning",
+                ],
+                cwd=HERE.parents[1],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
     yield started
     for process in started.values():
         if process.poll() is None:

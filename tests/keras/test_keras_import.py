@@ -35,8 +35,14 @@ print(json.dumps({{"backend": keras.config.backend(), "warnings": [str(w.message
 def import_neat_keras(tmp_path, blocked) -> dict:
     env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     env["KERAS_HOME"] = os.fspath(tmp_path)
-    result = subprocess.run([sys.executable, "-c", PROBE.format(blocked=tuple(blocked))], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(blocked=tuple(blocked))],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -45,14 +51,16 @@ def installed(*modules) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-@pytest.mark.skipif(not installed("keras") or not (installed("jax") or installed("torch")),
-                    reason="needs keras and one of jax, torch")
+@pytest.mark.skipif(
+    not installed("keras") or not (installed("jax") or installed("torch")), reason="needs keras and one of jax, torch"
+)
 def test_picks_an_installed_backend_and_says_which(tmp_path):
     expected = "jax" if installed("jax") else "torch"
     outcome = import_neat_keras(tmp_path, ["tensorflow"])
     assert outcome.get("backend") == expected, outcome
-    assert any(f"KERAS_BACKEND={expected!r}" in message and "'tensorflow'" in message
-               for message in outcome["warnings"]), outcome
+    assert any(
+        f"KERAS_BACKEND={expected!r}" in message and "'tensorflow'" in message for message in outcome["warnings"]
+    ), outcome
 
 
 @pytest.mark.skipif(not installed("keras", "torch"), reason="needs keras and torch")
@@ -66,8 +74,7 @@ def test_without_any_backend_the_error_names_backends_and_extras(tmp_path):
     outcome = import_neat_keras(tmp_path, ["tensorflow", "jax", "torch"])
     message = outcome.get("error", "")
     assert "No module named 'tensorflow'" not in message, outcome
-    for part in ("'tensorflow'", "('jax', 'torch')", "neat-nash[keras,jax]", "neat-nash[keras,torch]",
-                 "KERAS_BACKEND"):
+    for part in ("'tensorflow'", "('jax', 'torch')", "neat-nash[keras,jax]", "neat-nash[keras,torch]", "KERAS_BACKEND"):
         assert part in message, (part, message)
 
 

@@ -62,7 +62,13 @@ def worker(rank: int, world: int, port: int, mode: str, result_path: str, flags:
         params = [p.full_tensor() if hasattr(p, "full_tensor") else p for p in model.parameters()]
         sharded = any(hasattr(p, "placements") for p in model.parameters())
         if rank == 0:
-            torch.save({"params": [p.detach().clone() for p in params], "sharded": sharded,
-                        "log_step": optimizer.diagnostics()["step_scale"].clone()}, result_path)
+            torch.save(
+                {
+                    "params": [p.detach().clone() for p in params],
+                    "sharded": sharded,
+                    "log_step": optimizer.diagnostics()["step_scale"].clone(),
+                },
+                result_path,
+            )
     finally:
         dist.destroy_process_group()

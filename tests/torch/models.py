@@ -7,8 +7,9 @@ import torch
 
 def mlp(seed: int = 0, dtype=torch.float32) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8),
-                               torch.nn.Tanh(), torch.nn.Linear(8, 3)).to(dtype)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    ).to(dtype)
 
 
 def batch(seed: int = 1, n: int = 32, dtype=torch.float32):
@@ -34,5 +35,14 @@ def assert_close_lists(actual, expected, rtol, atol):
         torch.testing.assert_close(a, e, rtol=rtol, atol=atol)
 
 
-HP = dict(lr=0.02, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.01, gamma=0.8, zeta=0.3, mu=1.5,
-          step_bounds=(0.5, 2.0), leak=0.05)
+HP = dict(
+    lr=0.02,
+    betas=(0.9, 0.99),
+    eps=1e-8,
+    weight_decay=0.01,
+    gamma=0.8,
+    zeta=0.3,
+    mu=1.5,
+    step_bounds=(0.5, 2.0),
+    leak=0.05,
+)

@@ -82,6 +82,7 @@ def test_mismatched_state_dict_is_refused_without_changes():
 
 def test_resume_with_a_tensor_that_never_had_a_gradient():
     """A tensor without moments yet (frozen so far) gets them once it has a gradient, also after a load."""
+
     def unfreeze_and_train(model, optimizer):
         model[4].bias.requires_grad_(True)
         return train(model, optimizer, 3)

@@ -29,10 +29,15 @@ def fresh_dynamo():
 def featured(model):
     """Three groups (a tensor lr, maximize, no weight decay), and a frozen tensor: the sub-game."""
     model[2].bias.requires_grad_(False)
-    return NGAdam([{"params": model[0].parameters(), "lr": torch.tensor(0.02), "maximize": True},
-                   {"params": model[2].parameters(), "weight_decay": 0.0},
-                   {"params": model[4].parameters(), "lr": 0.01}], players=PLAYERS,
-                  **{key: value for key, value in HP.items() if key != "lr"})
+    return NGAdam(
+        [
+            {"params": model[0].parameters(), "lr": torch.tensor(0.02), "maximize": True},
+            {"params": model[2].parameters(), "weight_decay": 0.0},
+            {"params": model[4].parameters(), "lr": 0.01},
+        ],
+        players=PLAYERS,
+        **{key: value for key, value in HP.items() if key != "lr"},
+    )
 
 
 def plain(model):
@@ -71,7 +76,7 @@ def run_scheduled(make_scheduler, compiled, strict_after=None):
     model = mlp()
     optimizer = NGAdam(model, **{**HP, "lr": torch.tensor(HP["lr"])})
     step = torch.compile(optimizer.step, fullgraph=True) if compiled else optimizer.step  # before the scheduler
-    scheduler = make_scheduler(optimizer)                                                # wraps optimizer.step
+    scheduler = make_scheduler(optimizer)  # wraps optimizer.step
     return train(model, optimizer, 10, step, scheduler, strict_after), optimizer
 
 
@@ -89,6 +94,7 @@ def test_scheduler_changing_a_tensor_lr_never_recompiles():
 def test_one_cycle_lr_changing_lr_and_betas_does_not_recompile_after_dynamos_first():
     """OneCycleLR writes a new float beta1 every step: dynamo compiles once with it constant and
     once with it as an input (its "automatic dynamic"); after that, no step recompiles."""
+
     def one_cycle(optimizer):
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=20)
 
@@ -107,8 +113,11 @@ def test_traced_step_asks_no_plugin(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a plug-in lookup inside the step")
 
-    for module, name in ((neat.arrays, "namespace_of"), (neat.kernel_selection, "registered"),
-                         (neat.kernel_selection, "default_kernel_set")):
+    for module, name in (
+        (neat.arrays, "namespace_of"),
+        (neat.kernel_selection, "registered"),
+        (neat.kernel_selection, "default_kernel_set"),
+    ):
         monkeypatch.setattr(module, name, refuse)
     train(model, optimizer, 2, torch.compile(optimizer.step, fullgraph=True, backend="eager"))
     train(model, optimizer, 1, optimizer.step)

@@ -55,8 +55,10 @@ def test_maximize_is_adamw_maximize(flags):
 
 def test_maximize_per_group_is_adamw_maximize_per_group():
     def groups(model):
-        return [{"params": model[0].parameters(), "maximize": True, "lr": 0.02},
-                {"params": list(model[2].parameters()) + list(model[4].parameters())}]
+        return [
+            {"params": model[0].parameters(), "maximize": True, "lr": 0.02},
+            {"params": list(model[2].parameters()) + list(model[4].parameters())},
+        ]
 
     a, b = mlp(dtype=F64), mlp(dtype=F64)
     actual = train_f64(a, NGAdam(groups(a), players=[[0, 1], [2, 3], [4, 5]], gamma=0.0, zeta=0.0))
@@ -66,6 +68,7 @@ def test_maximize_per_group_is_adamw_maximize_per_group():
 
 def test_maximize_with_the_game_is_the_step_of_minus_f():
     """maximize=True on f takes exactly the steps of maximize=False on -f (gradients negated)."""
+
     def run(maximize):
         model = mlp(dtype=F64)
         optimizer = NGAdam(model, **HP, maximize=maximize)
@@ -82,8 +85,10 @@ def test_maximize_with_the_game_is_the_step_of_minus_f():
 
 def complex_problem(seed=0):
     generator = torch.Generator().manual_seed(seed)
-    params = [torch.randn(3, 4, dtype=torch.complex128, generator=generator),
-              torch.randn(5, dtype=torch.complex128, generator=generator)]
+    params = [
+        torch.randn(3, 4, dtype=torch.complex128, generator=generator),
+        torch.randn(5, dtype=torch.complex128, generator=generator),
+    ]
     target = torch.randn(4, dtype=torch.complex128, generator=generator)
     return params, target
 
@@ -176,14 +181,25 @@ def test_one_cycle_betas_reach_the_game():
     assert_close_lists(list(model.parameters()), params, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("key, value", [("gamma", 0.1), ("zeta", 0.0), ("mu", 2.0), ("step_bounds", (0.8, 1.2)),
-                                        ("leak", 0.5), ("foreach", True), ("fused", False)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("gamma", 0.1),
+        ("zeta", 0.0),
+        ("mu", 2.0),
+        ("step_bounds", (0.8, 1.2)),
+        ("leak", 0.5),
+        ("foreach", True),
+        ("fused", False),
+    ],
+)
 def test_per_optimizer_keys_cannot_differ_per_group(key, value):
     model = mlp()
     with pytest.raises(ValueError, match=f"sets {key}=.*one per optimizer"):
         NGAdam([{"params": model[0].parameters()}, {"params": model[2].parameters(), key: value}])
-    same = NGAdam([{"params": model[0].parameters(), "gamma": 0.5, "step_bounds": [0.5, 2.0]}], gamma=0.5,
-                  players=[[0, 1]])
+    same = NGAdam(
+        [{"params": model[0].parameters(), "gamma": 0.5, "step_bounds": [0.5, 2.0]}], gamma=0.5, players=[[0, 1]]
+    )
     assert same.param_groups[0]["gamma"] == 0.5
 
 
@@ -235,8 +251,18 @@ def test_invalid_values_are_rejected_in_torch_words(bad, message):
             NGAdam([{"params": mlp().parameters(), **bad}])
 
 
-@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(eps=-1e-8), dict(weight_decay=-0.1), dict(betas=(1.0, 0.9)),
-                                 dict(betas=(0.9, 1.5)), dict(lr=torch.tensor([1e-3, 1e-3]))], ids=str)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(lr=-1.0),
+        dict(eps=-1e-8),
+        dict(weight_decay=-0.1),
+        dict(betas=(1.0, 0.9)),
+        dict(betas=(0.9, 1.5)),
+        dict(lr=torch.tensor([1e-3, 1e-3])),
+    ],
+    ids=str,
+)
 def test_messages_start_with_torch_optims_own(bad):
     with pytest.raises(ValueError) as expected:
         torch.optim.AdamW(mlp().parameters(), **bad)
@@ -245,11 +271,15 @@ def test_messages_start_with_torch_optims_own(bad):
     assert str(actual.value).startswith(str(expected.value))
 
 
-@pytest.mark.parametrize("values", [
-    dict(lr=np.float32(0.02), weight_decay=np.float64(0.01), eps=np.float32(1e-8)),
-    dict(lr=torch.tensor(0.02), weight_decay=torch.tensor([0.01])),
-    dict(betas=(np.float64(0.9), np.float32(0.99)), gamma=np.float64(0.8), leak=torch.tensor(0.05)),
-], ids=["numpy", "tensors", "numpy-betas"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        dict(lr=np.float32(0.02), weight_decay=np.float64(0.01), eps=np.float32(1e-8)),
+        dict(lr=torch.tensor(0.02), weight_decay=torch.tensor([0.01])),
+        dict(betas=(np.float64(0.9), np.float32(0.99)), gamma=np.float64(0.8), leak=torch.tensor(0.05)),
+    ],
+    ids=["numpy", "tensors", "numpy-betas"],
+)
 def test_numpy_scalars_and_one_element_tensors_are_accepted(values):
     a, b = mlp(), mlp()
     expected = train(a, NGAdam(a, **HP), 4)
@@ -270,8 +300,12 @@ def test_tensor_betas_updated_in_place_equal_float_betas():
         return trained + train(model, optimizer, 3)
 
     expected = run((0.9, 0.99))
-    assert_close_lists(run((torch.tensor(0.9, dtype=F64), torch.tensor(0.99, dtype=F64)), foreach=False), expected,
-                       rtol=1e-6, atol=1e-7)
+    assert_close_lists(
+        run((torch.tensor(0.9, dtype=F64), torch.tensor(0.99, dtype=F64)), foreach=False),
+        expected,
+        rtol=1e-6,
+        atol=1e-7,
+    )
     with pytest.raises(ValueError, match="tensor betas"):
         run((torch.tensor(0.9), torch.tensor(0.99)), foreach=True)
 
@@ -287,8 +321,10 @@ def test_named_parameters_give_one_player_per_layer_like_the_module():
 def test_named_param_groups_give_players_from_the_names():
     model = mlp()
     named = dict(model.named_parameters())
-    groups = [{"params": [(name, named[name]) for name in ("0.weight", "2.weight", "0.bias")], "lr": 0.05},
-              {"params": [(name, named[name]) for name in ("2.bias", "4.weight", "4.bias")]}]
+    groups = [
+        {"params": [(name, named[name]) for name in ("0.weight", "2.weight", "0.bias")], "lr": 0.05},
+        {"params": [(name, named[name]) for name in ("2.bias", "4.weight", "4.bias")]},
+    ]
     optimizer = NGAdam(groups)
     assert [list(p) for p in optimizer.players.groups] == [[0, 2], [1, 3], [4, 5]]
     assert optimizer.player_names == ["0", "2", "4"]

@@ -12,8 +12,10 @@ import torch.multiprocessing as mp
 from tests.torch import distributed_worker
 from tests.torch.models import assert_close_lists
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="torch.distributed with gloo is not available in this build")
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(),
+    reason="torch.distributed with gloo is not available in this build",
+)
 
 
 def free_port() -> int:
@@ -28,8 +30,9 @@ def run_two_processes(mode, flags, tmp_path):
     return torch.load(result, weights_only=True)
 
 
-@pytest.mark.parametrize("mode, flags", [("ddp", {}), ("fsdp2", {}), ("fsdp2", {"foreach": True})],
-                         ids=["ddp", "fsdp2", "fsdp2-foreach"])
+@pytest.mark.parametrize(
+    "mode, flags", [("ddp", {}), ("fsdp2", {}), ("fsdp2", {"foreach": True})], ids=["ddp", "fsdp2", "fsdp2-foreach"]
+)
 def test_two_processes_match_a_single_process(mode, flags, tmp_path):
     result = run_two_processes(mode, flags, tmp_path)
     assert result["sharded"] == (mode == "fsdp2")

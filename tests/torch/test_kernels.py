@@ -14,23 +14,31 @@ from neat.kernels import GENERIC, TensorScalars
 from neat.torch import FUSED_KERNELS, NGAdam, kernel_request
 from tests.torch.models import HP, assert_close_lists
 
-TOLERANCE = {torch.float64: (1e-12, 1e-13), torch.float32: (2e-5, 2e-6), torch.bfloat16: (1.6e-2, 1e-2),
-             torch.float16: (2e-3, 1e-3)}
+TOLERANCE = {
+    torch.float64: (1e-12, 1e-13),
+    torch.float32: (2e-5, 2e-6),
+    torch.bfloat16: (1.6e-2, 1e-2),
+    torch.float16: (2e-3, 1e-3),
+}
 SHAPES = [(4, 3), (3,), (), (2, 2, 2), (5,), (3, 1)]
 PLAYERS = [[0, 1], [2, 3], [4], [5]]
 GRAPH = [(0, 1, 1.0), (1, 2, 0.5), (0, 3, 2.0)]
 FOREACH = registered()["foreach"].kernels
 
 
-def run_problem(dtype, foreach, steps=25, non_finite_steps=(4, 11), idle=((7, 2), (8, 2), (9, 4), (15, 0)),
-                eps=1e-8):
+def run_problem(dtype, foreach, steps=25, non_finite_steps=(4, 11), idle=((7, 2), (8, 2), (9, 4), (15, 0)), eps=1e-8):
     """Fixed random gradients with sign flips, two non-finite steps and some tensors without a
     gradient on some steps (``idle``: (step, tensor)); params after every step."""
     generator = torch.Generator().manual_seed(3)
     params = [torch.randn(s, generator=generator, dtype=torch.float64).to(dtype) for s in SHAPES]
     base = [torch.randn(s, generator=generator, dtype=torch.float64) for s in SHAPES]
-    optimizer = NGAdam([{"params": params[:3]}, {"params": params[3:], "lr": 0.05, "weight_decay": 0.0}],
-                       players=PLAYERS, graph=GRAPH, foreach=foreach, **{**HP, "eps": eps})
+    optimizer = NGAdam(
+        [{"params": params[:3]}, {"params": params[3:], "lr": 0.05, "weight_decay": 0.0}],
+        players=PLAYERS,
+        graph=GRAPH,
+        foreach=foreach,
+        **{**HP, "eps": eps},
+    )
     history = []
     for step in range(steps):
         sign = 1.0 if (step // 3) % 2 == 0 else -1.0
@@ -109,8 +117,7 @@ def test_update_pass_matches_generic(with_direction):
         if not with_direction:
             statistics = statistics._replace(direction=None)
         params = [torch.randn(s, generator=torch.Generator().manual_seed(5), dtype=torch.float64) for s in SHAPES]
-        results.append(kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99),
-                                      finite))
+        results.append(kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), finite))
     for fast, slow in zip(*results):
         assert_close_lists(fast, slow, rtol=1e-12, atol=1e-13)
         assert all(torch.isfinite(t).all() for t in fast)
@@ -125,8 +132,9 @@ def test_skipped_update_is_an_exact_no_op_in_place(dtype):
     scalars = scalars._replace(nge=torch.full_like(scalars.nge, float("nan")))  # the game's values may be NaN
     before = [[t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq)]
     statistics = FOREACH.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, torch.float32)
-    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99),
-                         torch.tensor(False), inplace=True)
+    out = FOREACH.update(
+        xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), torch.tensor(False), inplace=True
+    )
     for new, given, old in zip(out, (params, exp_avg, exp_avg_sq), before):
         assert all(n is g for n, g in zip(new, given))
         assert all(torch.equal(n, o) for n, o in zip(new, old))
@@ -137,8 +145,7 @@ def test_out_of_place_update_leaves_inputs_alone():
     params = [torch.randn(s, dtype=torch.float64) for s in SHAPES]
     before = [[t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq)]
     statistics = FOREACH.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, torch.float64)
-    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99),
-                         torch.tensor(True))
+    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), torch.tensor(True))
     for given, old in zip((params, exp_avg, exp_avg_sq), before):
         assert all(torch.equal(g, o) for g, o in zip(given, old))
     assert not torch.equal(out[0][0], params[0])

@@ -33,15 +33,17 @@ def test_same_as_functional_api_over_20_steps():
 
 def adamw_run(dtype, steps=100, **adamw_options):
     model = mlp(dtype=dtype)
-    adamw = torch.optim.AdamW(model.parameters(), lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05,
-                              **adamw_options)
+    adamw = torch.optim.AdamW(
+        model.parameters(), lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, **adamw_options
+    )
     return train(model, adamw, steps)
 
 
 def ngadam_as_adamw(dtype, steps=100, **flags):
     model = mlp(dtype=dtype)
-    optimizer = NGAdam(model, lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, gamma=0.0, zeta=0.0,
-                       mu=1.0, **flags)
+    optimizer = NGAdam(
+        model, lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, gamma=0.0, zeta=0.0, mu=1.0, **flags
+    )
     return train(model, optimizer, steps)
 
 
@@ -67,6 +69,7 @@ def test_reduces_to_adamw_float64(flags):
 @pytest.mark.parametrize("flags", FLAGS, ids=["default", "foreach", "generic"])
 def test_reduces_to_adamw_when_some_parameters_sit_steps_out(flags):
     """SPEC v2: per-tensor step counts make gamma = zeta = 0 AdamW also when grads are missing."""
+
     def run(make):
         model = mlp(dtype=torch.float64)
         optimizer = make(model.named_parameters())
@@ -126,8 +129,10 @@ def test_game_without_a_player_is_the_game_of_the_others():
 
 def test_param_groups_give_per_tensor_lr_and_weight_decay():
     model = mlp()
-    groups = [{"params": model[0].parameters(), "lr": 0.05, "weight_decay": 0.1},
-              {"params": list(model[2].parameters()) + list(model[4].parameters())}]
+    groups = [
+        {"params": model[0].parameters(), "lr": 0.05, "weight_decay": 0.1},
+        {"params": list(model[2].parameters()) + list(model[4].parameters())},
+    ]
     optimizer = NGAdam(groups, players=[[0, 1], [2, 3], [4, 5]], **HP)
     trained = train(model, optimizer, steps=5)
 
@@ -140,8 +145,14 @@ def test_param_groups_give_per_tensor_lr_and_weight_decay():
         twin.zero_grad()
         torch.nn.functional.mse_loss(twin(x), y).backward()
         grads = [p.grad.clone() for p in twin.parameters()]
-        params, state = neat.functional.step(params, grads, state, config, lr=[0.05, 0.05] + [HP["lr"]] * 4,
-                                             weight_decay=[0.1, 0.1] + [HP["weight_decay"]] * 4)
+        params, state = neat.functional.step(
+            params,
+            grads,
+            state,
+            config,
+            lr=[0.05, 0.05] + [HP["lr"]] * 4,
+            weight_decay=[0.1, 0.1] + [HP["weight_decay"]] * 4,
+        )
         with torch.no_grad():
             for p, value in zip(twin.parameters(), params):
                 p.copy_(value)
@@ -162,11 +173,17 @@ def test_lr_scheduler_drives_the_step():
 
 def test_group_values_changed_between_steps_are_used():
     """Floats written into param_groups (as schedulers do) take effect at the next step."""
+
     def run(lr_after, wd_after):
         model = mlp()
-        optimizer = NGAdam([{"params": model[0].parameters()},
-                            {"params": list(model[2].parameters()) + list(model[4].parameters()), "lr": 0.01}],
-                           players=[[0, 1], [2, 3], [4, 5]], **HP)
+        optimizer = NGAdam(
+            [
+                {"params": model[0].parameters()},
+                {"params": list(model[2].parameters()) + list(model[4].parameters()), "lr": 0.01},
+            ],
+            players=[[0, 1], [2, 3], [4, 5]],
+            **HP,
+        )
         train(model, optimizer, 2)
         optimizer.param_groups[0]["lr"], optimizer.param_groups[1]["weight_decay"] = lr_after, wd_after
         return train(model, optimizer, 2)
@@ -174,8 +191,9 @@ def test_group_values_changed_between_steps_are_used():
     changed, same = run(0.0, 0.3), run(HP["lr"], HP["weight_decay"])
     assert not torch.equal(changed[0], same[0]) and not torch.equal(changed[2], same[2])
     model = mlp()
-    frozen = NGAdam([{"params": model[0].parameters()}, {"params": list(model[2].parameters())}],
-                    players=[[0, 1], [2, 3]], **HP)
+    frozen = NGAdam(
+        [{"params": model[0].parameters()}, {"params": list(model[2].parameters())}], players=[[0, 1], [2, 3]], **HP
+    )
     before = train(model, frozen, 2)[:2]
     frozen.param_groups[0]["lr"] = 0.0
     assert_close_lists(train(model, frozen, 2)[:2], before, rtol=0, atol=0)
@@ -228,7 +246,7 @@ def test_grad_scaler_skips_inf_steps_and_matches_unscaled_training():
     plain_model, scaled_model = mlp(), mlp()
     plain = train(plain_model, NGAdam(plain_model, **HP), 4)
     optimizer = NGAdam(scaled_model, **HP)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     x, y = batch()
     for step in range(5):
         optimizer.zero_grad()

@@ -38,7 +38,7 @@ SHAPES = [(70,), (), (3, 11), (BLOCK,), (1,), (0,), (BLOCK + 1,)]
 BETAS = (0.9, 0.99)
 #: Relative tolerance per parameter dtype: statistics (another summation order) and update results.
 STATISTICS_RTOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 1e-5, torch.float16: 1e-5}
-UPDATE_RTOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 2.0 ** -7, torch.float16: 2.0 ** -10}
+UPDATE_RTOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-10}
 DTYPES = list(UPDATE_RTOL)
 MIXED = [torch.float32, torch.bfloat16, torch.float32, torch.float16, torch.bfloat16, torch.float32, torch.float32]
 
@@ -76,9 +76,14 @@ def make_problem(dtypes, seed=0, device="cpu"):
         values[list(zero_at)] = 0.0
         return values.to(device, stats_dtype)
 
-    scalars = TensorScalars(prev_scale=column(0.5, 2.0, zero_at=[6]), prev_shift=column(1e-8, 1e-7, zero_at=[0, 2]),
-                            nge=column(-0.5, 0.5), decay=column(0.99, 1.0), step=column(1e-3, 1e-2),
-                            shift=column(1e-8, 1e-7, zero_at=[2]))
+    scalars = TensorScalars(
+        prev_scale=column(0.5, 2.0, zero_at=[6]),
+        prev_shift=column(1e-8, 1e-7, zero_at=[0, 2]),
+        nge=column(-0.5, 0.5),
+        decay=column(0.99, 1.0),
+        step=column(1e-3, 1e-2),
+        shift=column(1e-8, 1e-7, zero_at=[2]),
+    )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
 
@@ -90,8 +95,11 @@ def assert_close(actual, expected, rtol, what):
         torch.testing.assert_close(a, e, rtol=rtol, atol=rtol * scale, msg=lambda m, k=k: f"{what}[{k}]: {m}")
 
 
-@pytest.mark.parametrize("dtypes", [[d] * len(SHAPES) for d in DTYPES] + [MIXED],
-                         ids=[str(d).removeprefix("torch.") for d in DTYPES] + ["mixed"])
+@pytest.mark.parametrize(
+    "dtypes",
+    [[d] * len(SHAPES) for d in DTYPES] + [MIXED],
+    ids=[str(d).removeprefix("torch.") for d in DTYPES] + ["mixed"],
+)
 def test_statistics_match_generic(dtypes):
     _, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem(dtypes)
     fast = KERNELS.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
@@ -103,8 +111,11 @@ def test_statistics_match_generic(dtypes):
 
 
 @pytest.mark.parametrize("inplace", [False, True], ids=["copy", "inplace"])
-@pytest.mark.parametrize("dtypes", [[d] * len(SHAPES) for d in DTYPES] + [MIXED],
-                         ids=[str(d).removeprefix("torch.") for d in DTYPES] + ["mixed"])
+@pytest.mark.parametrize(
+    "dtypes",
+    [[d] * len(SHAPES) for d in DTYPES] + [MIXED],
+    ids=[str(d).removeprefix("torch.") for d in DTYPES] + ["mixed"],
+)
 def test_update_matches_generic(dtypes, inplace):
     params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem(dtypes)
     statistics = GENERIC.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
@@ -130,8 +141,17 @@ def test_betas_as_tensors_match_floats():
     statistics = KERNELS.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
     finite = torch.tensor(True)
     as_floats = KERNELS.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite)
-    as_tensors = KERNELS.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars,
-                                tuple(torch.tensor(b, dtype=torch.float64) for b in BETAS), finite)
+    as_tensors = KERNELS.update(
+        xp,
+        params,
+        grads,
+        exp_avg,
+        exp_avg_sq,
+        statistics,
+        scalars,
+        tuple(torch.tensor(b, dtype=torch.float64) for b in BETAS),
+        finite,
+    )
     for a, b in zip(as_floats, as_tensors):
         assert_close(a, b, 1e-15, "result")
 
@@ -145,8 +165,9 @@ def test_skipped_step_is_an_exact_no_op(inplace):
     grads[2][1, 1] = float("inf")
     statistics = KERNELS.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
     before = [[t.clone() for t in values] for values in (params, exp_avg, exp_avg_sq)]
-    result = KERNELS.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS,
-                            torch.tensor(False), inplace=inplace)
+    result = KERNELS.update(
+        xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, torch.tensor(False), inplace=inplace
+    )
     for values, saved, given in zip(result, before, (params, exp_avg, exp_avg_sq)):
         for k, (a, b, c) in enumerate(zip(values, saved, given)):
             assert torch.equal(a, b) and torch.equal(c, b), f"tensor {k} changed on a skipped step"
@@ -176,8 +197,9 @@ def test_steady_state_builds_no_tables(monkeypatch):
     for key, (layout, pointers) in now.items():
         assert layout is tables[key][0] and pointers.keys() == tables[key][1].keys()
         assert all(pointers[p] is tables[key][1][p] for p in pointers)
-    assert len(tables) == 2 and {len(layout.groups) for layout, _ in tables.values()} == {3}, \
+    assert len(tables) == 2 and {len(layout.groups) for layout, _ in tables.values()} == {3}, (
         "one launch per pass and dtype group: float32, bfloat16, float16"
+    )
 
 
 def test_selection_and_unsupported_reasons(monkeypatch):
@@ -199,11 +221,13 @@ def test_selection_and_unsupported_reasons(monkeypatch):
 
 def test_registration_imports_neither_torch_nor_triton():
     """The plug-in and ``unsupported`` read metadata only: ``import neat`` stays light."""
-    code = ("import sys, numpy as np, array_api_compat.numpy as xp\n"
-            "from neat.backends import triton_backend\n"
-            "reason = triton_backend.neat_step_kernels().unsupported(xp, [np.zeros(3)])\n"
-            "assert reason and 'torch' in reason, reason\n"
-            "assert 'torch' not in sys.modules and 'triton' not in sys.modules, 'imported'\n")
+    code = (
+        "import sys, numpy as np, array_api_compat.numpy as xp\n"
+        "from neat.backends import triton_backend\n"
+        "reason = triton_backend.neat_step_kernels().unsupported(xp, [np.zeros(3)])\n"
+        "assert reason and 'torch' in reason, reason\n"
+        "assert 'torch' not in sys.modules and 'triton' not in sys.modules, 'imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
@@ -223,8 +247,9 @@ def run_steps(dtype, kernels, inplace, steps=4):
             grads[2][0, 0] = float("nan")
         if step == 3:
             grads[1] = None
-        params, state = functional.step(params, grads, state, config, kernels=kernels, inplace=inplace,
-                                        topology=topology)
+        params, state = functional.step(
+            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology
+        )
         history.append(([p.clone() for p in params], neat.diagnostics(state)))
     return history, state
 
@@ -235,7 +260,7 @@ def test_functional_steps_match_generic(dtype):
     slow, slow_state = run_steps(dtype, "generic", inplace=False)
     # Triton's interpreter rounds float32 -> bfloat16 toward zero (GPUs round to nearest, see
     # test_programs_compile_for_cuda): up to one bfloat16 ulp per step.
-    rtol = 1e-12 if dtype == torch.float64 else 1e-5 if dtype == torch.float32 else len(fast) * 2.0 ** -7
+    rtol = 1e-12 if dtype == torch.float64 else 1e-5 if dtype == torch.float32 else len(fast) * 2.0**-7
     for (fast_params, fast_diagnostics), (slow_params, slow_diagnostics) in zip(fast, slow):
         assert_close(fast_params, slow_params, rtol, "params")
         for key, value in slow_diagnostics.items():
@@ -245,12 +270,33 @@ def test_functional_steps_match_generic(dtype):
 
 
 CUDA_SIGNATURES = {
-    "statistics_kernel": dict(blocks="*i64", num_blocks="i32", block_base="i32", numels="*i64", table="*i64",
-                              num_tensors="i32", prev_scale="*fp32", prev_shift="*fp32", partials="*fp32"),
+    "statistics_kernel": dict(
+        blocks="*i64",
+        num_blocks="i32",
+        block_base="i32",
+        numels="*i64",
+        table="*i64",
+        num_tensors="i32",
+        prev_scale="*fp32",
+        prev_shift="*fp32",
+        partials="*fp32",
+    ),
     "reduce_kernel": dict(partials="*fp32", first_block="*i64", block_count="*i64", sums="*fp32"),
-    "update_kernel": dict(blocks="*i64", num_blocks="i32", numels="*i64", table="*i64", num_tensors="i32",
-                          prev_scale="*fp32", prev_shift="*fp32", nge="*fp32", decay="*fp32", step="*fp32",
-                          shift="*fp32", betas="*fp64", finite="*i1"),
+    "update_kernel": dict(
+        blocks="*i64",
+        num_blocks="i32",
+        numels="*i64",
+        table="*i64",
+        num_tensors="i32",
+        prev_scale="*fp32",
+        prev_shift="*fp32",
+        nge="*fp32",
+        decay="*fp32",
+        step="*fp32",
+        shift="*fp32",
+        betas="*fp64",
+        finite="*i1",
+    ),
 }
 
 
@@ -262,8 +308,11 @@ def compile_for_cuda(name, constants):
     function = getattr(kernel_module(interpret=False), name)
     types = CUDA_SIGNATURES[name]
     signature = {arg: "constexpr" if arg in constants else types[arg] for arg in function.arg_names}
-    aligned = {(i,): [["tt.divisibility", 16]] for i, arg in enumerate(function.arg_names)
-               if types.get(arg, "").startswith("*")}
+    aligned = {
+        (i,): [["tt.divisibility", 16]]
+        for i, arg in enumerate(function.arg_names)
+        if types.get(arg, "").startswith("*")
+    }
     source = ASTSource(function, signature, constexprs=constants, attrs=aligned)
     options = {"num_warps": 4, "enable_fp_fusion": True}
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
@@ -275,15 +324,19 @@ def test_programs_compile_for_cuda():
 
     if shutil.which("ptxas") is None and not list(Path(triton.__file__).parent.glob("backends/nvidia/bin/ptxas")):
         pytest.skip("triton has no ptxas (CUDA toolchain) here")
-    statistics = compile_for_cuda("statistics_kernel", dict(G=tl.bfloat16, S=tl.float32, STATS=tl.float32,
-                                                            ALIGNED=True, BLOCK=1024))
+    statistics = compile_for_cuda(
+        "statistics_kernel", dict(G=tl.bfloat16, S=tl.float32, STATS=tl.float32, ALIGNED=True, BLOCK=1024)
+    )
     reduce = compile_for_cuda("reduce_kernel", dict(STATS=tl.float32, RBLOCK=256))
-    update = compile_for_cuda("update_kernel", dict(P=tl.float32, G=tl.float32, S=tl.float32, ALIGNED=True,
-                                                    INPLACE=True, BLOCK=1024))
-    update_bf16 = compile_for_cuda("update_kernel", dict(P=tl.bfloat16, G=tl.bfloat16, S=tl.float32, ALIGNED=True,
-                                                         INPLACE=True, BLOCK=1024))
-    compile_for_cuda("update_kernel", dict(P=tl.float64, G=tl.float64, S=tl.float64, ALIGNED=False,
-                                           INPLACE=False, BLOCK=1024))
+    update = compile_for_cuda(
+        "update_kernel", dict(P=tl.float32, G=tl.float32, S=tl.float32, ALIGNED=True, INPLACE=True, BLOCK=1024)
+    )
+    update_bf16 = compile_for_cuda(
+        "update_kernel", dict(P=tl.bfloat16, G=tl.bfloat16, S=tl.float32, ALIGNED=True, INPLACE=True, BLOCK=1024)
+    )
+    compile_for_cuda(
+        "update_kernel", dict(P=tl.float64, G=tl.float64, S=tl.float64, ALIGNED=False, INPLACE=False, BLOCK=1024)
+    )
     assert "ld.global.v4" in statistics and "ld.global.v4" in update and "st.global.v4" in update
     assert "atom" not in statistics + reduce, "the statistics must be reduced without atomics"
     assert "div.rn.f32" in update and "sqrt.rn.f32" in update, "float32 division and sqrt round as IEEE"
@@ -297,8 +350,11 @@ def test_cuda_graph_capture_replays_both_passes():
     kernels = TritonKernels()
     params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem(MIXED, device="cuda")
     params[0] = torch.randn(5000, device="cuda")  # several full blocks
-    grads[0], exp_avg[0], exp_avg_sq[0] = torch.randn(5000, device="cuda"), torch.zeros(5000, device="cuda"), \
-        torch.zeros(5000, device="cuda")
+    grads[0], exp_avg[0], exp_avg_sq[0] = (
+        torch.randn(5000, device="cuda"),
+        torch.zeros(5000, device="cuda"),
+        torch.zeros(5000, device="cuda"),
+    )
     finite = torch.ones((), dtype=torch.bool, device="cuda")
 
     def passes():
@@ -325,7 +381,7 @@ def test_cuda_graph_capture_replays_both_passes():
         torch.cuda.synchronize()
         assert_close(list(sums.T), list(statistics.sums.T), 1e-5, "sums column")
         for what, actual, wanted in zip(("params", "exp_avg", "exp_avg_sq"), (params, exp_avg, exp_avg_sq), expected):
-            assert_close(actual, wanted, 2.0 ** -7, what)
+            assert_close(actual, wanted, 2.0**-7, what)
     finite.fill_(False)
     saved = [[t.clone() for t in values] for values in (params, exp_avg, exp_avg_sq)]
     graph.replay()
