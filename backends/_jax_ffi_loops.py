@@ -125,8 +125,10 @@ def _statistics_handler(like):
         columns, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 1)
         previous = _rows(columns[0], 2, count, like)
         totals = np.zeros((count, 3))
-        loops.statistics(
-            _block_table(sizes[:count]),
+        blocks = _block_table(sizes[:count])
+        pass_over = loops.statistics if blocks.shape[0] >= loops.PARALLEL_BLOCKS else loops.serial_statistics
+        pass_over(
+            blocks,
             tensors[:count],
             tensors[count : 2 * count],
             tensors[2 * count :],
@@ -155,8 +157,7 @@ def _store(address, dtype, values):
             target[i] = np.float32(values[i])
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def moments(blocks, g_at, m_at, v_at, like, columns, betas):
+def _moments(blocks, g_at, m_at, v_at, like, columns, betas):
     """SPEC steps 2, 6, 8 in place over the listed blocks: ``ĝ = g − nge · u`` with
     ``u = direction(m, v, prev_scale, prev_shift)``, ``m ← β1 m + (1 − β1) ĝ``,
     ``v ← β2 v + (1 − β2) g²``, all in ``like``'s dtype. ``columns``: the per-tensor
@@ -172,6 +173,11 @@ def moments(blocks, g_at, m_at, v_at, like, columns, betas):
             g_hat = g_i - nge * _direction(m_i, v_i, scale, shift, like)
             m[i] = keep1 * m_i + weight1 * g_hat
             v[i] = keep2 * v_i + weight2 * (g_i * g_i)
+
+
+moments = njit(parallel=True, cache=True, error_model="numpy")(_moments)
+#: The same loop on one thread, for passes too small to repay waking the thread pool.
+serial_moments = njit(cache=True, error_model="numpy")(_moments)
 
 
 @njit
@@ -201,8 +207,10 @@ def _moments_handler(like):
         written, _ = _buffers(frame, _RETS_SIZE, _RETS_POINTERS, 0, 2 * count)
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
         if _view(small[2], 0, 1, _BOOL)[0]:
-            moments(
-                _block_table(sizes[:count]),
+            blocks = _block_table(sizes[:count])
+            update = moments if blocks.shape[0] >= loops.PARALLEL_BLOCKS else serial_moments
+            update(
+                blocks,
                 read[:count],
                 written[:count],
                 written[count:],

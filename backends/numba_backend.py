@@ -36,13 +36,11 @@ _TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.in
 _STATE_FORMATS = (np.float64, np.float32)
 
 
-#: Passes over fewer blocks run on one thread: waking numba's pool costs about as much as
-#: a thread streams through this many blocks (measured: ~100 µs per launch on 2 cores).
-PARALLEL_BLOCKS = 32
-
-
 def _parallel(blocks) -> bool:
-    return blocks.shape[0] >= PARALLEL_BLOCKS
+    """Whether a pass over ``blocks`` is worth numba's thread pool (``_numba_loops.PARALLEL_BLOCKS``)."""
+    from neat.backends import _numba_loops as loops
+
+    return blocks.shape[0] >= loops.PARALLEL_BLOCKS
 
 
 #: numba's workqueue thread pool (see :mod:`neat.backends._numba_loops`) must not be entered

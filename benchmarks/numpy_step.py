@@ -152,6 +152,10 @@ def main(argv=None):
     import numba
     import torch
 
+    from neat.backends.numba_backend import numba_missing
+
+    numba_missing()  # lets NEAT choose numba's thread pool first, as it does in a user's process
+
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     print(

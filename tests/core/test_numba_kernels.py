@@ -137,7 +137,9 @@ def copies(arrays):
 @pytest.fixture(params=["serial", "parallel"])
 def pool(request, monkeypatch):
     """Run the passes on one thread or on numba's pool, whatever their size."""
-    monkeypatch.setattr(numba_backend, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2**62)
+    from neat.backends import _numba_loops
+
+    monkeypatch.setattr(_numba_loops, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2**62)
     return request.param
 
 

@@ -18,6 +18,8 @@ pytest.importorskip("numba", reason="numba is not installed (optional: pip insta
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = [(3, 5), (40000,), (7,), (2, 3, 4)]  # one tensor of several blocks (BLOCK = 16384)
+#: With a tensor of 37 blocks: the passes run on numba's thread pool (PARALLEL_BLOCKS = 32).
+LARGE_SHAPES = [(3, 5), (600000,), (7,), (2, 3, 4)]
 
 
 def _in_subprocess(check: str, x64: bool = False) -> None:
@@ -36,7 +38,7 @@ def _in_subprocess(check: str, x64: bool = False) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _pass_inputs(dtypes, rng):
+def _pass_inputs(dtypes, rng, shapes=SHAPES):
     """``θ, g, m, v`` per tensor (zeros in ``m`` and ``v``; a fresh tensor with ``m = v = 0`` and
     ``scale = 0``) and mid-run per-tensor scalars in the statistics dtype."""
     import jax.numpy as jnp
@@ -47,10 +49,10 @@ def _pass_inputs(dtypes, rng):
         values = rng.normal(size=shape) * scale
         return jnp.asarray(np.abs(values) if positive else values, dtype)
 
-    params = [draw(1.0, s, d) for s, d in zip(SHAPES, dtypes)]
-    grads = [draw(1e-2, s, d) for s, d in zip(SHAPES, dtypes)]
-    exp_avg = [draw(1e-3, s, d) for s, d in zip(SHAPES, dtypes)]
-    exp_avg_sq = [draw(1e-5, s, d, positive=True) for s, d in zip(SHAPES, dtypes)]
+    params = [draw(1.0, s, d) for s, d in zip(shapes, dtypes)]
+    grads = [draw(1e-2, s, d) for s, d in zip(shapes, dtypes)]
+    exp_avg = [draw(1e-3, s, d) for s, d in zip(shapes, dtypes)]
+    exp_avg_sq = [draw(1e-5, s, d, positive=True) for s, d in zip(shapes, dtypes)]
     exp_avg[0], exp_avg_sq[0] = exp_avg[0].at[0].set(0.0), exp_avg_sq[0].at[0].set(0.0)
     exp_avg[2], exp_avg_sq[2] = jnp.zeros_like(exp_avg[2]), jnp.zeros_like(exp_avg_sq[2])
     stats_dtype = jnp.float64 if any(jnp.dtype(d) == jnp.float64 for d in dtypes) else jnp.float32
@@ -69,7 +71,7 @@ def _pass_inputs(dtypes, rng):
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
 
-def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6):
+def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6, shapes=SHAPES):
     """Both passes against GENERIC: sums to ``rtol`` (float64 accumulation against the dtype's own),
     ``θ, m, v`` to ``rtol`` (the same element arithmetic)."""
     import jax
@@ -79,7 +81,7 @@ def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6):
     from neat.kernels import GENERIC
 
     rng = np.random.default_rng(0)
-    params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = _pass_inputs(dtypes, rng)
+    params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = _pass_inputs(dtypes, rng, shapes)
     kernels = select_kernels(jnp, params)
     assert kernels.name == "jax_ffi"
     mine = jax.jit(lambda g, m, v: kernels.statistics(jnp, g, m, v, scalars, stats_dtype).sums)(
@@ -102,6 +104,11 @@ def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6):
 def check_float64_and_mixed_dtypes():
     check_passes_match_generic(("float64",) * 4, rtol=1e-12)
     check_passes_match_generic(("float64", "float32", "float64", "float32"), rtol=2e-6)
+
+
+def check_passes_on_the_thread_pool_match_generic():
+    check_passes_match_generic(("float64",) * 4, rtol=1e-12, shapes=LARGE_SHAPES)
+    check_passes_match_generic(("float32",) * 4, rtol=2e-6, shapes=LARGE_SHAPES)
 
 
 def check_skipped_step_is_a_no_op():
@@ -183,6 +190,7 @@ def check_steps_match_jax_and_compile_once():
     [
         ("check_passes_match_generic", False),
         ("check_float64_and_mixed_dtypes", True),
+        ("check_passes_on_the_thread_pool_match_generic", True),
         ("check_skipped_step_is_a_no_op", False),
         ("check_steps_match_jax_and_compile_once", False),
     ],
