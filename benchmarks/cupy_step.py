@@ -134,7 +134,7 @@ def main(argv=None) -> None:
         f"{len(shapes)} float32 tensors, {sum(int(np.prod(s)) for s in shapes) / 1e6:.1f} M parameters, "
         f"{len(players)} players; median GPU time of {args.repeat} steps after {args.warmup} warm-up steps.\n\n"
         f"| variant | GPU ms per step | host ms per step |\n| --- | --- | --- |\n{rows}\n\n"
-        f'**Ratio fused NG-Adam / plain AdamW: {ratio:.3f}** (SPEC.md "Cost" bound: about 1.45 × a fused AdamW).\n'
+        f'**Ratio fused NG-Adam / plain AdamW: {ratio:.3f}** (docs/spec.md "Cost" bound: about 1.45 × a fused AdamW).\n'
     )
     print(f"wrote {args.output}")
 

@@ -1,4 +1,4 @@
-"""An independent float64 reference of SPEC.md (version 2), written for reading, not speed.
+"""An independent float64 reference of docs/spec.md (version 2), written for reading, not speed.
 
 Plain NumPy and Python loops, one block per SPEC step, sharing no code with
 ``neat``'s core (only the spec). The golden vectors are produced from it, and

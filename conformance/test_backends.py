@@ -1,4 +1,4 @@
-"""Conformance of every registered backend, driven through the functional API (SPEC.md v2).
+"""Conformance of every registered backend, driven through the functional API (docs/spec.md v2).
 
 A row is a backend stepped by one registered kernel set (``generic`` on every backend,
 ``foreach``, ``numba``, ``jax``, … where they can run its arrays): every check of the

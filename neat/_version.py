@@ -1,6 +1,6 @@
 """Package and specification versions."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-#: Version of ``shared/SPEC.md`` this package implements. Golden vectors carry it.
+#: Version of the update rule (``docs/spec.md``) this package implements. Golden vectors carry it.
 SPEC_VERSION = 2

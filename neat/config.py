@@ -1,4 +1,4 @@
-"""Hyperparameters of NG-Adam and their validation (SPEC.md, "Hyperparameters")."""
+"""Hyperparameters of NG-Adam and their validation (docs/spec.md, "Hyperparameters")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The ``python -m neat`` demo: an MLP on scikit-learn's digits, NG-Adam against AdamW.
 
 Gradients are written by hand in NumPy, so the demo needs no framework. AdamW is
-NG-Adam with ``gamma = zeta = 0`` (SPEC.md, "Required reductions"), so both runs
+NG-Adam with ``gamma = zeta = 0`` (docs/spec.md, "Required reductions"), so both runs
 share every line of code but the game.
 """
 

@@ -37,7 +37,7 @@ _FIXED_KEYS = ("spec_version", *GameState._fields, "player_of", "graph", *_HYPER
 
 
 class NGAdam:
-    """NG-Adam (SPEC.md steps 0–9) on a list of mutable arrays, updated in place.
+    """NG-Adam (docs/spec.md steps 0–9) on a list of mutable arrays, updated in place.
 
     ``opt = neat.NGAdam(params, lr=1e-3, players=[[0, 1], [2]])``; then ``opt.step(grads)``
     each iteration (``grads[k] = None``: tensor ``k`` has no gradient this step).

@@ -62,7 +62,7 @@ class _Plan:
 
 @keras.saving.register_keras_serializable(package="neat")
 class NGAdam(keras.optimizers.Optimizer):
-    """NG-Adam (SPEC.md, spec v2) as a Keras optimizer.
+    """NG-Adam (docs/spec.md, spec v2) as a Keras optimizer.
 
     Arguments, defaults and argument errors follow ``keras.optimizers.AdamW``
     (``learning_rate=0.001``, ``weight_decay=0.004``, ``beta_1=0.9``,

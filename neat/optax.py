@@ -1,7 +1,7 @@
 """NG-Adam for optax: ``neat.optax.ng_adam(learning_rate, ...)``, a drop-in for ``optax.adamw``, and
 ``neat.optax.scale_by_ng_adam(...)``, its direction for ``optax.chain``.
 
-The math is the core's (:func:`neat.functional.step`, SPEC.md steps 0–9) on the
+The math is the core's (:func:`neat.functional.step`, docs/spec.md steps 0–9) on the
 parameter pytree's leaves. ``ng_adam``'s ``update(grads, state, params)`` returns
 ``updates = new_params − params`` (in the parameters' dtype), so that
 ``optax.apply_updates(params, updates)`` gives the new parameters. Rounding: when
@@ -93,7 +93,7 @@ def ng_adam(
     players: Callable | list | None = None,
     graph: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
-    """NG-Adam (SPEC.md) as an optax transformation; ``optax.adamw`` when ``gamma = zeta = 0``.
+    """NG-Adam (docs/spec.md) as an optax transformation; ``optax.adamw`` when ``gamma = zeta = 0``.
 
     ``weight_decay`` is decoupled (SPEC step 9: ``θ ← θ(1 − ηω)``); ``mask``, as ``optax.adamw``'s:
     a pytree of bools like the parameters (or a prefix of them), or a function of the parameters

@@ -1,4 +1,4 @@
-"""Players and the player graph (SPEC.md, "Objects").
+"""Players and the player graph (docs/spec.md, "Objects").
 
 A :class:`Players` is a partition of the tensor indices ``0..K-1`` into ``n``
 non-empty players; a :class:`PlayerGraph` is the symmetric, non-negative

@@ -1,4 +1,4 @@
-"""PyTorch front end: :class:`NGAdam`, a ``torch.optim.Optimizer`` running SPEC.md through the core.
+"""PyTorch front end: :class:`NGAdam`, a ``torch.optim.Optimizer`` running docs/spec.md through the core.
 
 ``NGAdam(model)`` is the one-line form: one player per module that owns
 parameters, chained in registration order (``graph="fx"``: the model's traced
@@ -124,7 +124,7 @@ def kernel_request(foreach, fused, device) -> str | None:
 
 
 class NGAdam(torch.optim.Optimizer):
-    """NG-Adam (SPEC.md) as a ``torch.optim.Optimizer``, with ``torch.optim.AdamW``'s defaults.
+    """NG-Adam (docs/spec.md) as a ``torch.optim.Optimizer``, with ``torch.optim.AdamW``'s defaults.
 
     ``params``: an ``nn.Module`` (one player per module), ``named_parameters()`` (one player per
     module prefix of the names), an iterable of tensors (one player per tensor, unless

@@ -1,5 +1,5 @@
 """Players and the player graph are validated objects; the smoothing operator has
-the properties SPEC.md states."""
+the properties docs/spec.md states."""
 
 import numpy as np
 import pytest

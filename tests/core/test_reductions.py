@@ -1,4 +1,4 @@
-"""SPEC.md "Required reductions": AdamW at γ = ζ = 0, independence at μ = 0, and
+"""docs/spec.md "Required reductions": AdamW at γ = ζ = 0, independence at μ = 0, and
 splitting/merging tensors inside a player changes nothing."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The functional API follows SPEC.md v2: against the independent float64 reference on random
+"""The functional API follows docs/spec.md v2: against the independent float64 reference on random
 problems (tensors without gradients included), and against the stored golden vectors."""
 
 import numpy as np
