@@ -26,6 +26,7 @@ import numpy as np
 from neat import arrays, functional
 from neat._version import SPEC_VERSION
 from neat.config import DEFAULTS, NGAdamConfig
+from neat.kernel_selection import select_kernels
 from neat.kernels import StepKernels
 from neat.players import PlayerGraph
 from neat.state import GameState
@@ -81,7 +82,7 @@ class NGAdam:
         _check_mutable(self._xp, self._params)
         self._topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
         self._state = functional.init_state(self._params, self._topology)
-        self._kernels = kernels
+        self._kernels = select_kernels(self._xp, self._params, kernels)  # chosen once, as torch.optim does
 
     @property
     def params(self) -> list:
@@ -101,7 +102,7 @@ class NGAdam:
     def step(self, grads: Sequence[Any], *, lr=None, weight_decay=None) -> None:
         """Apply one step in place. ``lr`` / ``weight_decay`` override the configured ones for
         this step (a scalar, or one value per tensor). Nothing is read back to the host."""
-        _check_mutable(self._xp, self._params)
+        _check_writeable(self._params)
         with _autograd_off(self._xp):
             _, new_state = functional.step(
                 self._params,
@@ -205,16 +206,22 @@ def _check_mutable(xp, params: Sequence[Any]) -> None:
             "params, state = opt.step(params, grads, state)"
         )
     arrays.check_floating(xp, params, "params")
+    _check_writeable(params)
     seen: dict[int, int] = {}
     for k, p in enumerate(params):
-        if not getattr(getattr(p, "flags", None), "writeable", True):  # NumPy's flag; CuPy, torch have none
+        if id(p) in seen:
+            raise ValueError(f"params[{k}] is the same array as params[{seen[id(p)]}]; give each array once")
+        seen[id(p)] = k
+
+
+def _check_writeable(params: Sequence[Any]) -> None:
+    """Every parameter can be written (NumPy's flag, which may change after construction)."""
+    for k, p in enumerate(params):
+        if not getattr(getattr(p, "flags", None), "writeable", True):  # CuPy and torch have none
             raise ValueError(
                 f"params[{k}] is read-only (flags.writeable is False); neat.NGAdam writes "
                 "parameters in place, so pass writeable arrays"
             )
-        if id(p) in seen:
-            raise ValueError(f"params[{k}] is the same array as params[{seen[id(p)]}]; give each array once")
-        seen[id(p)] = k
 
 
 def _autograd_off(xp):
