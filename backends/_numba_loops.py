@@ -126,6 +126,7 @@ def _direction(m, v, scale, shift, like):
     return m * scale / denominator if denominator > 0 else _widen(0, like)
 
 
+@njit(inline="always")
 def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
     """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (float64) of the listed blocks to ``totals[k]``,
     with ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
@@ -153,9 +154,20 @@ def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, pr
 
 
 _STATISTICS_OPTIONS: dict[str, Any] = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-statistics = njit(parallel=True, **_STATISTICS_OPTIONS)(_statistics)
-#: The same loop on one thread: for passes too small to repay waking the thread pool.
-serial_statistics = njit(**_STATISTICS_OPTIONS)(_statistics)
+# Two entry points with their own source lines: numba's on-disk cache keys a function by its
+# source location, so one function compiled twice (parallel and serial) would share one entry.
+
+
+@njit(parallel=True, **_STATISTICS_OPTIONS)
+def statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
+    """:func:`_statistics` with its blocks on numba's thread pool."""
+    _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals)
+
+
+@njit(**_STATISTICS_OPTIONS)
+def serial_statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
+    """:func:`_statistics` on one thread: for passes too small to repay waking the thread pool."""
+    _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals)
 
 
 @njit(inline="always")
@@ -175,6 +187,7 @@ def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
         p_out[i], m_out[i], v_out[i] = _narrow(p_next, p_like), _narrow(m_next, m_like), _narrow(v_next, v_like)
 
 
+@njit(inline="always")
 def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     """SPEC steps 2, 6, 8, 9 over the listed blocks when ``finite[()]``: read ``θ, g, m, v`` and
     write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.
@@ -219,6 +232,13 @@ def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
                 p_out[i], m_out[i], v_out[i] = p[i], m[i], v[i]
 
 
-update = njit(parallel=True, cache=True, error_model="numpy")(_update)
-#: The same loop on one thread: for passes too small to repay waking the thread pool.
-serial_update = njit(cache=True, error_model="numpy")(_update)
+@njit(parallel=True, cache=True, error_model="numpy")
+def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+    """:func:`_update` with its blocks on numba's thread pool."""
+    _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs)
+
+
+@njit(cache=True, error_model="numpy")
+def serial_update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+    """:func:`_update` on one thread: for passes too small to repay waking the thread pool."""
+    _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs)
