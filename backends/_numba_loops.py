@@ -25,6 +25,10 @@ from numba.extending import intrinsic, overload
 #: Elements per block of the parallel decomposition.
 BLOCK = 1 << 14
 
+#: Elements per chunk of a block whose statistics are summed in the statistics dtype before
+#: they are added in float64 (float32 lanes vectorise twice as wide as float64 ones).
+CHUNK = 1 << 10
+
 #: Passes over fewer blocks run on one thread: waking numba's pool costs about as much as
 #: a thread streams through this many blocks (measured: ~100 µs per launch on 2 cores).
 PARALLEL_BLOCKS = 32
@@ -127,26 +131,41 @@ def _direction(m, v, scale, shift, like):
 
 
 @njit(inline="always")
+def _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like):
+    """``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` of one chunk, accumulated in the dtype of ``m`` (the statistics dtype)."""
+    zero = _widen(0, m_like)
+    grad_sq = cross = dir_sq = zero
+    for i in range(g.size):
+        g_i = _widen(g[i], m_like)
+        u_i = _direction(_widen(m[i], m_like), _widen(v[i], m_like), scale, shift, m_like)
+        grad_sq += g_i * g_i
+        cross += g_i * u_i
+        dir_sq += u_i * u_i
+    return grad_sq, cross, dir_sq
+
+
+@njit(inline="always")
 def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
-    """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (float64) of the listed blocks to ``totals[k]``,
+    """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` of the listed blocks to ``totals[k]`` (float64),
     with ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
 
-    (``reassoc`` lets the per-block reductions vectorise and ``contract`` fuse their float64
-    multiply-adds, which changes nothing for float32 inputs, whose products are exact in float64;
-    neither assumes anything about NaN or infinity, so a non-finite ``g`` makes ``⟨g,g⟩`` non-finite.)"""
+    Chunks of :data:`CHUNK` elements are summed in the statistics dtype (vectorised lanes), the
+    chunks' sums in float64. (``reassoc`` lets the chunk reductions vectorise, ``contract`` fuse
+    their multiply-adds; neither assumes anything about NaN or infinity, so a non-finite ``g``
+    makes ``⟨g,g⟩`` non-finite.)"""
     partial = np.empty((blocks.shape[0], 3))
     for b in prange(blocks.shape[0]):
         k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
-        g, m = _view(g_at[k], start, stop, g_like), _view(m_at[k], start, stop, m_like)
-        v = _view(v_at[k], start, stop, v_like)
         scale, shift = _widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like)
         grad_sq = cross = dir_sq = 0.0
-        for i in range(stop - start):
-            g_i = np.float64(_widen(g[i], m_like))
-            u_i = np.float64(_direction(_widen(m[i], m_like), _widen(v[i], m_like), scale, shift, m_like))
-            grad_sq += g_i * g_i
-            cross += g_i * u_i
-            dir_sq += u_i * u_i
+        for first in range(start, stop, CHUNK):
+            last = min(first + CHUNK, stop)
+            g, m = _view(g_at[k], first, last, g_like), _view(m_at[k], first, last, m_like)
+            v = _view(v_at[k], first, last, v_like)
+            chunk = _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like)
+            grad_sq += np.float64(chunk[0])
+            cross += np.float64(chunk[1])
+            dir_sq += np.float64(chunk[2])
         partial[b, 0], partial[b, 1], partial[b, 2] = grad_sq, cross, dir_sq
     for b in range(blocks.shape[0]):
         for c in range(3):
