@@ -139,7 +139,7 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     sub, scatter = topology.restrict(active)
     stats_dtype = state.game.log_step.dtype
-    device = array_api_compat.device(state.game.log_step)
+    device = _device_of(state.game.log_step)
     indices = scatter.arrays(xp, device)
     game_state = state.game
     sub_game = GameState(
@@ -317,11 +317,19 @@ def _per_tensor(xp, value, num_tensors: int, like, what: str):
     if isinstance(value, (list, tuple)):
         if len(value) != num_tensors:
             raise ValueError(f"{what}: got {len(value)} per-tensor values for {num_tensors} tensors")
-        dtype, device = like.dtype, array_api_compat.device(like)
+        dtype, device = like.dtype, _device_of(like)
         return xp.stack([xp.asarray(v, dtype=dtype, device=device) for v in value])
     if isinstance(value, (int, float)):
         return value
     return xp.astype(value, like.dtype)
+
+
+def _device_of(array):
+    """The array's device; a torch tensor's read directly (``torch.compile`` traces that, and not
+    array-api-compat's cached type checks)."""
+    if type(array).__module__.startswith("torch"):
+        return array.device
+    return array_api_compat.device(array)
 
 
 def _take(xp, value, indices):
