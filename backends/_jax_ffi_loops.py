@@ -24,7 +24,7 @@ import numpy as np
 from numba import cfunc, njit, prange, types
 
 from neat.backends import _numba_loops as loops
-from neat.backends._numba_loops import BLOCK, _direction, _view
+from neat.backends._numba_loops import _direction, _view
 
 #: The FFI API version whose struct layouts the handlers read (``XLA_FFI_API_MAJOR/MINOR`` of c_api.h).
 API_VERSION = (0, 3)
@@ -90,20 +90,6 @@ def _buffers(frame, size_at, pointers_at, first, count):
 
 
 @njit
-def _block_table(sizes):
-    """``(tensor, start, stop)`` of every block of :data:`BLOCK` elements, in tensor order."""
-    total = 0
-    for size in sizes:
-        total += (size + BLOCK - 1) // BLOCK
-    table, b = np.empty((total, 3), np.int64), 0
-    for k in range(sizes.size):
-        for start in range(0, sizes[k], BLOCK):
-            table[b, 0], table[b, 1], table[b, 2] = k, start, min(start + BLOCK, sizes[k])
-            b += 1
-    return table
-
-
-@njit
 def _rows(address, rows, count, like):
     """The ``rows`` rows of a ``(rows, count)`` array at ``address``, as a list of 1-D views."""
     return [_view(address + r * count * like.itemsize, 0, count, like) for r in range(rows)]
@@ -125,7 +111,7 @@ def _statistics_handler(like):
         columns, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 1)
         previous = _rows(columns[0], 2, count, like)
         totals = np.zeros((count, 3))
-        blocks = _block_table(sizes[:count])
+        blocks = loops.block_table(sizes[:count])
         pass_over = loops.statistics if blocks.shape[0] >= loops.PARALLEL_BLOCKS else loops.serial_statistics
         pass_over(
             blocks,
@@ -216,7 +202,7 @@ def _moments_handler(like):
         written, _ = _buffers(frame, _RETS_SIZE, _RETS_POINTERS, 0, 2 * count)
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
         if _view(small[2], 0, 1, _BOOL)[0]:
-            blocks = _block_table(sizes[:count])
+            blocks = loops.block_table(sizes[:count])
             update = moments if blocks.shape[0] >= loops.PARALLEL_BLOCKS else serial_moments
             update(
                 blocks,

@@ -53,6 +53,21 @@ def _view(address, start, stop, like):
 
 
 @njit(cache=True)
+def block_table(sizes):
+    """``(tensor, start, stop)`` of every block of :data:`BLOCK` elements of tensors of ``sizes``,
+    in tensor order, never straddling two tensors: the one parallel decomposition of a pass."""
+    total = 0
+    for size in sizes:
+        total += (size + BLOCK - 1) // BLOCK
+    table, b = np.empty((total, 3), np.int64), 0
+    for k in range(sizes.size):
+        for start in range(0, sizes[k], BLOCK):
+            table[b, 0], table[b, 1], table[b, 2] = k, start, min(start + BLOCK, sizes[k])
+            b += 1
+    return table
+
+
+@njit(cache=True)
 def read_words(addresses, offset):
     """The ``int64`` stored at each ``addresses[i] + offset``."""
     words = np.empty_like(addresses)

@@ -36,8 +36,9 @@ _TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.in
 _STATE_FORMATS = (np.float64, np.float32)
 
 
-def _parallel(blocks) -> bool:
-    """Whether a pass over ``blocks`` is worth numba's thread pool (``_numba_loops.PARALLEL_BLOCKS``)."""
+def _on_thread_pool(blocks) -> bool:
+    """Whether a pass over ``blocks`` is worth numba's thread pool (``_numba_loops.PARALLEL_BLOCKS``,
+    read when called; the FFI handlers of the jax_ffi set read it when they compile)."""
     from neat.backends import _numba_loops as loops
 
     return blocks.shape[0] >= loops.PARALLEL_BLOCKS
@@ -124,7 +125,7 @@ class NumbaKernels:
         totals = np.zeros((len(grads), 3))
         for likes, members in _groups(library, roles):
             blocks = _block_table(sizes.tobytes(), members)
-            loop = loops.statistics if _parallel(blocks) else loops.serial_statistics
+            loop = loops.statistics if _on_thread_pool(blocks) else loops.serial_statistics
             with _ONE_CALL_AT_A_TIME:
                 loop(blocks, *addresses, *likes, *previous, totals)
         return Statistics(totals.astype(_numpy_dtype(stats_dtype), copy=False), None)
@@ -151,7 +152,7 @@ class NumbaKernels:
         finite = np.asarray(finite, dtype=np.bool_)
         for likes, members in _groups(library, inputs):
             blocks = _block_table(sizes.tobytes(), members)
-            loop = loops.update if _parallel(blocks) else loops.serial_update
+            loop = loops.update if _on_thread_pool(blocks) else loops.serial_update
             with _ONE_CALL_AT_A_TIME:
                 loop(blocks, addresses, likes, columns, weights, finite, not inplace)
         if inplace:
@@ -301,18 +302,14 @@ def _likes(library: _Arrays, kind: tuple) -> tuple:
 
 @functools.lru_cache(maxsize=64)
 def _block_table(sizes: bytes, members: bytes | None) -> np.ndarray:
-    """``(tensor, start, stop)`` of every block of the listed tensors (all when ``members`` is
-    None), blocks of :data:`~neat.backends._numba_loops.BLOCK` elements in tensor order. Read-only."""
-    from neat.backends._numba_loops import BLOCK
+    """:func:`~neat.backends._numba_loops.block_table` of the listed tensors (all when ``members``
+    is None), numbered as in ``sizes``; cached per signature. Read-only."""
+    from neat.backends import _numba_loops as loops
 
     size = np.frombuffer(sizes, np.int64)
     tensors = np.arange(len(size)) if members is None else np.frombuffer(members, np.int64)
-    counts = -(-size[tensors] // BLOCK)
-    tensor = np.repeat(tensors, counts)
-    start = (np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)) * BLOCK
-    table = np.ascontiguousarray(
-        np.stack([tensor, start, np.minimum(start + BLOCK, size[tensor])], axis=1), dtype=np.int64
-    )
+    table = loops.block_table(np.ascontiguousarray(size[tensors]))
+    table[:, 0] = tensors[table[:, 0]]
     table.flags.writeable = False
     return table
 
