@@ -2,39 +2,28 @@
 
 Every step goes through the core, :func:`neat.functional.step` with ``inplace=True``
 and the optimizer's :class:`~neat.topology.Topology` (so a gradient ``None`` marks an
-inactive tensor, SPEC v2): the parameters and moments are written into the given
-arrays, and the small state it returns (every :class:`~neat.state.GameState` field)
-is copied into this optimizer's own arrays, so every parameter and state array keeps
-its identity and its memory for the optimizer's whole life.
+inactive tensor, SPEC v2): the parameters, the moments and the small state (every
+:class:`~neat.state.GameState` field) are written into this optimizer's arrays, so every
+parameter and state array keeps its identity and its memory for the optimizer's whole life.
 
-A checkpoint (:meth:`NGAdam.state_dict`) holds exactly: the spec version, the
-``GameState`` fields by name, the moments ``exp_avg.k`` / ``exp_avg_sq.k``, the
-hyperparameters (the fields of :class:`~neat.config.NGAdamConfig`), the players
-(``player_of``: each tensor's player) and the graph weights.
+A checkpoint (:meth:`NGAdam.state_dict`) is :mod:`neat.checkpoint`'s content, flat: its
+:data:`~neat.checkpoint.HEADER` entries (spec version, hyperparameters, ``player_of``, graph,
+``GameState`` fields) and the moments ``exp_avg.k`` / ``exp_avg_sq.k``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import array_api_compat
-import numpy as np
 
-from neat import arrays, functional
-from neat._version import SPEC_VERSION
+from neat import arrays, checkpoint, functional
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.kernel_selection import select_kernels
 from neat.kernels import StepKernels
-from neat.players import PlayerGraph
-from neat.state import GameState
 from neat.topology import Topology
-
-#: Hyperparameter names, in the order of :class:`NGAdamConfig`.
-_HYPERPARAMETERS = tuple(f.name for f in dataclasses.fields(NGAdamConfig))
-_FIXED_KEYS = ("spec_version", *GameState._fields, "player_of", "graph", *_HYPERPARAMETERS)
 
 
 class NGAdam:
@@ -104,7 +93,7 @@ class NGAdam:
         this step (a scalar, or one value per tensor). Nothing is read back to the host."""
         _check_writeable(self._params)
         with _autograd_off(self._xp):
-            _, new_state = functional.step(
+            functional.step(
                 self._params,
                 grads,
                 self._state,
@@ -114,9 +103,7 @@ class NGAdam:
                 kernels=self._kernels,
                 inplace=True,
                 topology=self._topology,
-            )
-            for name in GameState._fields:
-                getattr(self._state.game, name)[...] = getattr(new_state.game, name)
+            )  # the game state too is written into this optimizer's arrays
 
     def diagnostics(self) -> dict:
         """Per-player ``alignment``, ``kappa``, ``step_scale``; ``mean_alignment``, ``skipped_steps``
@@ -124,28 +111,38 @@ class NGAdam:
         return {key: self._xp.asarray(value, copy=True) for key, value in functional.diagnostics(self._state).items()}
 
     def state_dict(self) -> dict:
-        """The checkpoint as NumPy arrays and Python numbers, flat: ``numpy.savez(path, **opt.state_dict())``."""
-        game = self._state.game
-        result: dict = {"spec_version": SPEC_VERSION}
-        result.update({name: _to_numpy(getattr(game, name)) for name in GameState._fields})
-        for k, (m, v) in enumerate(zip(self._state.exp_avg, self._state.exp_avg_sq)):
-            result[f"exp_avg.{k}"], result[f"exp_avg_sq.{k}"] = _to_numpy(m), _to_numpy(v)
-        result["player_of"] = np.asarray(self._topology.players.owner, dtype=np.int64)
-        result["graph"] = self._topology.graph.weights.copy()
-        result.update({name: getattr(self.config, name) for name in _HYPERPARAMETERS})
+        """The checkpoint as NumPy arrays and Python numbers, flat: ``numpy.savez(path, **opt.state_dict())``
+        (:func:`neat.checkpoint.header` and the moments ``exp_avg.k``, ``exp_avg_sq.k``)."""
+        state = self._state
+        result = checkpoint.header(self.config, self._topology, state.game)
+        for k, (m, v) in enumerate(zip(state.exp_avg, state.exp_avg_sq)):
+            result[f"exp_avg.{k}"], result[f"exp_avg_sq.{k}"] = checkpoint.to_host(m), checkpoint.to_host(v)
         return result
 
     def load_state_dict(self, state_dict: Mapping) -> None:
         """Restore a :meth:`state_dict` (or the ``numpy.load`` of its ``savez``) into the existing arrays.
 
-        Everything is validated first (keys, spec version, number of tensors, players,
-        shapes, counts, finiteness, hyperparameters, graph); on any error nothing changes.
+        Everything is validated first (keys, then :mod:`neat.checkpoint`: spec version, players,
+        hyperparameters, graph, counts, shapes, finiteness); on any error nothing changes.
         Hyperparameters and graph weights are taken from ``state_dict``, as in ``torch.optim``.
         """
-        config, graph, values = self._validated(state_dict)
+        config, graph = checkpoint.checked_settings(state_dict, self.config, self._topology, name="state_dict")
+        moment_keys = [tuple(f"{moment}.{k}" for moment in checkpoint.MOMENTS) for k in range(len(self._params))]
+        expected = [*checkpoint.HEADER, *(key for keys in moment_keys for key in keys)]
+        checkpoint.require(state_dict, expected, "state_dict")
+        unexpected = sorted(set(state_dict) - set(expected))
+        if unexpected:
+            raise ValueError(f"state_dict has unexpected keys {unexpected}")
+        game, exp_avg, exp_avg_sq = checkpoint.checked_state(
+            state_dict,
+            [(state_dict[m], state_dict[v]) for m, v in moment_keys],
+            self._topology,
+            [tuple(p.shape) for p in self._params],
+            name="state_dict",
+        )
         state = self._state
-        targets = [*(getattr(state.game, name) for name in GameState._fields), *state.exp_avg, *state.exp_avg_sq]
-        for target, value in zip(targets, values):
+        targets = [*state.game, *state.exp_avg, *state.exp_avg_sq]
+        for target, value in zip(targets, [*game, *exp_avg, *exp_avg_sq]):
             target[...] = self._xp.asarray(value, dtype=target.dtype, device=array_api_compat.device(target))
         self.config = config
         self._topology = Topology(self._topology.players, graph, config.mu)
@@ -153,48 +150,6 @@ class NGAdam:
         self._state = state._replace(
             tables=self._topology.tables(self._xp, array_api_compat.device(state.game.log_step), stats_dtype)
         )
-
-    def _validated(self, state_dict) -> tuple[NGAdamConfig, PlayerGraph, list]:
-        """Check ``state_dict`` against this optimizer; return its config, graph and the host arrays
-        in the order of the ``GameState`` fields, then ``exp_avg…``, then ``exp_avg_sq…``."""
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__qualname__}")
-        _require_keys(state_dict, _FIXED_KEYS)
-        if int(np.asarray(state_dict["spec_version"])) != SPEC_VERSION:
-            raise ValueError(
-                f"state_dict is for spec version {state_dict['spec_version']}, this is spec version {SPEC_VERSION}"
-            )
-        players = self._topology.players
-        player_of = np.asarray(state_dict["player_of"])
-        num_tensors = len(self._params)
-        if player_of.shape != (num_tensors,):
-            raise ValueError(f"state_dict holds {player_of.size} tensors but this optimizer has {num_tensors}")
-        if not np.array_equal(player_of, players.owner):
-            raise ValueError(
-                f"state_dict players differ: tensor owners {player_of.tolist()}, this optimizer's {list(players.owner)}"
-            )
-        moment_keys = [f"exp_avg.{k}" for k in range(num_tensors)] + [f"exp_avg_sq.{k}" for k in range(num_tensors)]
-        _require_keys(state_dict, moment_keys)
-        unexpected = sorted(set(state_dict) - set(_FIXED_KEYS) - set(moment_keys))
-        if unexpected:
-            raise ValueError(f"state_dict has unexpected keys {unexpected}")
-
-        config = NGAdamConfig(
-            **{name: _hyperparameter(state_dict[name], getattr(self.config, name)) for name in _HYPERPARAMETERS}
-        )
-        graph = PlayerGraph.from_spec(np.asarray(state_dict["graph"], dtype=np.float64), players.num_players)
-        game = [_game_field(state_dict, name, getattr(self._state.game, name)) for name in GameState._fields]
-        counts = dict(zip(GameState._fields, game))
-        if np.any(counts["tensor_count"] > counts["count"]):
-            raise ValueError(
-                "state_dict['tensor_count'] exceeds the step count: a tensor cannot have taken "
-                "more steps than the optimizer"
-            )
-        moments = [_finite(state_dict, key, tuple(p.shape)) for key, p in zip(moment_keys, self._params * 2)]
-        for key, v in zip(moment_keys[num_tensors:], moments[num_tensors:]):
-            if np.any(v < 0):
-                raise ValueError(f"state_dict[{key!r}] has negative entries (a second moment is >= 0)")
-        return config, graph, [*game, *moments]
 
 
 def _check_mutable(xp, params: Sequence[Any]) -> None:
@@ -231,49 +186,3 @@ def _autograd_off(xp):
 
         return torch.no_grad()
     return contextlib.nullcontext()
-
-
-def _to_numpy(array) -> np.ndarray:
-    """A host copy of ``array`` as a NumPy array (for state_dict only, never inside a step)."""
-    if array_api_compat.is_cupy_array(array) or array_api_compat.is_torch_array(array):
-        array = array_api_compat.to_device(array, "cpu")
-    return np.from_dlpack(array).copy()
-
-
-def _require_keys(state_dict: Mapping, keys) -> None:
-    missing = [key for key in keys if key not in state_dict]
-    if missing:
-        raise ValueError(f"state_dict is missing keys {missing}")
-
-
-def _hyperparameter(value, like):
-    """A stored hyperparameter as a float, or a tuple of floats where ``like`` is a pair."""
-    if isinstance(like, tuple):
-        return tuple(np.asarray(value, dtype=np.float64).tolist())
-    return float(np.asarray(value))
-
-
-def _game_field(state_dict: Mapping, key: str, like) -> np.ndarray:
-    """A ``GameState`` field shaped like the live ``like``: non-negative int32 counts, or finite floats."""
-    if not array_api_compat.array_namespace(like).isdtype(like.dtype, "integral"):
-        return _finite(state_dict, key, tuple(like.shape))
-    value = np.asarray(state_dict[key])
-    valid = (
-        value.shape == tuple(like.shape)
-        and np.issubdtype(value.dtype, np.integer)
-        and np.all((value >= 0) & (value <= np.iinfo(np.int32).max))
-    )
-    if not valid:
-        raise ValueError(
-            f"state_dict[{key!r}] must hold non-negative integers of shape {tuple(like.shape)}, got {state_dict[key]!r}"
-        )
-    return value
-
-
-def _finite(state_dict: Mapping, key: str, shape: tuple) -> np.ndarray:
-    value = np.asarray(state_dict[key])
-    if value.shape != shape:
-        raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, expected {shape}")
-    if not (np.issubdtype(value.dtype, np.floating) and np.all(np.isfinite(value))):
-        raise ValueError(f"state_dict[{key!r}] must hold finite floating values")
-    return value

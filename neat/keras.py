@@ -25,7 +25,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from neat import arrays, functional
+from neat import arrays, checkpoint, functional
 from neat.adapters import keras_adapter
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.kernel_selection import select_kernels
@@ -76,7 +76,10 @@ class NGAdam(keras.optimizers.Optimizer):
     ``zeta=0`` it is AdamW, with one difference: ``epsilon`` is SPEC's ε, added
     after the square root of the bias-corrected ``v`` as in ``torch.optim.AdamW``;
     Keras' Adam adds ``ε·√(1 − β2^t)`` instead (the same at ``epsilon=0``).
-    ``amsgrad=True`` is rejected: AMSGrad is not part of SPEC v2.
+    ``amsgrad`` is a config field as in AdamW (stored, in ``get_config``, restored by
+    ``from_config``), but SPEC v2 has no AMSGrad: an optimizer with ``amsgrad=True`` raises
+    ``NotImplementedError`` when it is built (``fit``, ``apply`` or ``build``), before it creates
+    any state or touches a variable.
 
     NEAT's hyperparameters: ``gamma`` (γ, NGE strength), ``zeta`` (ζ, NSA rate),
     ``mu`` (μ, graph coupling), ``step_bounds`` (λmin, λmax), ``leak`` (ρ).
@@ -92,6 +95,12 @@ class NGAdam(keras.optimizers.Optimizer):
     and ``load_model`` restore them without the model.
     ``kernels``: ``None`` (the fastest registered kernel set for the variables'
     arrays) or a registered name such as ``"generic"``.
+
+    Checkpoint (:mod:`neat.checkpoint`): once built, ``get_config()["neat"]`` holds the
+    checkpoint's settings (spec version, hyperparameters, ``player_of``, graph). ``neat`` (given
+    by ``from_config``) is such an entry: when the optimizer is built, its spec version, players,
+    graph and game hyperparameters must be this optimizer's. The ``GameState`` fields and the
+    moments are optimizer variables; :meth:`load_own_variables` checks them before it assigns any.
 
     Moment variables carry their variable's ``layout`` (sharded like it under
     ``keras.distribution``). A variable Keras passes no gradient for (unused by
@@ -119,19 +128,16 @@ class NGAdam(keras.optimizers.Optimizer):
         player_names=None,
         kernels=None,
         model=None,
+        neat=None,
         name=None,
         **kwargs,
     ):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
         if weight_decay is None:  # AdamW's own check and message
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
-        if amsgrad:
-            raise ValueError(
-                "Invalid amsgrad: True (NG-Adam has no AMSGrad variant: SPEC v2 keeps the plain second moment v)"
-            )
-        self.amsgrad = False
+        self.amsgrad = amsgrad  # a config field only: refused when the optimizer is built
         self.neat_config = NGAdamConfig(
-            lr=learning_rate if isinstance(learning_rate, float) else DEFAULTS["lr"],
+            lr=self._configured_learning_rate(),
             betas=(beta_1, beta_2),
             eps=epsilon,
             weight_decay=weight_decay,
@@ -150,8 +156,17 @@ class NGAdam(keras.optimizers.Optimizer):
         if self.player_names and len(self.player_names) != len(self.players or ()):
             raise ValueError(f"player_names: got {len(self.player_names)} names for {len(self.players or ())} players")
         self._model = None
+        self._restored_settings = neat
         if model is not None:
             self.bind(model)
+
+    def _configured_learning_rate(self) -> float:
+        """The learning rate of :attr:`neat_config` (and the checkpoint): a number as Keras keeps it
+        (its float32 variable, so that it equals ``get_config()["learning_rate"]``); for a schedule
+        or a callable, read at every step, the default."""
+        if isinstance(self._learning_rate, keras.Variable):
+            return float(keras.ops.convert_to_numpy(self._learning_rate))
+        return DEFAULTS["lr"]
 
     def bind(self, model) -> NGAdam:
         """Take players and graph from ``model`` (a ``keras.Model``) when the optimizer is built.
@@ -166,12 +181,26 @@ class NGAdam(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------------ state
     def build(self, variables):
-        """Fix players and graph, pick the kernels and create the state variables (SPEC "State")."""
+        """Fix players and graph, pick the kernels and create the state variables (SPEC "State").
+        Refuses ``amsgrad=True`` and restored settings that do not fit (``neat=``) before any change."""
         if self.built:
             return
+        if self.amsgrad:
+            raise NotImplementedError(
+                "NGAdam(amsgrad=True): AMSGrad is not part of SPEC v2 (docs/spec.md); "
+                "NG-Adam keeps the plain second moment v"
+            )
         tensors = [v for v in variables if not self._overwrite_variable_with_gradient(v)]
         players, graph, player_names = self._players_and_graph(tensors)
         topology = Topology.build(len(tensors), players, graph, mu=self.neat_config.mu)
+        if self._restored_settings is not None:
+            checkpoint.checked_settings(
+                self._restored_settings,
+                self.neat_config,
+                topology,
+                fixed=checkpoint.FIXED_FOR_A_RUN,
+                name="the optimizer config's 'neat' entry",
+            )
         super().build(variables)
         values = [v.value for v in tensors]
         fresh = functional.init_state([keras.ops.zeros((), dtype=v.dtype) for v in tensors], topology)
@@ -333,9 +362,30 @@ class NGAdam(keras.optimizers.Optimizer):
         ``skipped_steps`` (SPEC "Diagnostics") as backend tensors; ``player_names`` labels the players."""
         return {**functional.diagnostics(self.game_state()), "player_names": list(self.player_names)}
 
+    def load_own_variables(self, store):
+        """Keras' restore of the optimizer variables, after :func:`neat.checkpoint.checked_state` has
+        checked the saved ``GameState`` fields and moments: a bad checkpoint raises ``ValueError``
+        before any variable changes. A store with another number of variables is Keras' case (a
+        warning, nothing loaded)."""
+        if self.built and len(store.keys()) == len(self.variables):
+            position = {id(variable): str(i) for i, variable in enumerate(self.variables)}
+
+            def saved(variables):
+                return [store[position[id(variable)]] for variable in variables]
+
+            checkpoint.checked_state(
+                dict(zip(GameState._fields, saved(self._game))),
+                list(zip(saved(self._exp_avg), saved(self._exp_avg_sq))),
+                self._plan.topology,
+                [tuple(v.shape) for v in self._plan.tensors],
+                name="the saved optimizer variables",
+            )
+        super().load_own_variables(store)
+
     def get_config(self):
         """Keras' optimizer config, AdamW's arguments and NEAT's; once built, ``players``, ``graph``
-        and ``player_names`` are the resolved ones (from the bound model or the variables)."""
+        and ``player_names`` are the resolved ones (from the bound model or the variables), and
+        ``neat`` the checkpoint's settings (:func:`neat.checkpoint.settings`, arrays as lists)."""
         config = super().get_config()
         beta_1, beta_2 = self.neat_config.betas
         config.update(
@@ -352,6 +402,11 @@ class NGAdam(keras.optimizers.Optimizer):
             graph=self.graph,
             player_names=list(self.player_names) or None,
             kernels=self.kernels,
+            neat=(
+                checkpoint.settings(self.neat_config, self._plan.topology, convert=np.ndarray.tolist)
+                if self.built
+                else self._restored_settings
+            ),
         )
         return config
 

@@ -30,8 +30,7 @@ import warnings
 import numpy as np
 import torch
 
-from neat import arrays, functional
-from neat._version import SPEC_VERSION
+from neat import arrays, checkpoint, functional
 from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
 from neat.kernel_selection import select_kernels
 from neat.kernels import GENERIC, Statistics
@@ -208,12 +207,11 @@ class NGAdam(torch.optim.Optimizer):
         self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
         self._exp_avg: list[torch.Tensor] = []
         self._exp_avg_sq: list[torch.Tensor] = []
-        self._state = NGAdamState(
-            self._game, self._exp_avg, self._exp_avg_sq, self.topology.tables(self._xp, self._device, self._stats_dtype)
-        )
+        self._kernels = select_kernels(self._xp, local, kernel_request(foreach, fused, self._device))
+        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
+        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
         self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
         self._collect_moments()
-        self._kernels = select_kernels(self._xp, local, kernel_request(foreach, fused, self._device))
         self._mesh = _device_mesh(self._params)
         self._sharded: dict[tuple[int, ...], ShardReducedKernels] = {}
         self._group_of = torch.tensor(
@@ -464,28 +462,22 @@ class NGAdam(torch.optim.Optimizer):
         return self._game
 
     def state_dict(self) -> dict:
-        """torch's ``{"state", "param_groups"}`` (per-tensor ``exp_avg``, ``exp_avg_sq``) plus
-        ``"neat"``: the :class:`~neat.state.GameState` fields (step counts, skipped steps,
-        per-player log-step, last alignment and conflict), the players, the graph and the
-        spec version."""
+        """torch's ``{"state", "param_groups"}`` (per-tensor ``exp_avg``, ``exp_avg_sq``; the live
+        per-group hyperparameters) plus ``"neat"``: :func:`neat.checkpoint.header` with arrays as
+        tensors (spec version, the hyperparameters this optimizer was built with, ``player_of``,
+        the graph and every :class:`~neat.state.GameState` field)."""
         state_dict = super().state_dict()
-        state_dict["neat"] = {
-            "spec_version": SPEC_VERSION,
-            "players": [list(group) for group in self.players.groups],
-            "graph": self.graph.weights.tolist(),
-            **{name: value.clone() for name, value in zip(GameState._fields, self._game)},
-        }
+        state_dict["neat"] = checkpoint.header(self.config, self.topology, self._game, convert=_tensor_copy)
         return state_dict
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; raises ``ValueError`` (before changing anything) when it
-        belongs to another spec version, other players, another graph or other shapes, or its
-        groups hold invalid values or other game hyperparameters. The kernel flags ``foreach``,
-        ``fused`` stay this optimizer's."""
+        belongs to another spec version, other players, another graph or other game
+        hyperparameters, holds invalid counts or moments of other shapes or non-finite values, or
+        its groups hold invalid values. The kernel flags ``foreach``, ``fused`` stay this optimizer's."""
         if "neat" not in state_dict:
             raise ValueError("not an NGAdam state dict: it has no 'neat' entry (the game state)")
-        saved = state_dict["neat"]
-        self._check_compatible(state_dict, saved)
+        game = self._checked(state_dict)
         moments = {k: dict(state) for k, state in state_dict["state"].items()}
         super().load_state_dict({key: value for key, value in state_dict.items() if key != "neat"})
         for group in self.param_groups:  # the kernels were chosen at construction
@@ -493,28 +485,22 @@ class NGAdam(torch.optim.Optimizer):
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
         for saved_id, param in zip(saved_ids, self._params):
             if saved_id in moments:  # torch casts state to the param dtype; m, v keep theirs (bit-exact)
-                for key in ("exp_avg", "exp_avg_sq"):
+                for key in checkpoint.MOMENTS:
                     self.state[param][key] = moments[saved_id][key].to(
                         device=param.device, dtype=_moments_dtype(param), copy=True
                     )
-        torch._foreach_copy_(list(self._game), [saved[name] for name in GameState._fields])
+        torch._foreach_copy_(list(self._game), [torch.as_tensor(value) for value in game])
         self._collect_moments()
 
-    def _check_compatible(self, state_dict, saved) -> None:
-        if saved.get("spec_version") != SPEC_VERSION:
-            raise ValueError(
-                f"state dict is from NEAT spec version {saved.get('spec_version')}, this is version {SPEC_VERSION}"
-            )
-        players = [list(group) for group in self.players.groups]
-        if [list(group) for group in saved["players"]] != players:
-            raise ValueError(f"state dict players {saved['players']} do not match this optimizer's {players}")
-        if not np.array_equal(np.asarray(saved["graph"], dtype=np.float64), self.graph.weights):
-            raise ValueError("state dict player graph does not match this optimizer's graph")
-        for name, value in zip(GameState._fields, self._game):
-            if name not in saved or tuple(saved[name].shape) != tuple(value.shape):
-                raise ValueError(
-                    f"state dict game state '{name}' is missing or has another shape (expected {tuple(value.shape)})"
-                )
+    def _checked(self, state_dict) -> GameState:
+        """``state_dict`` checked against this optimizer, by :mod:`neat.checkpoint` (its ``"neat"``
+        entry and the moments of ``"state"``: spec version, players, graph and game
+        hyperparameters equal to this optimizer's, counts, shapes, finiteness) and by
+        ``torch.optim``'s rules (the param groups); its ``GameState`` fields on the host."""
+        saved = state_dict["neat"]
+        checkpoint.checked_settings(
+            saved, self.config, self.topology, fixed=checkpoint.FIXED_FOR_A_RUN, name="state dict"
+        )
         kernel_flags = {key: self.defaults[key] for key in ("foreach", "fused")}  # this optimizer's, kept
         for index, group in enumerate(state_dict["param_groups"]):
             try:
@@ -524,13 +510,18 @@ class NGAdam(torch.optim.Optimizer):
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
         if len(saved_ids) != len(self._params):
             raise ValueError(f"state dict has {len(saved_ids)} parameters, this optimizer has {len(self._params)}")
-        for k, (saved_id, param) in enumerate(zip(saved_ids, self._params)):
-            for key, value in state_dict["state"].get(saved_id, {}).items():
-                if tuple(value.shape) != tuple(param.shape):
-                    raise ValueError(
-                        f"state dict '{key}' of parameter {k} has shape {tuple(value.shape)}, "
-                        f"the parameter has shape {tuple(param.shape)}"
-                    )
+        moments = [state_dict["state"].get(saved_id, {}) for saved_id in saved_ids]
+        game, _, _ = checkpoint.checked_state(
+            saved,
+            [
+                (_host_moment(moment.get("exp_avg"), param), _host_moment(moment.get("exp_avg_sq"), param))
+                for moment, param in zip(moments, self._params)
+            ],
+            self.topology,
+            [tuple(_real(_local(param)).shape) for param in self._params],
+            name="state dict",
+        )
+        return game
 
 
 class ShardReducedKernels:
@@ -570,6 +561,19 @@ class ShardReducedKernels:
 
     def update(self, *args, **kwargs):
         return self.inner.update(*args, **kwargs)
+
+
+def _tensor_copy(array) -> torch.Tensor:
+    """An array of the checkpoint as a tensor of its own (on the array's device)."""
+    return torch.as_tensor(array).clone()
+
+
+def _host_moment(moment, param):
+    """A saved moment of ``param`` as :mod:`neat.checkpoint` checks it (``None`` where absent): in the
+    moments' dtype, the local shard, complex values as their real and imaginary parts, on the host."""
+    if moment is None:
+        return None
+    return checkpoint.host(_real(_local(torch.as_tensor(moment).to(dtype=_moments_dtype(param)))))
 
 
 def _moments_dtype(param):

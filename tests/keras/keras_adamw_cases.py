@@ -3,15 +3,15 @@ with ``neat.keras.NGAdam(gamma=0, zeta=0)`` in place of ``keras.optimizers.AdamW
 
 SPEC "Required reductions": γ = ζ = 0 is AdamW. The wheel's test methods run
 unchanged: each test rebinds the module's ``AdamW`` name to :func:`neat_adamw`.
-Two of them cannot pass, each for a documented reason, and are strict
-``xfail`` (they fail the run if they start passing); each has a twin that proves
-the reason is the only one:
+All pass but one, which is a strict ``xfail`` (it fails the run if it starts
+passing), with a twin that proves its documented reason is the only one:
+``test_correctness_with_golden`` (``epsilon=2``): Keras adds ``ε·√(1 − β2^t)``
+to ``√v`` where SPEC adds ε to ``√v̂``. The twin runs the same method with
+NEAT's ε converted at every step (``ε_k / √(1 − β2^t)``) and passes.
 
-* ``test_correctness_with_golden`` (``epsilon=2``): Keras adds ``ε·√(1 − β2^t)``
-  to ``√v`` where SPEC adds ε to ``√v̂``. The twin runs the same method with
-  NEAT's ε converted at every step (``ε_k / √(1 − β2^t)``) and passes.
-* ``test_config`` builds ``AdamW(amsgrad=True)``; NG-Adam rejects AMSGrad (not
-  in SPEC v2). The twin runs the same method with ``amsgrad`` left out and passes.
+``test_config`` builds ``AdamW(amsgrad=True)``: ``amsgrad`` is a config field of
+NG-Adam as of AdamW, refused only when the optimizer is built, since SPEC v2 has
+no AMSGrad (:func:`test_amsgrad_is_refused_when_built_and_changes_nothing`).
 
 Run once per Keras backend by ``test_keras_backends.py`` (``KERAS_BACKEND`` is set per process).
 """
@@ -60,10 +60,6 @@ class KerasEpsilonNGAdam(nk.NGAdam):
         return optimizer
 
 
-def without_amsgrad(amsgrad=False, **kwargs):
-    return neat_adamw(**kwargs)
-
-
 def rebind_adamw(test_case, factory) -> None:
     """Make the wheel's module name ``AdamW`` call ``factory`` for the rest of this test."""
     patcher = mock.patch.object(adamw_test, "AdamW", factory)
@@ -87,21 +83,40 @@ class TestNGAdamAsKerasAdamW(adamw_test.AdamWTest):
     def test_correctness_with_golden(self):
         super().test_correctness_with_golden()
 
-    @pytest.mark.xfail(raises=ValueError, strict=True, reason="amsgrad=True: AMSGrad is not part of SPEC v2")
-    def test_config(self):
-        super().test_config()
 
-
-class TestTwins(testing.TestCase):
-    """The two wheel tests above, each with its one reason taken away, pass."""
+class TestTwin(testing.TestCase):
+    """The wheel's golden-value test with its one reason taken away passes."""
 
     def test_golden_with_epsilon_converted_to_keras_placement(self):
         rebind_adamw(self, KerasEpsilonNGAdam.with_keras_epsilon)
         adamw_test.AdamWTest.test_correctness_with_golden(self)
 
-    def test_config_without_amsgrad(self):
-        rebind_adamw(self, without_amsgrad)
-        adamw_test.AdamWTest.test_config(self)
+
+AMSGRAD_REFUSED = r"NGAdam\(amsgrad=True\): AMSGrad is not part of SPEC v2 \(docs/spec.md\)"
+
+
+@pytest.mark.parametrize("first_use", ["build", "apply"])
+def test_amsgrad_is_refused_when_built_and_changes_nothing(first_use):
+    """``amsgrad=True`` is kept as a config field (get_config, from_config) and refused with
+    ``NotImplementedError`` at the optimizer's first use; the variable and the optimizer's state
+    are as they were (nothing built, no step counted), and asking again raises again."""
+    optimizer = neat_adamw(learning_rate=0.5, amsgrad=True)
+    assert optimizer.get_config()["amsgrad"] is True
+    assert nk.NGAdam.from_config(optimizer.get_config()).amsgrad is True
+    variable = keras.Variable(np.array([1.0, 2.0, 3.0], "float32"), name="w")
+    before = [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
+    use = {
+        "build": lambda: optimizer.build([variable]),
+        "apply": lambda: optimizer.apply([keras.ops.ones((3,))], [variable]),
+    }[first_use]
+    for _ in range(2):
+        with pytest.raises(NotImplementedError, match=AMSGRAD_REFUSED):
+            use()
+    assert not optimizer.built
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable.value), [1.0, 2.0, 3.0])
+    after = [keras.ops.convert_to_numpy(v.value) for v in optimizer.variables]
+    assert len(after) == len(before) and all(np.array_equal(a, b) for a, b in zip(after, before))
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0
 
 
 def test_defaults_and_argument_errors_are_adamw_s():

@@ -16,7 +16,7 @@ import pytest
 
 import neat
 import neat.keras as nk
-from neat import kernel_selection
+from neat import checkpoint, kernel_selection
 from neat.adapters import keras_adapter
 from neat.conformance.golden import load_all
 from neat.kernels import GENERIC
@@ -373,6 +373,161 @@ def test_save_and_load_resume_exactly(tmp_path):
     for m in (model, loaded):
         m.fit(x[80:], y[80:], batch_size=8, epochs=1, shuffle=False, verbose=0)
     assert_weights_close(weights(loaded), weights(model), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------- checkpoint content
+#: One problem's hyperparameters under NEAT's names; the learning rate is a power of two, which Keras'
+#: float32 learning-rate variable holds exactly.
+CHECKPOINT_HP = dict(
+    lr=2.0**-6,
+    betas=(0.9, 0.99),
+    eps=1e-8,
+    weight_decay=0.01,
+    gamma=0.8,
+    zeta=0.2,
+    mu=1.5,
+    step_bounds=(0.5, 2.0),
+    leak=0.05,
+)
+KERAS_CHECKPOINT_HP = dict(
+    learning_rate=CHECKPOINT_HP["lr"],
+    beta_1=CHECKPOINT_HP["betas"][0],
+    beta_2=CHECKPOINT_HP["betas"][1],
+    epsilon=CHECKPOINT_HP["eps"],
+    **{key: CHECKPOINT_HP[key] for key in ("weight_decay", *checkpoint.GAME_HYPERPARAMETERS)},
+)
+
+
+def checkpoint_problem():
+    """3 tensors, players [[0, 1], [2]] on a weighted edge, 3 steps; tensor 1 sits step 1 out."""
+    rng = np.random.default_rng(3)
+    initial = [rng.normal(size=s).astype("float32") for s in [(3, 2), (2,), (2, 4)]]
+    steps = [[rng.normal(size=p.shape).astype("float32") for p in initial] for _ in range(3)]
+    steps[1][1] = None
+    return initial, steps, dict(players=[[0, 1], [2]], graph=[[0.0, 2.5], [2.5, 0.0]])
+
+
+def torch_checkpoint(initial, steps, game):
+    import torch
+
+    import neat.torch
+
+    params = [torch.tensor(p, requires_grad=True) for p in initial]
+    optimizer = neat.torch.NGAdam(params, **CHECKPOINT_HP, **game)
+    for grads in steps:
+        for param, grad in zip(params, grads):
+            param.grad = None if grad is None else torch.tensor(grad)
+        optimizer.step()
+    return optimizer.state_dict()["neat"]
+
+
+def in_place_checkpoint(initial, steps, game):
+    optimizer = neat.NGAdam([p.copy() for p in initial], **CHECKPOINT_HP, **game)
+    for grads in steps:
+        optimizer.step(grads)
+    return {key: value for key, value in optimizer.state_dict().items() if key in checkpoint.HEADER}
+
+
+def keras_checkpoint(initial, steps, game):
+    optimizer = nk.NGAdam(**KERAS_CHECKPOINT_HP, **game)
+    run_apply(optimizer, steps, initial)
+    return {**optimizer.get_config()["neat"], **optimizer.game_state()._asdict()}
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_every_front_end_checkpoints_the_same_content():
+    """neat.checkpoint's content of one problem, as torch's state_dict()["neat"], the in-place
+    state_dict() and Keras' get_config()["neat"] with its GameState variables: the same keys in the
+    same order and the same values (spec version, hyperparameters, players, graph and counts exactly;
+    the statistics-dtype fields to the rounding of each front end's kernels). optax's state pytree
+    holds the same GameState fields (its checkpoint: hyperparameters are the transformation's)."""
+    import jax.numpy as jnp
+
+    import neat.optax
+
+    initial, steps, game = checkpoint_problem()
+    contents = {
+        "in place": in_place_checkpoint(initial, steps, game),
+        "torch": torch_checkpoint(initial, steps, game),
+        "keras": keras_checkpoint(initial, steps, game),
+    }
+    transformation = neat.optax.ng_adam(
+        CHECKPOINT_HP["lr"],
+        *CHECKPOINT_HP["betas"],
+        CHECKPOINT_HP["eps"],
+        weight_decay=CHECKPOINT_HP["weight_decay"],
+        **{key: CHECKPOINT_HP[key] for key in checkpoint.GAME_HYPERPARAMETERS},
+        **game,
+    )
+    params = [jnp.asarray(p) for p in initial]
+    state = transformation.init(params)
+    for grads in steps:
+        updates, state = transformation.update([None if g is None else jnp.asarray(g) for g in grads], state, params)
+        params = [p + u for p, u in zip(params, updates)]
+    assert isinstance(state.game, GameState)
+
+    reference = contents["in place"]
+    assert reference["tensor_count"].tolist() == [3, 2, 3] and reference["player_of"].tolist() == [0, 0, 1]
+    assert {key: reference[key] for key in checkpoint.HYPERPARAMETERS} == CHECKPOINT_HP
+    floats = ("log_step", "alignment", "conflict")
+    for name, content in [*contents.items(), ("optax", state.game._asdict())]:
+        keys = list(checkpoint.HEADER) if name != "optax" else list(GameState._fields)
+        assert list(content) == keys, name
+        for key in keys:
+            got, expected = checkpoint.host(content[key]), np.asarray(reference[key])
+            if key in floats:
+                np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7, err_msg=f"{name}: {key}")
+            else:
+                np.testing.assert_array_equal(got, expected, err_msg=f"{name}: {key}")
+
+
+def test_restored_settings_are_checked_when_built():
+    """get_config()["neat"] (neat.checkpoint.settings) is checked when a restored optimizer is built:
+    other players, graph, game hyperparameters or spec version are refused before anything is built."""
+    initial, _, game = checkpoint_problem()
+    optimizer = nk.NGAdam(**KERAS_CHECKPOINT_HP, **game)
+    assert optimizer.get_config()["neat"] is None  # the settings exist once built
+    variables = [keras.Variable(p, name=f"p{k}") for k, p in enumerate(initial)]
+    optimizer.build(variables)
+    config = optimizer.get_config()
+    assert list(config["neat"]) == list(checkpoint.SETTINGS) and config["neat"]["player_of"] == [0, 0, 1]
+    assert nk.NGAdam.from_config(dict(config)).get_config() == config
+    for change, message in [
+        (dict(player_of=[0, 1, 1]), "players differ"),
+        (dict(graph=[[0.0, 1.0], [1.0, 0.0]]), "has graph="),
+        (dict(gamma=0.5), "has gamma=0.5 but this optimizer has gamma=0.8"),
+        (dict(spec_version=1), "spec version 1"),
+    ]:
+        restored = nk.NGAdam.from_config({**config, "neat": {**config["neat"], **change}})
+        with pytest.raises(ValueError, match=message):
+            restored.build(variables)
+        assert not restored.built and len(restored.variables) == 2  # Keras' iterations and learning rate only
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_loaded_variables_are_checked_before_any_is_assigned():
+    """load_own_variables refuses a bad GameState field or moment (neat.checkpoint.checked_state)
+    before it assigns a variable; a good store loads."""
+    initial, steps, game = checkpoint_problem()
+    source, target = nk.NGAdam(**KERAS_CHECKPOINT_HP, **game), nk.NGAdam(**KERAS_CHECKPOINT_HP, **game)
+    run_apply(source, steps, initial)
+    run_apply(target, steps[:1], initial)
+    good: dict = {}
+    source.save_own_variables(good)
+    names = [v.name for v in target.variables]
+    before = [keras.ops.convert_to_numpy(v.value) for v in target.variables]
+    for name, value, message in [
+        ("neat_count", np.int32(-1), r"'count'\] must hold non-negative"),
+        ("neat_log_step", np.array([0.0, np.nan], "float32"), r"'log_step'\] must hold finite"),
+        ("p2_exp_avg_sq", -np.ones((2, 4), "float32"), r"'exp_avg_sq.2'\] has negative entries"),
+        ("p0_exp_avg", np.zeros((2, 3), "float32"), r"'exp_avg.0'\] has shape \(2, 3\), expected \(3, 2\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            target.load_own_variables({**good, str(names.index(name)): value})
+        for variable, kept in zip(target.variables, before):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable.value), kept, err_msg=variable.name)
+    target.load_own_variables(good)
+    assert int(keras.ops.convert_to_numpy(target.game_state().count)) == 3
 
 
 # ---------------------------------------------------------- players/graph

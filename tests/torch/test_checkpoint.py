@@ -8,6 +8,7 @@ import io
 import pytest
 import torch
 
+from neat import checkpoint
 from neat.state import GameState
 from neat.torch import NGAdam
 from tests.torch.models import HP, assert_close_lists, mlp, train
@@ -40,14 +41,19 @@ def test_resumed_run_continues_bit_identically(dtype):
 
 
 def test_state_dict_holds_the_global_state():
+    """The "neat" entry is the checkpoint header (neat.checkpoint) as tensors, beside torch's own state and groups."""
     model = mlp()
     optimizer = NGAdam(model, **HP)
     train(model, optimizer, 3)
-    neat_state = optimizer.state_dict()["neat"]
-    assert set(GameState._fields) <= set(neat_state)
+    neat_state = saved_and_loaded(optimizer.state_dict())["neat"]
+    assert list(neat_state) == list(checkpoint.HEADER)
     assert int(neat_state["count"]) == 3 and neat_state["log_step"].shape == (3,)
     assert neat_state["tensor_count"].tolist() == [3] * 6 and neat_state["spec_version"] == 2
-    assert neat_state["players"] == [[0, 1], [2, 3], [4, 5]]
+    assert neat_state["player_of"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert neat_state["graph"].tolist() == [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+    assert {key: neat_state[key] for key in checkpoint.HYPERPARAMETERS} == HP
+    for name, value in zip(GameState._fields, optimizer.game_state):
+        assert torch.equal(neat_state[name], value), name
     assert set(optimizer.state_dict()["state"][0]) == {"exp_avg", "exp_avg_sq"}
 
 
@@ -58,14 +64,26 @@ def test_mismatched_state_dict_is_refused_without_changes():
     good = copy.deepcopy(optimizer.state_dict())
     before = copy.deepcopy(optimizer.state_dict())
 
-    other_players = copy.deepcopy(good)
-    other_players["neat"]["players"] = [[0, 1, 2, 3], [4, 5]]
-    wrong_shape = copy.deepcopy(good)
-    wrong_shape["state"][0]["exp_avg"] = torch.zeros(3, 3)
-    no_neat = {key: value for key, value in good.items() if key != "neat"}
-    other_graph = copy.deepcopy(good)
-    other_graph["neat"]["graph"] = [[0, 2, 0], [2, 0, 1], [0, 1, 0]]
-    cases = [(other_players, "players"), (wrong_shape, "shape"), (no_neat, "'neat'"), (other_graph, "graph")]
+    def changed(change):
+        bad = copy.deepcopy(good)
+        change(bad)
+        return bad
+
+    cases = [
+        (changed(lambda d: d["neat"].update(player_of=torch.tensor([0, 0, 0, 0, 1, 1]))), "players differ"),
+        (changed(lambda d: d["state"][0].update(exp_avg=torch.zeros(3, 3))), r"'exp_avg.0'\] has shape"),
+        ({key: value for key, value in good.items() if key != "neat"}, "'neat'"),
+        (changed(lambda d: d["neat"].update(graph=[[0, 2, 0], [2, 0, 1], [0, 1, 0]])), "has graph="),
+        (changed(lambda d: d["neat"].update(zeta=0.1)), "has zeta=0.1 but this optimizer has zeta=0.3"),
+        (changed(lambda d: d["neat"].update(lr=-1.0)), "Invalid lr"),
+        (changed(lambda d: d["neat"].update(spec_version=1)), "spec version 1"),
+        (changed(lambda d: d["neat"].pop("player_of")), r"missing keys \['player_of'\]"),
+        (changed(lambda d: d["neat"]["log_step"].fill_(float("nan"))), r"'log_step'\] must hold finite"),
+        (changed(lambda d: d["neat"]["count"].fill_(-1)), r"'count'\] must hold non-negative"),
+        (changed(lambda d: d["state"][2]["exp_avg"].fill_(float("inf"))), r"'exp_avg.2'\] must hold finite"),
+        (changed(lambda d: d["state"][3]["exp_avg_sq"].fill_(-1.0)), r"'exp_avg_sq.3'\] has negative"),
+        (changed(lambda d: d["state"][1].pop("exp_avg_sq")), "only one of exp_avg.1 and exp_avg_sq.1"),
+    ]
     for bad, message in cases:
         with pytest.raises(ValueError, match=message):
             optimizer.load_state_dict(bad)

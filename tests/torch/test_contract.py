@@ -363,7 +363,7 @@ def test_a_state_dict_with_other_game_hyperparameters_is_refused():
     optimizer = NGAdam(model, **HP)
     train(model, optimizer, 2)
     state_dict = optimizer.state_dict()
-    with pytest.raises(ValueError, match="state dict: param group 0 sets gamma=0.8 but NGAdam has gamma=0.5"):
+    with pytest.raises(ValueError, match="state dict has gamma=0.8 but this optimizer has gamma=0.5"):
         NGAdam(mlp(), **{**HP, "gamma": 0.5}).load_state_dict(state_dict)
     state_dict["param_groups"][0]["lr"] = float("inf")
     with pytest.raises(ValueError, match="state dict: Invalid learning rate: inf in param group 0"):
