@@ -112,7 +112,7 @@ def _statistics_handler(like):
         previous = _rows(columns[0], 2, count, like)
         totals = np.zeros((count, 3))
         blocks = loops.block_table(sizes[:count])
-        pass_over = loops.statistics if blocks.shape[0] >= loops.PARALLEL_BLOCKS else loops.serial_statistics
+        pass_over = loops.statistics if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS else loops.serial_statistics
         pass_over(
             blocks,
             tensors[:count],
@@ -203,7 +203,7 @@ def _moments_handler(like):
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
         if _view(small[2], 0, 1, _BOOL)[0]:
             blocks = loops.block_table(sizes[:count])
-            update = moments if blocks.shape[0] >= loops.PARALLEL_BLOCKS else serial_moments
+            update = moments if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS else serial_moments
             update(
                 blocks,
                 read[:count],

@@ -29,9 +29,10 @@ BLOCK = 1 << 14
 #: they are added in float64 (float32 lanes vectorise twice as wide as float64 ones).
 CHUNK = 1 << 10
 
-#: Passes over fewer blocks run on one thread: waking numba's pool costs about as much as
-#: a thread streams through this many blocks (measured: ~100 µs per launch on 2 cores).
-PARALLEL_BLOCKS = 32
+#: Passes over fewer elements run on one thread: waking numba's pool costs about as much as
+#: a thread streams through this many (32 blocks; measured: 100–300 µs per launch on 2 cores).
+#: Counted in elements, not blocks: a hundred one-element tensors are a hundred blocks.
+PARALLEL_ELEMENTS = 32 * BLOCK
 
 
 @intrinsic
@@ -222,10 +223,10 @@ def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
 
 
 @njit(inline="always")
-def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
-    """SPEC steps 2, 6, 8, 9 over the listed blocks when ``finite[()]``: read ``θ, g, m, v`` and
+def _update(blocks, addresses, likes, scalars, betas, take_step, separate_outputs):
+    """SPEC steps 2, 6, 8, 9 over the listed blocks when ``take_step``: read ``θ, g, m, v`` and
     write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.
-    When ``finite[()]`` is false nothing is written, except that separate outputs get the inputs.
+    When ``take_step`` is false nothing is written, except that separate outputs get the inputs.
 
     ``addresses``: ``(θ, g, m, v, θ', m', v')`` arrays of tensor addresses; ``likes``: ``(θ, g, m, v)``
     formats; ``scalars``: the :class:`~neat.kernels.TensorScalars` columns; ``betas``: ``β1, 1 − β1,
@@ -236,7 +237,6 @@ def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     p_like, g_like, m_like, v_like = likes
     prev_scale, prev_shift, nge, decay, step, shift = scalars
     writes = (p_like, m_like, v_like)
-    take_step = finite[()]
     if not (take_step or separate_outputs):
         return
     for b in prange(blocks.shape[0]):
@@ -268,11 +268,11 @@ def _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
-    """:func:`_update` with its blocks on numba's thread pool."""
-    _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs)
+    """:func:`_update` with its blocks on numba's thread pool (``finite``: a 0-d bool array)."""
+    _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)
 
 
 @njit(cache=True, error_model="numpy")
 def serial_update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     """:func:`_update` on one thread: for passes too small to repay waking the thread pool."""
-    _update(blocks, addresses, likes, scalars, betas, finite, separate_outputs)
+    _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)

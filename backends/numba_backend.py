@@ -6,8 +6,8 @@ into blocks by a table cached per tensor-size signature, so the Python work of a
 O(K) attribute reads (addresses, sizes, dtypes, contiguity). The statistics pass reads
 ``g, m, v`` once; the update pass reads ``θ, g, m, v`` once and writes ``θ, m, v`` once.
 
-The per-player game runs in NumPy (:attr:`NumbaKernels.game_xp`): the per-tensor scalars
-and ``finite`` come in as NumPy arrays and the sums go out as one, also for torch tensors.
+The per-player game runs on NumPy arrays (:attr:`NumbaKernels.game_xp`), also for torch
+tensors, as two compiled calls (:class:`CompiledGame`, :mod:`neat.backends._numba_game`).
 numba is optional (``pip install 'neat-nash[cpu]'``) and imported only when the kernels
 can apply; torch is never imported here, only recognised when it already is.
 """
@@ -36,12 +36,13 @@ _TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.in
 _STATE_FORMATS = (np.float64, np.float32)
 
 
-def _on_thread_pool(blocks) -> bool:
-    """Whether a pass over ``blocks`` is worth numba's thread pool (``_numba_loops.PARALLEL_BLOCKS``,
-    read when called; the FFI handlers of the jax_ffi set read it when they compile)."""
+def _on_thread_pool(sizes: tuple[int, ...]) -> bool:
+    """Whether a pass over tensors of ``sizes`` is worth numba's thread pool
+    (``_numba_loops.PARALLEL_ELEMENTS``, read when called; the FFI handlers of the jax_ffi set read
+    it when they compile)."""
     from neat.backends import _numba_loops as loops
 
-    return blocks.shape[0] >= loops.PARALLEL_BLOCKS
+    return sum(sizes) >= loops.PARALLEL_ELEMENTS
 
 
 #: numba's workqueue thread pool (see :mod:`neat.backends._numba_loops`) must not be entered
@@ -110,8 +111,11 @@ class NumbaKernels:
     """
 
     name = "numba"
-    #: The game of a step is played on NumPy arrays (also for torch tensors).
+    #: The game of a step is played on NumPy arrays (also for torch tensors), compiled.
     game_xp = array_api_compat.numpy
+
+    def __init__(self):
+        self.game = CompiledGame()
 
     def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
         """SPEC steps 2, 3: rows ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (NumPy, ``stats_dtype``), no direction kept."""
@@ -124,8 +128,8 @@ class NumbaKernels:
         previous = (_host(scalars.prev_scale, len(grads)), _host(scalars.prev_shift, len(grads)))
         totals = np.zeros((len(grads), 3))
         for likes, members in _groups(library, roles):
-            blocks = _block_table(sizes.tobytes(), members)
-            loop = loops.statistics if _on_thread_pool(blocks) else loops.serial_statistics
+            blocks = _block_table(sizes, members)
+            loop = loops.statistics if _on_thread_pool(sizes) else loops.serial_statistics
             with _ONE_CALL_AT_A_TIME:
                 loop(blocks, *addresses, *likes, *previous, totals)
         return Statistics(totals.astype(_numpy_dtype(stats_dtype), copy=False), None)
@@ -151,8 +155,8 @@ class NumbaKernels:
         weights = np.asarray([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=np.float64)
         finite = np.asarray(finite, dtype=np.bool_)
         for likes, members in _groups(library, inputs):
-            blocks = _block_table(sizes.tobytes(), members)
-            loop = loops.update if _on_thread_pool(blocks) else loops.serial_update
+            blocks = _block_table(sizes, members)
+            loop = loops.update if _on_thread_pool(sizes) else loops.serial_update
             with _ONE_CALL_AT_A_TIME:
                 loop(blocks, addresses, likes, columns, weights, finite, not inplace)
         if inplace:
@@ -160,6 +164,97 @@ class NumbaKernels:
                 library.write_back(originals[role], outputs[position], copied[role])
             return list(params), list(exp_avg), list(exp_avg_sq)
         return tuple(list(arrays) for arrays in outputs)
+
+    def fused_play(self, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay) -> bool:
+        """The whole step in place as one compiled call (:func:`neat.backends._numba_game.play`),
+        with the new game state written into ``game_state`` (NumPy arrays, or views): returns
+        ``True``, or ``False`` having done nothing when the tensors need the two passes (several
+        dtype combinations, arrays that are not C-contiguous)."""
+        from neat.backends import _numba_game as compiled
+
+        library = _library(params[0])
+        roles = (params, grads, exp_avg, exp_avg_sq)
+        if not all(library.all_contiguous(arrays) for arrays in roles):
+            return False
+        groups = list(_groups(library, roles))
+        if len(groups) > 1:
+            return False
+        library.check_writable(params, exp_avg, exp_avg_sq)
+        sizes = _sizes(library, roles)
+        blocks = _block_table(sizes, None)
+        num_tensors, stats_dtype = len(params), game_state.log_step.dtype
+        workspace = (
+            np.empty((4, num_tensors), stats_dtype),
+            np.zeros((num_tensors, 3)),
+            np.empty((num_tensors, 3), stats_dtype),
+            np.empty((6, num_tensors), stats_dtype),
+        )
+        beta1, beta2 = config.betas
+        hyper = [beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, *config.log_step_bounds]
+        with _ONE_CALL_AT_A_TIME:
+            compiled.play(
+                blocks,
+                tuple(library.addresses(arrays) for arrays in roles),
+                groups[0][0],
+                _counts_as_vectors(game_state),
+                tuple(tables),
+                np.asarray(hyper, np.float64),
+                _per_tensor_column(lr, num_tensors),
+                _per_tensor_column(weight_decay, num_tensors),
+                workspace,
+                _on_thread_pool(sizes),
+            )
+        return True
+
+
+class CompiledGame:
+    """:func:`neat.game.direction_scalars` and :func:`neat.game.settle` (same arguments, same
+    results) as compiled calls on NumPy arrays: :mod:`neat.backends._numba_game`."""
+
+    def direction_scalars(self, xp, tensor_count, stats_dtype, betas, eps) -> tuple:
+        from neat.backends import _numba_game as compiled
+
+        rows = np.empty((4, tensor_count.shape[0]), _numpy_dtype(stats_dtype))
+        beta1, beta2, eps = np.asarray([betas[0], betas[1], eps], np.float64)
+        compiled.direction_scalars(tensor_count, beta1, beta2, eps, rows)
+        return tuple(rows)
+
+    def settle(self, xp, tables, tensor_sums, game_state, config, lr, weight_decay, direction, out=None):
+        from neat.backends import _numba_game as compiled
+        from neat.kernels import TensorScalars
+        from neat.state import GameState
+
+        num_tensors = tables.owner.shape[0]
+        hyper = np.asarray([config.gamma, config.zeta, config.leak, *config.log_step_bounds], np.float64)
+        state = _counts_as_vectors(game_state)
+        new_state = tuple(np.empty_like(field) for field in state) if out is None else _counts_as_vectors(out)
+        scalars = np.empty((6, num_tensors), game_state.log_step.dtype)
+        finite = compiled.settle(
+            tensor_sums,
+            tuple(tables),
+            state,
+            hyper,
+            _per_tensor_column(lr, num_tensors),
+            _per_tensor_column(weight_decay, num_tensors),
+            direction,
+            scalars,
+            new_state,
+        )
+        if out is None:
+            out = GameState(np.reshape(new_state[0], ()), np.reshape(new_state[1], ()), *new_state[2:])
+        return TensorScalars(*scalars), np.asarray(finite), out
+
+
+def _counts_as_vectors(game_state) -> tuple:
+    """The fields of a ``GameState`` with the 0-d counts as 1-element views (the compiled
+    :func:`~neat.backends._numba_game.settle` reads and writes them)."""
+    return (game_state.count.reshape(1), game_state.skipped.reshape(1), *game_state[2:])
+
+
+def _per_tensor_column(value, count: int) -> np.ndarray:
+    """A hyperparameter (a number, a 0-d or a ``(K,)`` array) as a float64 ``(K,)`` array."""
+    value = np.asarray(value, np.float64)
+    return np.full(count, value) if value.ndim == 0 else value
 
 
 class _Arrays:
@@ -169,12 +264,15 @@ class _Arrays:
         self.addresses, self._size, self._is_contiguous, self._contiguous = addresses, size, is_contiguous, contiguous
         self.empty_like, self._assign, self._format_of, self._writable = empty_like, assign, format_of, writable
 
-    def sizes(self, arrays) -> np.ndarray:
-        return np.fromiter(map(self._size, arrays), np.int64, len(arrays))
+    def sizes(self, arrays) -> tuple[int, ...]:
+        return tuple(map(self._size, arrays))
+
+    def all_contiguous(self, arrays) -> bool:
+        return all(map(self._is_contiguous, arrays))
 
     def contiguous(self, arrays) -> tuple[list, list[int]]:
         """``arrays`` with a C-contiguous copy in place of each that is not, and the copies' positions."""
-        if all(map(self._is_contiguous, arrays)):
+        if self.all_contiguous(arrays):
             return arrays, []
         copied = [k for k, a in enumerate(arrays) if not self._is_contiguous(a)]
         arrays = list(arrays)
@@ -268,11 +366,11 @@ def _library(array) -> _Arrays:
     return _NUMPY if isinstance(array, (np.ndarray, np.generic)) else _torch_arrays()
 
 
-def _sizes(library: _Arrays, roles) -> np.ndarray:
+def _sizes(library: _Arrays, roles) -> tuple[int, ...]:
     """Element counts per tensor, the same in every role (else ``ValueError``)."""
     sizes = library.sizes(roles[0])
     for arrays in roles[1:]:
-        if not np.array_equal(library.sizes(arrays), sizes):
+        if library.sizes(arrays) != sizes:
             raise ValueError("the numba kernels need parameters, gradients and moments of equal sizes per tensor")
     return sizes
 
@@ -292,6 +390,7 @@ def _groups(library: _Arrays, roles):
         yield _likes(library, kind), np.asarray([k for k, key in enumerate(keys) if key == kind], np.int64).tobytes()
 
 
+@functools.cache
 def _likes(library: _Arrays, kind: tuple) -> tuple:
     """The storage formats of one dtype per role; the last two roles, ``m, v``, must be float32/64."""
     likes = tuple(library.like(dtype) for dtype in kind)
@@ -301,12 +400,12 @@ def _likes(library: _Arrays, kind: tuple) -> tuple:
 
 
 @functools.lru_cache(maxsize=64)
-def _block_table(sizes: bytes, members: bytes | None) -> np.ndarray:
+def _block_table(sizes: tuple[int, ...], members: bytes | None) -> np.ndarray:
     """:func:`~neat.backends._numba_loops.block_table` of the listed tensors (all when ``members``
     is None), numbered as in ``sizes``; cached per signature. Read-only."""
     from neat.backends import _numba_loops as loops
 
-    size = np.frombuffer(sizes, np.int64)
+    size = np.asarray(sizes, np.int64)
     tensors = np.arange(len(size)) if members is None else np.frombuffer(members, np.int64)
     table = loops.block_table(np.ascontiguousarray(size[tensors]))
     table[:, 0] = tensors[table[:, 0]]

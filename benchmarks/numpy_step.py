@@ -1,13 +1,15 @@
 """Time ``neat.NGAdam`` on NumPy arrays against ``torch.optim.AdamW(fused=True)`` (CPU).
 
 The arrays of a NumPy in-place step (float32): four GPT-2-small transformer blocks'
-weights and biases (32 tensors, 28.3M parameters), and many tiny tensors (1,600 of
-64 elements: the per-call overhead). Timed: the whole ``neat.NGAdam.step`` (default
-kernels, the game and bookkeeping included), and its two passes alone (the statistics
-and in-place update passes of :class:`neat.backends.numba_backend.NumbaKernels`); AdamW
-runs on the same arrays through ``torch.from_numpy``. Steps are interleaved (A, B, A, B, ...) and medians reported.
-Also reports the first call's time (compilation) in a fresh process, once with numba's
-on-disk cache cleared (cold) and once with it filled (cached). Not a test::
+weights and biases (``blocks``: 32 tensors, 28.3M parameters), many tiny tensors (``tiny``:
+1,600 of 64 elements, the per-call overhead) and 100 one-element tensors, one player each
+(``game100``: a step that is all game and bookkeeping, SPEC steps 1–7 and the per-tensor
+scalars). Timed: the whole ``neat.NGAdam.step`` (default kernels: one compiled call, the game
+included), and the two passes alone (the statistics and in-place update passes of
+:class:`neat.backends.numba_backend.NumbaKernels`, called separately); AdamW runs on the same
+arrays through ``torch.from_numpy``. Steps are interleaved (A, B, A, B, ...) and medians reported.
+Also reports the first ``neat.NGAdam`` step's time (compilation) in a fresh process, once with
+numba's on-disk cache cleared (cold) and once with it filled (cached). Not a test::
 
     python -m benchmarks.numpy_step --threads 2
 """
@@ -32,7 +34,7 @@ problem = Problem([(5,)])
 start = time.perf_counter()
 import neat.backends._numba_loops
 imported = time.perf_counter()
-problem.neat_step()
+problem.ngadam()()
 print(imported - start, time.perf_counter() - imported)
 """
 
@@ -132,6 +134,36 @@ def interleaved(steps: dict, rounds: int, warmup: int) -> dict:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
+    """Median seconds of the game and bookkeeping of one step (SPEC steps 1–7, the bias
+    corrections, the per-tensor scalars and the new state: ``direction_scalars`` then ``settle``)
+    for ``players`` one-tensor players on a chain graph: compiled (what the numba kernels run) and
+    as NumPy array operations (:mod:`neat.game`)."""
+    import array_api_compat.numpy as xp
+
+    from neat import game
+    from neat.backends.numba_backend import CompiledGame
+    from neat.config import NGAdamConfig
+    from neat.state import GameState
+    from neat.topology import Topology
+
+    config = NGAdamConfig()
+    tables = Topology.build(players, None, None, mu=config.mu).tables(xp, "cpu", np.float32)
+    rng = np.random.default_rng(0)
+    state = GameState.zeros(xp, players, players, np.float32, "cpu")._replace(count=np.asarray(5, np.int32))
+    sums = np.abs(rng.standard_normal((players, 3))).astype(np.float32)
+    sums[:, 1] *= rng.choice([-1, 1], players)
+
+    def step(rules):
+        def run():
+            direction = rules.direction_scalars(xp, state.tensor_count, np.float32, config.betas, config.eps)
+            rules.settle(xp, tables, sums, state, config, config.lr, config.weight_decay, direction)
+
+        return run
+
+    return interleaved({"compiled": step(CompiledGame()), "numpy": step(game)}, rounds, 50)
+
+
 def first_call_seconds(cache_dir: str) -> tuple[float, float]:
     """Seconds to import numba and the loops, then of the first NG-Adam step (compilation or
     cache load), in a fresh process whose numba cache is ``cache_dir``."""
@@ -146,7 +178,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch and numba threads")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--models", default="blocks,tiny")
+    parser.add_argument("--models", default="blocks,tiny,game100")
     args = parser.parse_args(argv)
 
     import numba
@@ -165,10 +197,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as cache_dir:
         for label in ("empty", "filled"):
             imported, first = first_call_seconds(cache_dir)
-            print(f"{label} numba cache: import {imported:.2f} s, first float32 step {first:.2f} s")
-    models = {"blocks": block_shapes(), "tiny": [(64,)] * 1600}
+            print(f"{label} numba cache: import {imported:.2f} s, first neat.NGAdam float32 step {first:.2f} s")
+    models = {"blocks": block_shapes(), "tiny": [(64,)] * 1600, "game100": [(1,)] * 100}
     print(
-        "| arrays | tensors | params | neat.NGAdam step ms | its two passes ms | AdamW(fused=True) ms "
+        "| arrays | tensors | params | neat.NGAdam step ms | the two passes ms | AdamW(fused=True) ms "
         "| ratio step / AdamW |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -179,11 +211,16 @@ def main(argv=None):
         )
         count = sum(p.size for p in problem.params)
         print(
-            f"| {name} | {len(problem.params)} | {count / 1e6:.2f}M | {medians['step'] * 1e3:.2f} "
-            f"| {medians['passes'] * 1e3:.2f} | {medians['adamw'] * 1e3:.2f} "
+            f"| {name} | {len(problem.params)} | {count / 1e6:.4g}M | {medians['step'] * 1e3:.3f} "
+            f"| {medians['passes'] * 1e3:.3f} | {medians['adamw'] * 1e3:.3f} "
             f"| {medians['step'] / medians['adamw']:.2f} |",
             flush=True,
         )
+    game = game_seconds()
+    print(
+        f"game and bookkeeping of a step, 100 players: compiled {game['compiled'] * 1e6:.1f} µs, "
+        f"as NumPy operations {game['numpy'] * 1e6:.1f} µs"
+    )
     print(f"numba threading layer: {numba.threading_layer()}")
 
 

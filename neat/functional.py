@@ -2,7 +2,7 @@
 
 ``step`` takes arrays and a state and returns new ones; nothing is read back to the
 host, so it runs under ``jax.jit`` as well as eagerly. ``inplace=True`` writes the
-parameters and moments into the given (mutable) arrays instead.
+parameters, the moments and the game state into the given (mutable) arrays instead.
 """
 
 from __future__ import annotations
@@ -83,6 +83,8 @@ def step(
     framework traces the hyperparameters.
     ``kernels``: ``None`` (the fastest registered set that applies), a registered
     name (``"generic"``, ``"numba"``, ``"triton"``, …) or a kernels object.
+    ``inplace=True``: the new parameters, moments and game state are written into the given
+    (mutable) arrays, which are returned.
     ``xp``: the arrays' namespace, resolved by the caller (``None``: asked of the plug-ins); with
     ``xp`` and a kernels object the step calls no plug-in hook (``torch.compile`` cannot trace them).
     """
@@ -175,6 +177,8 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
             for name in ("log_step", "alignment", "conflict")
         ),
     )
+    if inplace:
+        new_game = _written(game_state, new_game)
     new_params, exp_avg, exp_avg_sq = list(params), list(state.exp_avg), list(state.exp_avg_sq)
     for local, k in enumerate(active):
         new_params[k], exp_avg[k], exp_avg_sq[k] = new_sub_params[local], sub_avg[local], sub_avg_sq[local]
@@ -200,12 +204,19 @@ def play(
 
     The game and the per-tensor scalars are computed in the kernels' ``game_xp`` namespace when
     they declare one (CPU kernels take NumPy: a few dozen tiny ops cost far less there than as
-    framework ops); the small state is handed back in ``xp``."""
+    framework ops); the small state is handed back in ``xp``. An in-place step runs as the
+    kernels' ``fused_play`` when they have one and it takes these arrays (one compiled call)."""
     game_xp = getattr(kernels, "game_xp", None) or xp
+    game_state_in = game_state
     if game_xp is not xp:
         game_state, tables, lr, weight_decay = (
             _moved(game_xp, value) for value in (game_state, tables, lr, weight_decay)
         )
+    fused_play = getattr(kernels, "fused_play", None) if inplace else None
+    if fused_play is not None and fused_play(
+        params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay
+    ):
+        return params, game_state_in, exp_avg, exp_avg_sq
     with _quiet_numpy(xp, game_xp):
         new_params, new_state, exp_avg, exp_avg_sq = _play(
             xp,
@@ -222,7 +233,25 @@ def play(
             kernels,
             inplace,
         )
+    if inplace:  # written into the given arrays (through NumPy views of them when game_xp is NumPy)
+        return new_params, game_state_in, exp_avg, exp_avg_sq
     return new_params, new_state if game_xp is xp else _moved(xp, new_state), exp_avg, exp_avg_sq
+
+
+def _written(target: GameState, values: GameState) -> GameState:
+    """``values`` written into the arrays of ``target``, which is returned."""
+    for array, value in zip(target, values):
+        array[...] = value
+    return target
+
+
+def game_tables(kernels: StepKernels, topology: Topology, xp, device, stats_dtype) -> GameTables:
+    """``topology``'s tables in the namespace ``kernels`` play the game in (their ``game_xp``, else
+    ``xp``, on ``device``): a front end that keeps them so moves nothing at each step."""
+    game_xp = getattr(kernels, "game_xp", None)
+    if game_xp is None or game_xp is xp:
+        return topology.tables(xp, device, stats_dtype)
+    return topology.tables(game_xp, "cpu", getattr(game_xp, str(stats_dtype).rsplit(".", 1)[-1]))
 
 
 def _quiet_numpy(*namespaces):
@@ -234,81 +263,44 @@ def _quiet_numpy(*namespaces):
 
 
 def _moved(xp, value):
-    """``value`` (an array, a Python number or a tuple of them) in namespace ``xp`` (no copy on
-    the same device, e.g. torch CPU tensors ↔ NumPy arrays)."""
-    if isinstance(value, tuple):
-        return type(value)(*(_moved(xp, item) for item in value))
-    return value if isinstance(value, (int, float)) else xp.asarray(value)
+    """``value`` (an array, a Python number or a flat tuple of arrays) in namespace ``xp`` (no copy on
+    the same device, e.g. torch CPU tensors ↔ NumPy arrays: writes into the result reach
+    ``value``). NumPy's own ``asarray`` is called directly: the compat wrapper costs more than
+    the conversion."""
+    convert = np.asarray if xp is array_api_compat.numpy else xp.asarray
+    if isinstance(value, tuple):  # a GameState or GameTables: a flat tuple of arrays
+        return type(value)(*map(convert, value))
+    return value if isinstance(value, (int, float)) else convert(value)
 
 
 def _play(
     array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, kernels, inplace
 ):
-    """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``."""
+    """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``: the kernels' two
+    passes around the game (their compiled ``game`` when they have one, else :mod:`neat.game`);
+    with ``inplace`` the new game state is written into ``game_state``'s arrays."""
+    rules = getattr(kernels, "game", None) or game
     stats_dtype = game_state.log_step.dtype
-    # Step 2 (previous step, row 0) and step 9 (this step, row 1): each tensor's own count t_k.
-    prev_scale, cur_scale, prev_shift, cur_shift = _direction_scalars(
-        xp, game_state.tensor_count, stats_dtype, config.betas, config.eps
-    )
-
-    # Steps 2, 3: statistics pass; step 0: the one non-finite test (a non-finite g makes its G_i so).
-    partial = TensorScalars(prev_scale, prev_shift, None, None, None, None)
-    statistics = kernels.statistics(array_xp, grads, exp_avg, exp_avg_sq, partial, stats_dtype)
-    sums = game.player_sums(xp, tables, statistics.sums)
-    grad_sq, cross, dir_sq = sums[0, :], sums[1, :], sums[2, :]
-    finite = xp.all(xp.isfinite(grad_sq))
-
-    # Steps 1, 4-7: the game, on per-player vectors.
-    step_taken = xp.astype(finite, game_state.count.dtype)
-    count = xp.asarray(game_state.count + step_taken)
-    align = game.alignment(xp, grad_sq, cross, dir_sq)
-    conflict, log_step = game.conflict_and_log_step(
+    direction = rules.direction_scalars(xp, game_state.tensor_count, stats_dtype, config.betas, config.eps)
+    # Steps 2, 3: statistics pass; step 0: the one non-finite test is in settle (a non-finite g makes its G_i so).
+    previous = TensorScalars(direction[0], direction[2], None, None, None, None)
+    statistics = kernels.statistics(array_xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype)
+    scalars, finite, new_state = rules.settle(
         xp,
         tables,
-        align,
-        game_state.log_step,
-        count <= 1,
-        zeta=config.zeta,
-        leak=config.leak,
-        log_bounds=config.log_step_bounds,
+        statistics.sums,
+        game_state,
+        config,
+        lr,
+        weight_decay,
+        direction,
+        out=game_state if inplace else None,
     )
-    nge = game.nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
-    per_tensor = game.per_tensor(xp, tables, xp.stack([nge, xp.exp(log_step)]))
-
     # Steps 8, 9: update pass.
-    scalars = TensorScalars(
-        prev_scale,
-        prev_shift,
-        per_tensor[0, :],
-        1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
-        lr * per_tensor[1, :] * cur_scale,
-        cur_shift,
-    )
     new_params, exp_avg, exp_avg_sq = kernels.update(
         array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, config.betas, finite, inplace
     )
-    new_state = GameState(
-        count=count,
-        skipped=xp.asarray(game_state.skipped + (1 - step_taken)),
-        tensor_count=game_state.tensor_count + step_taken,
-        log_step=xp.where(finite, log_step, game_state.log_step),
-        alignment=xp.where(finite, align, game_state.alignment),
-        conflict=xp.where(finite, conflict, game_state.conflict),
-    )
     return new_params, new_state, exp_avg, exp_avg_sq
-
-
-def _direction_scalars(xp, tensor_count, stats_dtype, betas, eps):
-    """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` (see :mod:`neat.kernels`)
-    for ``t = t_k`` (the previous step) and ``t = t_k + 1`` (this one): returns
-    ``prev_scale, cur_scale, prev_shift, cur_shift``. At ``t = 0`` both are 0: the empty moments
-    give the zero direction (SPEC step 2, ``u = 0`` at ``t_k = 1``)."""
-    taken = xp.astype(tensor_count, stats_dtype)
-    steps = xp.stack([taken, taken + 1.0])
-    root_second = xp.sqrt(1.0 - betas[1] ** steps)
-    scale = root_second / (1.0 - betas[0] ** steps + xp.astype(steps == 0, stats_dtype))
-    shift = eps * root_second
-    return scale[0, :], scale[1, :], shift[0, :], shift[1, :]
 
 
 def _per_tensor(xp, value, num_tensors: int, like, what: str):
@@ -339,7 +331,9 @@ def _take(xp, value, indices):
 
 def diagnostics(state) -> dict:
     """Per-player ``alignment`` (a), ``kappa`` (κ), ``step_scale`` (λ = e^z); global
-    ``mean_alignment`` and ``skipped_steps`` (SPEC "Diagnostics"). Arrays, not host values.
+    ``mean_alignment`` and ``skipped_steps`` (SPEC "Diagnostics"). Arrays, not host values; after
+    in-place steps ``alignment``, ``kappa`` and ``skipped_steps`` are the state's own arrays, which
+    the next in-place step overwrites (copy them to keep them).
     ``state``: an :class:`NGAdamState` or its :class:`GameState`."""
     game_state = state.game if isinstance(state, NGAdamState) else state
     xp = array_api_compat.array_namespace(game_state.log_step)

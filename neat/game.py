@@ -1,11 +1,84 @@
-"""The player-level math of one step (SPEC steps 3–7), on small per-player vectors.
+"""The player-level math of one step (SPEC steps 0–1, 3–7), on small per-player vectors.
 
 Pure functions of array-API arrays and :class:`neat.topology.GameTables`; no Python
 branching on values, so they trace under ``jax.jit`` and ``torch.compile``. Their
 cost is linear in tensors and players (gathers over padded index tables).
+
+A step calls :func:`direction_scalars` before the statistics pass and :func:`settle`
+between the two passes. Kernel sets may bring a compiled equivalent of these two
+(their ``game`` attribute, see :class:`neat.kernels.StepKernels`); this module is
+the reference they are tested against.
 """
 
 from __future__ import annotations
+
+from neat.kernels import TensorScalars
+from neat.state import GameState
+
+
+def direction_scalars(xp, tensor_count, stats_dtype, betas, eps) -> tuple:
+    """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` (see :mod:`neat.kernels`)
+    for ``t = t_k`` (the previous step, SPEC step 2) and ``t = t_k + 1`` (this one, step 9):
+    returns ``(prev_scale, cur_scale, prev_shift, cur_shift)``, each ``(K,)``. At ``t = 0`` both
+    are 0: the empty moments give the zero direction (SPEC step 2, ``u = 0`` at ``t_k = 1``)."""
+    taken = xp.astype(tensor_count, stats_dtype)
+    steps = xp.stack([taken, taken + 1.0])
+    root_second = xp.sqrt(1.0 - betas[1] ** steps)
+    scale = root_second / (1.0 - betas[0] ** steps + xp.astype(steps == 0, stats_dtype))
+    shift = eps * root_second
+    return scale[0, :], scale[1, :], shift[0, :], shift[1, :]
+
+
+def settle(xp, tables, tensor_sums, game_state: GameState, config, lr, weight_decay, direction, out=None):
+    """The game between the two passes: SPEC step 0 (``finite``: every ``⟨g,g⟩`` sum finite),
+    step 1 (counts), steps 3–7 on the per-player sums, and the per-tensor scalars of the
+    update pass (steps 6, 8, 9). ``tensor_sums``: ``(K, 3)`` from the statistics pass;
+    ``lr``, ``weight_decay``: scalars or ``(K,)``; ``direction``: :func:`direction_scalars`.
+
+    Returns ``(TensorScalars, finite, new GameState)``; where ``finite`` is false the new state
+    keeps the per-player values and counts only the skipped step. ``out``: a ``GameState`` whose
+    arrays receive the new state (it may be ``game_state`` itself), returned as the new state."""
+    prev_scale, cur_scale, prev_shift, cur_shift = direction
+    sums = player_sums(xp, tables, tensor_sums)
+    grad_sq, cross, dir_sq = sums[0, :], sums[1, :], sums[2, :]
+    finite = xp.all(xp.isfinite(grad_sq))
+
+    step_taken = xp.astype(finite, game_state.count.dtype)
+    count = xp.asarray(game_state.count + step_taken)
+    align = alignment(xp, grad_sq, cross, dir_sq)
+    conflict, log_step = conflict_and_log_step(
+        xp,
+        tables,
+        align,
+        game_state.log_step,
+        count <= 1,
+        zeta=config.zeta,
+        leak=config.leak,
+        log_bounds=config.log_step_bounds,
+    )
+    nge = nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
+    spread = per_tensor(xp, tables, xp.stack([nge, xp.exp(log_step)]))
+    scalars = TensorScalars(
+        prev_scale,
+        prev_shift,
+        spread[0, :],
+        1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
+        lr * spread[1, :] * cur_scale,
+        cur_shift,
+    )
+    new_state = GameState(
+        count=count,
+        skipped=xp.asarray(game_state.skipped + (1 - step_taken)),
+        tensor_count=game_state.tensor_count + step_taken,
+        log_step=xp.where(finite, log_step, game_state.log_step),
+        alignment=xp.where(finite, align, game_state.alignment),
+        conflict=xp.where(finite, conflict, game_state.conflict),
+    )
+    if out is not None:
+        for target, value in zip(out, new_state):
+            target[...] = value
+        new_state = out
+    return scalars, finite, new_state
 
 
 def player_sums(xp, tables, per_tensor):

@@ -57,6 +57,16 @@ class Statistics(NamedTuple):
 class StepKernels(Protocol):
     """The two passes of a step; implementations must agree with :data:`GENERIC`.
 
+    Optional attributes a kernel set may add, each held to the same results:
+
+    * ``game_xp``: the namespace the per-player game runs in (e.g. NumPy for CPU kernels);
+    * ``game``: an object with :func:`neat.game.direction_scalars` and :func:`neat.game.settle`
+      (same arguments and results), e.g. compiled;
+    * ``fused_play(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr,
+      weight_decay) -> bool``: a whole in-place step (both passes and the game, the new game state
+      written into ``game_state``'s arrays, in ``game_xp``); ``False``, having changed nothing,
+      when it cannot take these arrays.
+
     ``betas`` are Python floats or 0-d arrays (traced under ``jax.jit``); ``finite`` is a 0-d
     bool array, false when the step is skipped (SPEC step 0), and is never read on the host.
     """

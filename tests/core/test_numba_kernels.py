@@ -139,7 +139,7 @@ def pool(request, monkeypatch):
     """Run the passes on one thread or on numba's pool, whatever their size."""
     from neat.backends import _numba_loops
 
-    monkeypatch.setattr(_numba_loops, "PARALLEL_BLOCKS", 0 if request.param == "parallel" else 2**62)
+    monkeypatch.setattr(_numba_loops, "PARALLEL_ELEMENTS", 0 if request.param == "parallel" else 2**62)
     return request.param
 
 
@@ -262,8 +262,8 @@ def test_sums_do_not_depend_on_the_thread_count():
 
 
 def test_block_table_covers_each_tensor_in_order_without_straddling():
-    sizes = np.array([0, 1, BLOCK, 2 * BLOCK + 1, 5], dtype=np.int64)
-    table = numba_backend._block_table(sizes.tobytes(), None)
+    sizes = (0, 1, BLOCK, 2 * BLOCK + 1, 5)
+    table = numba_backend._block_table(sizes, None)
     assert table.dtype == np.int64 and not table.flags.writeable
     assert table[:, 0].tolist() == [1, 2, 3, 3, 3, 4]
     for k, size in enumerate(sizes):
@@ -271,7 +271,7 @@ def test_block_table_covers_each_tensor_in_order_without_straddling():
         covered = [i for _, start, stop in rows for i in range(start, stop)]
         assert covered == list(range(size)) and np.all(rows[:, 2] - rows[:, 1] <= BLOCK)
     members = np.array([3, 1], dtype=np.int64).tobytes()
-    assert numba_backend._block_table(sizes.tobytes(), members)[:, 0].tolist() == [3, 3, 3, 1]
+    assert numba_backend._block_table(sizes, members)[:, 0].tolist() == [3, 3, 3, 1]
 
 
 def test_selection_picks_numba_for_numpy_and_torch_cpu():
@@ -358,3 +358,113 @@ def test_inplace_into_a_read_only_array_raises():
     arrays[0][1].flags.writeable = False
     with pytest.raises(ValueError, match="writable"):
         run_update(NUMBA, backend, arrays, scalars, np.asarray(True), inplace=True)
+
+
+def _run(library, dtype, kernels, inplace, *, seed=12, num_steps=12):
+    """``num_steps`` steps of a random problem through :func:`neat.functional.step`, with a
+    non-finite gradient at step 3 (skipped) and tensor 0 inactive at steps 5 and 6."""
+    from neat import functional
+    from neat.topology import Topology
+
+    backend = Backend(library, dtype)
+    params, players, weights, hp, grads = random_problem(seed, num_steps=num_steps)
+    opt = neat.ng_adam(**hp, kernels=kernels)
+    topology = Topology.build(len(params), players, weights, mu=opt.config.mu)
+    ours = [backend.array(p) for p in params]
+    state = functional.init_state(ours, topology)
+    for step, step_grads in enumerate(grads):
+        step_grads = [backend.array(g) for g in step_grads]
+        if step == 3:
+            step_grads[-1] = step_grads[-1] * float("inf")
+        if step in (5, 6):
+            step_grads[0] = None
+        ours, state = functional.step(
+            ours, step_grads, state, opt.config, kernels=kernels, inplace=inplace, topology=topology
+        )
+    return [to_numpy(p) for p in ours], {name: to_numpy(value) for name, value in state.game._asdict().items()}
+
+
+@pytest.mark.parametrize(
+    "library,dtype", [("numpy", "float64"), ("numpy", "float32"), ("torch", "float32"), ("torch", "bfloat16")]
+)
+def test_fused_in_place_step_equals_the_two_passes_and_generic(library, dtype):
+    """The one-call in-place step (``fused_play``) against the two passes with the compiled game
+    (not in place) and against GENERIC: parameters and every game-state field, over skipped steps
+    and a sub-game."""
+    fused, two_passes, generic = (
+        _run(library, dtype, "numba", True),
+        _run(library, dtype, "numba", False),
+        _run(library, dtype, "generic", True),
+    )
+    rtol = 1e-12 if dtype == "float64" else 1e-5 if dtype == "float32" else 1e-2
+    for other in (two_passes, generic):
+        for a, b in zip(fused[0], other[0]):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+        for name, value in fused[1].items():
+            np.testing.assert_allclose(value, other[1][name], rtol=rtol, atol=rtol, err_msg=name)
+    assert fused[1]["skipped"] == 1 and fused[1]["count"] == 11
+    assert fused[1]["tensor_count"][0] == 9 and fused[1]["tensor_count"][1] == 11
+
+
+def test_compiled_game_equals_the_array_game():
+    """``CompiledGame`` against :mod:`neat.game` on random sums: first step, later steps, a skip."""
+    from neat import game
+    from neat.state import GameState
+    from neat.topology import Topology
+
+    rng = np.random.default_rng(3)
+    params, players, weights, hp, _ = random_problem(4)
+    config = neat.ng_adam(**hp).config
+    tables = Topology.build(len(params), players, weights, mu=config.mu).tables(
+        array_api_compat.numpy, "cpu", np.float64
+    )
+    num_tensors, num_players = len(params), len(players)
+    compiled = numba_backend.CompiledGame()
+    for count, non_finite in ((0, False), (7, False), (7, True)):
+        state = GameState(
+            np.asarray(count, np.int32),
+            np.asarray(2, np.int32),
+            rng.integers(0, count + 1, num_tensors).astype(np.int32),
+            rng.normal(size=num_players) * 0.1,
+            rng.uniform(-1, 1, num_players),
+            rng.uniform(0, 1, num_players),
+        )
+        sums = np.abs(rng.normal(size=(num_tensors, 3))) * [1, 0, 1]
+        sums[:, 1] = rng.normal(size=num_tensors) * 0.5
+        if non_finite:
+            sums[1, 0] = np.inf
+        lr = rng.uniform(1e-3, 1e-1, num_tensors)
+        results = []
+        for rules in (game, compiled):
+            direction = rules.direction_scalars(
+                array_api_compat.numpy, state.tensor_count, np.float64, config.betas, config.eps
+            )
+            with np.errstate(invalid="ignore"):
+                results.append(
+                    (direction, *rules.settle(array_api_compat.numpy, tables, sums, state, config, lr, 0.02, direction))
+                )
+        (dir_a, scalars_a, finite_a, state_a), (dir_b, scalars_b, finite_b, state_b) = results
+        np.testing.assert_allclose(np.stack(dir_a), np.stack(dir_b), rtol=1e-14)
+        assert bool(finite_a) == bool(finite_b) == (not non_finite)
+        np.testing.assert_allclose(np.stack(scalars_a), np.stack(scalars_b), rtol=1e-13, atol=1e-15)
+        for name in GameState._fields:
+            np.testing.assert_allclose(getattr(state_a, name), getattr(state_b, name), rtol=1e-13, atol=1e-15)
+
+
+def test_fused_step_declines_several_dtype_groups_and_changes_nothing():
+    """Tensors of two dtype combinations need one pass per group: ``fused_play`` returns False
+    without writing, and the step still runs (through the two passes)."""
+    from neat import functional
+    from neat.topology import Topology
+
+    params = [np.ones(5, np.float32), np.ones(3, np.float64)]
+    grads = [np.full(5, 0.5, np.float32), np.full(3, 0.5, np.float64)]
+    topology = Topology.build(2, None, None, mu=1.0)
+    state = functional.init_state(params, topology)
+    config = neat.ng_adam().config
+    tables = state.tables
+    before = [p.copy() for p in params]
+    assert not NUMBA.fused_play(params, grads, state.exp_avg, state.exp_avg_sq, state.game, tables, config, 1e-3, 0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(params, before)) and int(state.game.count) == 0
+    functional.step(params, grads, state, config, kernels=NUMBA, inplace=True, topology=topology)
+    assert int(state.game.count) == 1 and not np.array_equal(params[0], before[0])

@@ -18,7 +18,7 @@ pytest.importorskip("numba", reason="numba is not installed (optional: pip insta
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = [(3, 5), (40000,), (7,), (2, 3, 4)]  # one tensor of several blocks (BLOCK = 16384)
-#: With a tensor of 37 blocks: the passes run on numba's thread pool (PARALLEL_BLOCKS = 32).
+#: With a tensor of 37 blocks: the passes run on numba's thread pool (PARALLEL_ELEMENTS = 32 blocks).
 LARGE_SHAPES = [(3, 5), (600000,), (7,), (2, 3, 4)]
 
 

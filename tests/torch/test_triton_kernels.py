@@ -250,7 +250,8 @@ def run_steps(dtype, kernels, inplace, steps=4):
         params, state = functional.step(
             params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology
         )
-        history.append(([p.clone() for p in params], neat.diagnostics(state)))
+        diagnostics = {key: value.clone() for key, value in neat.diagnostics(state).items()}  # in place: live
+        history.append(([p.clone() for p in params], diagnostics))
     return history, state
 
 

@@ -1,0 +1,134 @@
+"""The per-player game of a step (:mod:`neat.game`) compiled, and whole in-place steps, for the numba kernels.
+
+:func:`direction_scalars` and :func:`settle` compute, element for element, what
+:func:`neat.game.direction_scalars` and :func:`neat.game.settle` compute with array
+operations; a step's few dozen tiny NumPy operations become two calls of about a
+microsecond each. The arithmetic runs in float64 and every result is stored in the
+statistics dtype (the array version rounds each operation to that dtype: float32 results
+can differ by a few units in the last place, float64 ones by about one).
+
+:func:`play` runs a whole in-place step as one call: the statistics pass of
+:mod:`neat.backends._numba_loops`, :func:`settle`, then its update pass.
+
+Imported only when the numba kernels run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from neat.backends._numba_loops import serial_statistics, serial_update, statistics, update
+
+
+@njit(cache=True, error_model="numpy")
+def direction_scalars(tensor_count, beta1, beta2, eps, out):
+    """SPEC steps 2, 9: rows ``prev_scale, cur_scale, prev_shift, cur_shift`` of ``out`` (4, K) for
+    ``t = t_k`` and ``t = t_k + 1``: ``scale = √(1 − β2^t) / (1 − β1^t)`` (0 at ``t = 0``) and
+    ``shift = ε √(1 − β2^t)``."""
+    for k in range(tensor_count.size):
+        for row in range(2):
+            t = np.float64(tensor_count[k] + row)
+            root = np.sqrt(1.0 - beta2**t)
+            out[row, k] = root / (1.0 - beta1**t) if t > 0 else 0.0
+            out[2 + row, k] = eps * root
+
+
+@njit(cache=True, error_model="numpy")
+def settle(tensor_sums, tables, state, hyper, lr, weight_decay, direction, scalars, new_state):
+    """SPEC steps 0, 1, 3–7 and the per-tensor scalars of steps 6, 8, 9, for one step.
+
+    ``tensor_sums``: ``(K, 3)`` sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; ``tables``: the
+    :class:`~neat.topology.GameTables` arrays; ``state``: ``count, skipped`` (1-element arrays),
+    ``tensor_count, log_step, alignment, conflict``; ``hyper``: ``γ, ζ, ρ, log λmin, log λmax``;
+    ``lr``, ``weight_decay``: ``(K,)``; ``direction``: the four ``(K,)`` rows of :func:`direction_scalars`.
+    Writes the :class:`~neat.kernels.TensorScalars` rows into ``scalars`` (6, K) and the new
+    state into ``new_state`` (the old values of the per-player fields where the step is skipped);
+    returns ``finite``."""
+    owner, members, member_mask, neighbours, weights = tables
+    count, skipped, tensor_count, log_step, alignment, conflict = state
+    new_count, new_skipped, new_tensor_count, new_log_step, new_alignment, new_conflict = new_state
+    gamma, zeta, leak, log_low, log_high = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    players = members.shape[0]
+
+    # Step 3: player sums; step 0: the step is taken only when every ⟨g,g⟩ is finite.
+    sums = np.zeros((3, players))
+    finite = True
+    for i in range(players):
+        for j in range(members.shape[1]):
+            if member_mask[i, j] != 0:
+                for c in range(3):
+                    sums[c, i] += tensor_sums[members[i, j], c]
+        finite = finite and np.isfinite(sums[0, i])
+    taken = 1 if finite else 0
+    new_count[0] = count[0] + taken
+    new_skipped[0] = skipped[0] + 1 - taken
+
+    # Step 4: alignment; steps 5, 7: conflict and log-step smoothed by S.
+    align = np.empty(players)
+    for i in range(players):
+        norms = np.sqrt(sums[0, i]) * np.sqrt(sums[2, i])
+        align[i] = min(max(sums[1, i] / norms, -1.0), 1.0) if norms > 0 else 0.0
+    kappa = np.zeros(players)
+    log_lambda = np.empty(players)
+    for i in range(players):
+        moved = 0.0
+        for j in range(neighbours.shape[1]):
+            weight, other = np.float64(weights[i, j]), neighbours[i, j]
+            kappa[i] += weight * max(-align[other], 0.0)
+            moved += weight * ((1.0 - leak) * log_step[other] + zeta * align[other])
+        log_lambda[i] = log_step[i] if new_count[0] <= 1 else min(max(moved, log_low), log_high)
+
+    # Step 6: the NGE coefficient γ κ_i C_i / U_i where C_i < 0 and U_i > 0.
+    nge = np.zeros(players)
+    for i in range(players):
+        if sums[1, i] < 0 and sums[2, i] > 0:
+            nge[i] = gamma * kappa[i] * (sums[1, i] / sums[2, i])
+
+    prev_scale, cur_scale, prev_shift, cur_shift = direction
+    for k in range(owner.size):
+        i = owner[k]
+        scalars[0, k], scalars[1, k] = prev_scale[k], prev_shift[k]
+        scalars[2, k] = nge[i]
+        scalars[3, k] = 1.0 - lr[k] * weight_decay[k]
+        scalars[4, k] = lr[k] * np.exp(log_lambda[i]) * cur_scale[k]
+        scalars[5, k] = cur_shift[k]
+        new_tensor_count[k] = tensor_count[k] + taken
+    for i in range(players):
+        new_log_step[i] = log_lambda[i] if finite else log_step[i]
+        new_alignment[i] = align[i] if finite else alignment[i]
+        new_conflict[i] = kappa[i] if finite else conflict[i]
+    return finite
+
+
+@njit(cache=True, error_model="numpy")
+def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, workspace, parallel):
+    """SPEC steps 0–9 in place over the tensors at ``addresses`` (``θ, g, m, v``) of formats
+    ``likes``: :func:`direction_scalars`, the statistics pass, :func:`settle` (the new state
+    written into ``state``), the update pass. ``hyper``: ``β1, β2, ε, γ, ζ, ρ, log λmin,
+    log λmax``; ``workspace``: ``(4, K)``, zeroed float64 ``(K, 3)``, ``(K, 3)`` and ``(6, K)``
+    arrays, the first and the last two in the statistics dtype. ``parallel``: the passes on
+    numba's thread pool (else on this thread). The passes are the compiled functions of the
+    two-pass kernels, called as they are."""
+    p_at, g_at, m_at, v_at = addresses
+    _, g_like, m_like, v_like = likes
+    direction, totals, tensor_sums, scalars = workspace
+    beta1, beta2 = hyper[0], hyper[1]
+    direction_scalars(state[2], beta1, beta2, hyper[2], direction)
+    if parallel:
+        statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2], totals)
+    else:
+        serial_statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2], totals)
+    for k in range(totals.shape[0]):
+        for c in range(3):
+            tensor_sums[k, c] = totals[k, c]
+    rows = (direction[0], direction[1], direction[2], direction[3])
+    finite = np.empty((), np.bool_)
+    finite[()] = settle(tensor_sums, tables, state, hyper[3:], lr, weight_decay, rows, scalars, state)
+    betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
+    columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
+    in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
+    if parallel:
+        update(blocks, in_place, likes, columns, betas, finite, False)
+    else:
+        serial_update(blocks, in_place, likes, columns, betas, finite, False)
