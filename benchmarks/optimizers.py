@@ -2,8 +2,11 @@
 
 A search space maps a hyperparameter to ``("log", low, high)`` or ``("linear", low, high)``;
 ``step_width`` w stands for ``step_bounds = (1/w, w)``. Every optimizer searches ``lr`` and
-``weight_decay``; NEAT and its ablations also search their own hyperparameters within the same
-number of trials (see :mod:`benchmarks.tuning`).
+``weight_decay`` over ranges wide enough that the selected learning rate should fall inside
+(:mod:`benchmarks.protocol` widens the range and reruns when it lands on the edge). ``neat`` is
+NEAT with the library's defaults for its own hyperparameters (it searches ``lr`` and
+``weight_decay`` only, like AdamW); ``neat_search`` also searches its own hyperparameters inside the
+same number of trials; the ablations and the pre-registered variants move one thing from ``neat``.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import torch
 
 from benchmarks.lamb import Lamb
 from benchmarks.lion import Lion
+from benchmarks.nadamw import NAdamW
 
 ADAM_BETAS = (0.9, 0.999)
 
 
 NEAT_IMPLEMENTATION = "neat.torch.NGAdam(model) (one player per module, chain graph, fastest kernels: numba on CPU)"
+HARNESS_IMPLEMENTATION = (
+    "benchmarks.variants.HarnessNEAT (per-tensor PyTorch transcription of SPEC v2 plus the variant)"
+)
 
 
 def _hyper(hp: dict) -> dict:
@@ -28,6 +35,8 @@ def _hyper(hp: dict) -> dict:
     if "step_width" in hp:
         width = hp.pop("step_width")
         hp["step_bounds"] = (1.0 / width, width)
+    if "step_bounds" in hp:
+        hp["step_bounds"] = tuple(hp["step_bounds"])
     return hp
 
 
@@ -35,6 +44,12 @@ def _neat(model, hp):
     from neat.torch import NGAdam
 
     return NGAdam(model, betas=ADAM_BETAS, eps=1e-8, **_hyper(hp))
+
+
+def _harness_neat(model, hp):
+    from benchmarks.variants import HarnessNEAT
+
+    return HarnessNEAT(model, betas=ADAM_BETAS, eps=1e-8, **_hyper(hp))
 
 
 @dataclass(frozen=True)
@@ -46,13 +61,15 @@ class OptimizerSpec:
     fixed: dict = field(default_factory=dict)
     is_neat: bool = False
     adam_probe: bool = False  # trace SPEC alignment from the optimizer's own Adam moments
+    implementation: str = ""
 
     def make(self, model: torch.nn.Module, hp: dict) -> torch.optim.Optimizer:
         return self.build(model, {**self.fixed, **hp})
 
 
-LR_ADAM = ("log", 1e-4, 1e-2)
+LR_ADAM = ("log", 1e-4, 3e-2)
 WD_DECOUPLED = ("log", 1e-5, 1e-1)
+ADAM_SPACE = dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED)
 NEAT_SPACE = dict(
     gamma=("linear", 0.0, 1.0),
     zeta=("log", 0.005, 0.2),
@@ -62,8 +79,16 @@ NEAT_SPACE = dict(
 )
 
 
-def _drop(space: dict, *names) -> dict:
-    return {k: v for k, v in space.items() if k not in names}
+def _neat_spec(name, title, fixed=None, space=None, build=_neat, implementation=NEAT_IMPLEMENTATION):
+    return OptimizerSpec(
+        name,
+        title,
+        build,
+        space or dict(ADAM_SPACE),
+        fixed=fixed or {},
+        is_neat=True,
+        implementation=implementation,
+    )
 
 
 OPTIMIZERS = {
@@ -73,63 +98,63 @@ OPTIMIZERS = {
             "adamw",
             "AdamW (fused)",
             lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, fused=True, **hp),
-            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED),
+            dict(ADAM_SPACE),
             adam_probe=True,
+            implementation="torch.optim.AdamW(fused=True)",
         ),
         OptimizerSpec(
             "nadamw",
-            "NAdamW",
-            lambda m, hp: torch.optim.NAdam(m.parameters(), betas=ADAM_BETAS, decoupled_weight_decay=True, **hp),
-            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED),
+            "NAdamW (AlgoPerf's form)",
+            lambda m, hp: NAdamW(m.parameters(), betas=ADAM_BETAS, **hp),
+            dict(ADAM_SPACE),
+            implementation="benchmarks.nadamw.NAdamW",
         ),
         OptimizerSpec(
             "lamb",
             "LAMB",
             lambda m, hp: Lamb(m.parameters(), betas=ADAM_BETAS, **hp),
-            dict(lr=("log", 3e-4, 3e-2), weight_decay=WD_DECOUPLED),
+            dict(lr=("log", 1e-3, 3e-1), weight_decay=WD_DECOUPLED),
+            implementation="benchmarks.lamb.Lamb",
         ),
         OptimizerSpec(
             "lion",
             "Lion",
             lambda m, hp: Lion(m.parameters(), **hp),
-            dict(lr=("log", 1e-5, 1e-3), weight_decay=("log", 1e-4, 1.0)),
+            dict(lr=("log", 1e-5, 3e-3), weight_decay=("log", 1e-4, 1.0)),
+            implementation="benchmarks.lion.Lion",
         ),
         OptimizerSpec(
             "sgdm",
             "SGD+momentum 0.9 (Nesterov)",
             lambda m, hp: torch.optim.SGD(m.parameters(), momentum=0.9, nesterov=True, **hp),
-            dict(lr=("log", 1e-3, 0.3), weight_decay=("log", 1e-6, 1e-3)),
+            dict(lr=("log", 1e-3, 1.0), weight_decay=("log", 1e-6, 1e-3)),
+            implementation="torch.optim.SGD(nesterov=True)",
         ),
-        OptimizerSpec(
-            "neat", "NEAT (NG-Adam)", _neat, dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **NEAT_SPACE), is_neat=True
+        _neat_spec("neat", "NEAT (NG-Adam), library defaults"),
+        _neat_spec("neat_search", "NEAT, own hyperparameters searched", space={**ADAM_SPACE, **NEAT_SPACE}),
+        _neat_spec("neat_nge_only", "NEAT, NGE only (zeta=0)", fixed=dict(zeta=0.0)),
+        _neat_spec("neat_nsa_only", "NEAT, NSA only (gamma=0)", fixed=dict(gamma=0.0)),
+        _neat_spec("neat_mu0", "NEAT, uncoupled players (mu=0)", fixed=dict(mu=0.0)),
+        _neat_spec(
+            "var_smooth_nsa",
+            "variant: NSA driven by a smoothed alignment (EMA 0.9)",
+            fixed=dict(alignment_ema=0.9),
+            build=_harness_neat,
+            implementation=HARNESS_IMPLEMENTATION,
         ),
-        OptimizerSpec(
-            "neat_nge_only",
-            "NEAT, NGE only (zeta=0)",
-            _neat,
-            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, gamma=NEAT_SPACE["gamma"], mu=NEAT_SPACE["mu"]),
-            fixed=dict(zeta=0.0),
-            is_neat=True,
-        ),
-        OptimizerSpec(
-            "neat_nsa_only",
-            "NEAT, NSA only (gamma=0)",
-            _neat,
-            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "gamma")),
-            fixed=dict(gamma=0.0),
-            is_neat=True,
-        ),
-        OptimizerSpec(
-            "neat_mu0",
-            "NEAT, uncoupled players (mu=0)",
-            _neat,
-            dict(lr=LR_ADAM, weight_decay=WD_DECOUPLED, **_drop(NEAT_SPACE, "mu")),
-            fixed=dict(mu=0.0),
-            is_neat=True,
+        _neat_spec(
+            "var_elementwise",
+            "variant: element-wise conflict correction",
+            fixed=dict(elementwise=True),
+            build=_harness_neat,
+            implementation=HARNESS_IMPLEMENTATION,
         ),
     ]
 }
 
 BASELINES = ["adamw", "nadamw", "lamb", "lion", "sgdm"]
 ABLATIONS = ["neat_nge_only", "neat_nsa_only", "neat_mu0"]
-ALL = [*BASELINES, "neat", *ABLATIONS]
+VARIANTS = ["neat_mu0", "neat_nge_only", "var_smooth_nsa", "var_elementwise"]  # benchmarks/preregistration.md
+CORE = ["adamw", "neat", "nadamw", "lamb", *ABLATIONS, "neat_search"]  # priority order of a workload's runs
+EXTRA = ["lion", "sgdm"]  # where the budget allows
+ALL = [*BASELINES, "neat", "neat_search", *ABLATIONS, "var_smooth_nsa", "var_elementwise"]

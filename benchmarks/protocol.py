@@ -1,12 +1,25 @@
-"""The AlgoPerf-like protocol: tune on seed 0, then rerun the selected trial on more seeds.
+"""Protocol v2 (AlgoPerf-like; the same budget for every optimizer).
 
-* Tuning: ``trials`` quasi-random points (:mod:`benchmarks.tuning`) on seed 0; the selected
-  trial is the one with the best validation metric (diverged trials never win).
-* Seeds: the selected hyperparameters on seeds ``1 … seeds−1``; seed 0 is the tuning run itself.
-* Defaults sweep: NEAT's own hyperparameters varied one at a time around the defaults, at the
-  learning rate and weight decay selected for AdamW, on every seed.
+* **Schedule**: every optimizer, NEAT included, trains with the same linear warmup (5 %) and
+  cosine decay to 0 (:mod:`benchmarks.schedule`); each record carries it.
+* **Tuning**: ``trials`` (default 12) quasi-random points (:mod:`benchmarks.tuning`) on the tuning
+  seed ``TUNE_SEED`` only, evaluated on the **validation** split; the selected trial is the one with
+  the best validation metric (diverged trials never win). When it has the smallest or largest
+  learning rate of the round, the range is widened ``tuning.WIDEN_FACTOR``× on that side and the
+  whole round is rerun there (at most ``MAX_WIDEN`` times); selection uses the last round, and the
+  report says when the choice is still at an edge.
+* **Target** (AdamW only): AdamW's selected hyperparameters trained for ``TARGET_LENGTH`` × the
+  budget (schedule stretched to that length) on ``TARGET_SEEDS``. The workload's target is the
+  median over those seeds of the best **test** metric the long run reached within its first
+  ``budget`` steps, i.e. what AdamW reaches in the budget while its learning rate is still at half
+  its peak or more. A run with the schedule fitted to the budget usually reaches it well before the
+  end (the report checks this: AdamW's median fraction of the budget used).
+* **Final seeds**: the selected trial rerun on ``FINAL_SEEDS`` (1 … n, never the tuning seed),
+  evaluated on validation and the held-out **test** split; every result is read on test.
+* Evaluation every ``workload.eval_every(steps)`` ≤ 2.5 % of the run.
 
-Runs already in the results file are skipped, so an interrupted command resumes.
+Runs already in the results file are skipped (the key is workload, optimizer, phase, trial, round,
+seed, steps, hyperparameters and schedule), so an interrupted command resumes.
 """
 
 from __future__ import annotations
@@ -18,10 +31,20 @@ import time
 
 from tqdm import tqdm
 
-from benchmarks import records, tuning
+from benchmarks import provenance, records, tuning
 from benchmarks.optimizers import OPTIMIZERS
 from benchmarks.runner import machine, train
+from benchmarks.schedule import DEFAULT as DEFAULT_SCHEDULE
 from benchmarks.workloads import WORKLOADS
+
+PROTOCOL = 2
+DEFAULT_TRIALS = 12
+DEFAULT_SEEDS = 5
+TUNE_SEED = 0
+TARGET_SEEDS = (101, 102, 103)
+TARGET_LENGTH = 2  # the target-setting run is this many budgets long
+MAX_WIDEN = 2
+REFERENCE = "adamw"
 
 SWEEP = dict(
     gamma=[0.0, 0.25, 0.5, 1.0],
@@ -32,6 +55,13 @@ SWEEP = dict(
 )
 
 
+def final_seeds(count: int) -> list[int]:
+    """The evaluation seeds: 1 … count (the tuning seed 0 and the target seeds are never among them)."""
+    seeds = list(range(1, count + 1))
+    assert TUNE_SEED not in seeds and not set(TARGET_SEEDS) & set(seeds), "seed roles overlap"
+    return seeds
+
+
 def command_line(argv) -> str:
     """The command that reproduces a run, as typed from the repository root."""
     return "python -m benchmarks " + shlex.join(argv)
@@ -40,38 +70,72 @@ def command_line(argv) -> str:
 class Session:
     """Runs and records for one workload, resuming from what the results file already holds."""
 
-    def __init__(self, workload_name: str, results, steps: int | None = None, kind: str = "", command: str = ""):
+    def __init__(
+        self,
+        workload_name: str,
+        results,
+        steps: int | None = None,
+        kind: str = "",
+        command: str = "",
+        device: str = "cpu",
+        schedule=DEFAULT_SCHEDULE,
+    ):
         self.command = command
         self.workload = WORKLOADS[workload_name]
-        self.problem = self.workload.build()
+        self.device = device
+        self.problem = self.workload.build(device)
         self.steps = steps or self.workload.steps
+        self.schedule = schedule
         self.path = records.path_for(results, workload_name, kind)
-        self.done = {records.key(r): r for r in records.load(self.path)}
-        self.machine = machine()
+        self.done = {records.key(r): r for r in records.load(self.path) if r.get("protocol") == PROTOCOL}
+        self.machine = machine(device)
+        self.provenance = provenance.current()
 
-    def run(self, optimizer: str, hp: dict, seed: int, phase: str, trial=None, bar=None) -> dict:
+    def run(
+        self,
+        optimizer: str,
+        hp: dict,
+        seed: int,
+        phase: str,
+        trial=None,
+        round_=0,
+        steps: int | None = None,
+        splits=("val", "test"),
+        bar=None,
+        extra: dict | None = None,
+    ) -> dict:
+        steps = steps or self.steps
         probe = dict(
             workload=self.workload.name,
             optimizer=optimizer,
             phase=phase,
             trial=trial,
+            round=round_,
             seed=seed,
-            steps=self.steps,
+            steps=steps,
             hp=hp,
+            schedule=self.schedule.as_record(),
         )
         if records.key(probe) in self.done:
             if bar is not None:
-                bar.update(self.steps)
+                bar.update(steps)
             return self.done[records.key(probe)]
         started = time.time()
-        record = train(self.workload, self.problem, optimizer, hp, seed, self.steps, progress=bar)
+        record = train(
+            self.workload, self.problem, optimizer, hp, seed, steps, progress=bar, schedule=self.schedule, splits=splits
+        )
         record.update(
+            protocol=PROTOCOL,
             phase=phase,
             trial=trial,
+            round=round_,
+            budget_steps=self.steps,
             wall_time_s=round(time.time() - started, 2),
             machine=self.machine,
+            source=self.provenance,
             command=self.command,
             recorded_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **(extra or {}),
         )
         records.append(self.path, record)
         self.done[records.key(record)] = record
@@ -81,32 +145,89 @@ class Session:
 def selected(tune_records: list[dict], higher_is_better: bool) -> dict | None:
     """The tuning run with the best validation metric (None when every trial diverged)."""
     ok = [
-        r
-        for r in tune_records
-        if r["best_metric"] is not None and math.isfinite(r["best_metric"]) and not r["diverged"]
+        r for r in tune_records if r.get("best_val") is not None and math.isfinite(r["best_val"]) and not r["diverged"]
     ]
     if not ok:
         return None
-    return (max if higher_is_better else min)(ok, key=lambda r: r["best_metric"])
+    return (max if higher_is_better else min)(ok, key=lambda r: r["best_val"])
+
+
+def tune(session: Session, optimizer: str, trials: int, bar=None) -> tuple[list[dict], dict | None, str | None]:
+    """Tuning rounds on the tuning seed (validation split only); returns the last round's records,
+    the selected one, and the edge it is still at (None: inside the range)."""
+    space = OPTIMIZERS[optimizer].space
+    for round_ in range(MAX_WIDEN + 1):
+        points = tuning.trials(space, trials)
+        tuned = [
+            session.run(
+                optimizer,
+                hp,
+                TUNE_SEED,
+                "tune",
+                trial=i,
+                round_=round_,
+                splits=("val",),
+                bar=bar,
+                extra=dict(space={k: list(v) for k, v in space.items()}),
+            )
+            for i, hp in enumerate(points)
+        ]
+        best = selected(tuned, session.workload.higher_is_better)
+        side = tuning.edge(best["hp"], points) if best is not None else None
+        if side is None or round_ == MAX_WIDEN:
+            return tuned, best, side
+        space = tuning.widen(space, side)
+        if bar is not None:
+            bar.total += trials * session.steps
+    return tuned, best, side
+
+
+def set_target(session: Session, best: dict, bar=None) -> list[dict]:
+    """AdamW's long target-setting runs (``TARGET_LENGTH`` budgets, its selected hyperparameters)."""
+    return [
+        session.run(
+            REFERENCE,
+            best["hp"],
+            seed,
+            "target",
+            trial=best["trial"],
+            round_=best["round"],
+            steps=TARGET_LENGTH * session.steps,
+            bar=bar,
+        )
+        for seed in TARGET_SEEDS
+    ]
 
 
 def tune_and_seed(session: Session, optimizer: str, trials: int, seeds: int) -> list[dict]:
-    """Tuning on seed 0, then the selected trial on seeds 1..seeds-1; returns all records."""
-    points = tuning.trials(OPTIMIZERS[optimizer].space, trials)
+    """Tuning, (AdamW: target runs,) then the selected trial on the final seeds; returns all records."""
+    total = (trials + seeds + (TARGET_LENGTH * len(TARGET_SEEDS) if optimizer == REFERENCE else 0)) * session.steps
     with tqdm(
-        total=(trials + seeds - 1) * session.steps,
+        total=total,
         desc=f"{session.workload.name} {optimizer}",
         unit="step",
         leave=False,
         file=sys.stderr,
+        disable=None,
     ) as bar:
-        tuned = [session.run(optimizer, hp, 0, "tune", trial=i, bar=bar) for i, hp in enumerate(points)]
-        best = selected(tuned, session.workload.higher_is_better)
+        tuned, best, side = tune(session, optimizer, trials, bar=bar)
         if best is None:
+            print(f"{session.workload.name} {optimizer}: every tuning trial diverged", file=sys.stderr)
             return tuned
-        return tuned + [
-            session.run(optimizer, best["hp"], s, "seed", trial=best["trial"], bar=bar) for s in range(1, seeds)
+        if side is not None:
+            print(
+                f"{session.workload.name} {optimizer}: selected lr {best['hp']['lr']:.3g} is still at the {side} "
+                f"edge after {MAX_WIDEN} widenings",
+                file=sys.stderr,
+            )
+        out = list(tuned)
+        if optimizer == REFERENCE:
+            out += set_target(session, best, bar=bar)
+        out += [
+            session.run(optimizer, best["hp"], s, "seed", trial=best["trial"], round_=best["round"], bar=bar)
+            for s in final_seeds(seeds)
         ]
+        return out
 
 
 def sweep(session: Session, base_hp: dict, seeds: int, names=None) -> list[dict]:
@@ -123,9 +244,10 @@ def sweep(session: Session, base_hp: dict, seeds: int, names=None) -> list[dict]
         desc=f"{session.workload.name} sweep",
         unit="step",
         leave=False,
+        disable=None,
         file=sys.stderr,
     ) as bar:
         for change in configs:
             hp = {**base_hp, **defaults, **{k: list(v) if isinstance(v, tuple) else v for k, v in change.items()}}
-            out += [session.run("neat", hp, s, "sweep", trial=None, bar=bar) for s in range(seeds)]
+            out += [session.run("neat", hp, s, "sweep", trial=None, bar=bar) for s in final_seeds(seeds)]
     return out

@@ -29,7 +29,7 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-PHASES = ("tune", "seed", "sweep", "steptime")
+PHASES = ("tune", "seed", "target", "sweep", "steptime")
 
 
 def load_all(results: Path) -> list[dict]:
@@ -50,7 +50,9 @@ def key(record: dict) -> tuple:
         record["optimizer"],
         record["phase"],
         record.get("trial"),
+        record.get("round", 0),
         record["seed"],
         record["steps"],
         json.dumps(record["hp"], sort_keys=True),
+        json.dumps(record.get("schedule"), sort_keys=True),
     )

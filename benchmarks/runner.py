@@ -1,7 +1,9 @@
 """One training run: seeded model and batches, timed steps, periodic evaluation and diagnostics.
 
-The clock measures only forward, backward and the optimizer step (AlgoPerf excludes evaluation
-time); evaluation and the alignment/step-scale traces are taken outside it.
+The clock measures only forward, backward, the schedule's lr write and the optimizer step (AlgoPerf
+excludes evaluation time); evaluation and the alignment/step-scale traces are taken outside it.
+These in-run seconds depend on the load at the time; seconds-to-target in the report come from
+``python -m benchmarks steptime`` (every optimizer side by side with AdamW in one process).
 """
 
 from __future__ import annotations
@@ -9,21 +11,23 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 
 import torch
 
-from benchmarks.optimizers import NEAT_IMPLEMENTATION, OPTIMIZERS
+from benchmarks.optimizers import OPTIMIZERS
 from benchmarks.probe import adam_alignment
+from benchmarks.schedule import DEFAULT as DEFAULT_SCHEDULE
+from benchmarks.schedule import Schedule
+from benchmarks.schedule import apply as apply_schedule
 from benchmarks.workloads import Workload
 from neat.adapters.torch_adapter import module_layout
 
 TRACE_POINTS = 40  # alignment / step-scale samples per run
 
 
-def machine() -> dict:
+def machine(device: str = "cpu") -> dict:
     """Where a run ran: enough to tell a 2-core VM from anything else."""
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
@@ -33,39 +37,14 @@ def machine() -> dict:
         cpu=cpu,
         cores=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
+        numba_threads=os.environ.get("NUMBA_NUM_THREADS"),
+        affinity=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         python=sys.version.split()[0],
         torch=torch.__version__,
         platform=platform.platform(),
-        git=_git_revision(),
+        device=str(device),
+        gpu=torch.cuda.get_device_name(device) if str(device).startswith("cuda") else None,
     )
-
-
-def neat_source_digest() -> str:
-    """A hash of the NEAT sources a torch run executes (the working tree, not just HEAD)."""
-    import hashlib
-    from pathlib import Path
-
-    import neat
-
-    root = Path(neat.__file__).resolve().parent.parent
-    files = sorted((root / "neat").glob("*.py")) + [
-        root / "backends" / "torch_backend.py",
-        root / "adapters" / "torch_adapter.py",
-    ]
-    digest = hashlib.sha256()
-    for path in files:
-        if path.exists():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _finite(value, digits=5):
@@ -77,53 +56,78 @@ def _rounded(values, digits=4):
     return [round(float(v), digits) for v in values]
 
 
+def _clock(device: str):
+    """``perf_counter`` that first waits for queued GPU work (a CUDA step is asynchronous)."""
+    if str(device).startswith("cuda"):
+
+        def now():
+            torch.cuda.synchronize()
+            return time.perf_counter()
+
+        return now
+    return time.perf_counter
+
+
 def train(
-    workload: Workload, problem, optimizer_name: str, hp: dict, seed: int, steps: int | None = None, progress=None
+    workload: Workload,
+    problem,
+    optimizer_name: str,
+    hp: dict,
+    seed: int,
+    steps: int | None = None,
+    progress=None,
+    schedule: Schedule = DEFAULT_SCHEDULE,
+    splits: tuple[str, ...] = ("val", "test"),
 ) -> dict:
-    """Train once and return the JSON-ready record (without protocol fields)."""
+    """Train once and return the JSON-ready record (without protocol fields).
+
+    Every optimizer's learning rate follows ``schedule`` (peak ``hp["lr"]``). Evaluations at step 0,
+    every ``workload.eval_every(steps)`` steps and at the last step read each split in ``splits``
+    ("val": trial selection; "test": targets and results)."""
     spec = OPTIMIZERS[optimizer_name]
     steps = steps or workload.steps
-    eval_every = max(1, min(workload.eval_every, steps // 5))
+    eval_every = workload.eval_every(steps)
     trace_every = max(1, steps // TRACE_POINTS)
     torch.manual_seed(seed)
     model = problem.model_factory()
     optimizer = spec.make(model, hp)
+    peaks = [group["lr"] for group in optimizer.param_groups]
     layout = module_layout(model)  # the players NGAdam(model) uses; the AdamW probe uses them too
     params, players = list(layout.tensors), [list(group) for group in layout.players]
     batches = torch.Generator().manual_seed(10_000 + seed)
+    clock = _clock(problem.device)
+    metric = workload.metric
 
     evals, trace = [], dict(step=[], mean_alignment=[], alignment=[], step_scale=[])
     train_time, recent, diverged = 0.0, [], False
 
     def evaluate(step):
         model.eval()
-        metrics = problem.evaluate(model)
+        row = dict(step=step, time_s=round(train_time, 4), lr_factor=round(factor, 6))
+        row["train_loss"] = _finite(sum(recent) / len(recent)) if recent else None
+        for split in splits:
+            row[split] = {k: _finite(v) for k, v in problem.evaluate(model, split).items()}
         model.train()
-        loss = sum(recent) / len(recent) if recent else None
-        evals.append(
-            dict(
-                step=step,
-                time_s=round(train_time, 4),
-                train_loss=_finite(loss),
-                **{k: _finite(v) for k, v in metrics.items()},
-            )
-        )
+        evals.append(row)
         recent.clear()
 
+    factor = 0.0
     evaluate(0)
     for step in range(1, steps + 1):
         batch = problem.sample(batches, workload.batch_size)
-        start = time.perf_counter()
+        factor = schedule.factor(step, steps)
+        start = clock()
+        apply_schedule(optimizer, peaks, factor)
         loss = problem.loss(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         probe_now = step % trace_every == 0
         if probe_now and spec.adam_probe:
-            train_time += time.perf_counter() - start
+            train_time += clock() - start
             align = adam_alignment(optimizer, params, players)
-            start = time.perf_counter()
+            start = clock()
         optimizer.step()
-        train_time += time.perf_counter() - start
+        train_time += clock() - start
         recent.append(loss.item())
         if not math.isfinite(recent[-1]):
             diverged = True
@@ -143,8 +147,12 @@ def train(
             evaluate(step)
         if progress is not None:
             progress.update(1)
-    best = [e[workload.metric] for e in evals if e[workload.metric] is not None]
-    best_metric = (max if workload.higher_is_better else min)(best) if best else None
+    summary = {}
+    for split in splits:
+        values = [e[split][metric] for e in evals if e[split][metric] is not None]
+        best = (max if workload.higher_is_better else min)(values) if values else None
+        summary[f"best_{split}"] = None if diverged and split == "val" else best
+        summary[f"final_{split}"] = evals[-1][split][metric]
     return dict(
         workload=workload.name,
         optimizer=optimizer_name,
@@ -153,16 +161,18 @@ def train(
         seed=seed,
         steps=steps,
         batch_size=workload.batch_size,
-        metric=workload.metric,
+        metric=metric,
         higher_is_better=workload.higher_is_better,
-        best_metric=best_metric,
-        final_metric=evals[-1][workload.metric],
+        schedule=schedule.as_record(),
+        eval_every=eval_every,
+        splits=list(splits),
+        **summary,
         diverged=diverged,
         train_time_s=round(train_time, 3),
         evals=evals,
         players=list(layout.player_names),
         trace=trace,
-        neat_impl=NEAT_IMPLEMENTATION if spec.is_neat else None,
-        neat_source=neat_source_digest() if spec.is_neat else None,
+        implementation=spec.implementation,
+        device=problem.device,
         scale=workload.scale,
     )

@@ -3,6 +3,10 @@
 ``lr`` and ``weight_decay`` come from one 2-D sequence shared by all optimizers (mapped into
 each one's own ranges), so trial ``i`` of NEAT tries the same relative learning rate and decay as
 trial ``i`` of AdamW; an optimizer's own hyperparameters come from a second sequence.
+
+Edge check: when the selected trial has the smallest or the largest learning rate of its round,
+the optimum may lie outside the range; :func:`widen` extends the range ``WIDEN_FACTOR``× on that
+side and the protocol reruns the whole round there (same number of trials).
 """
 
 from __future__ import annotations
@@ -36,3 +40,30 @@ def trials(space: dict, count: int, seed: int = 0) -> list[dict]:
         point.update({name: _map(own[i, j], space[name]) for j, name in enumerate(own_names)})
         points.append({k: float(f"{v:.4g}") for k, v in point.items()})
     return points
+
+
+WIDEN_FACTOR = 10.0
+
+
+def edge(best_hp: dict, points: list[dict], name: str = "lr") -> str | None:
+    """ "low" / "high" when ``best_hp[name]`` is the smallest / largest value tried, else None."""
+    values = [p[name] for p in points]
+    if len(values) < 2:
+        return None
+    if best_hp[name] >= max(values):
+        return "high"
+    if best_hp[name] <= min(values):
+        return "low"
+    return None
+
+
+def widen(space: dict, side: str, name: str = "lr", factor: float = WIDEN_FACTOR) -> dict:
+    """``space`` with ``name``'s range extended ``factor``× on ``side`` ("low" or "high")."""
+    kind, low, high = space[name]
+    if side == "high":
+        high = high * factor if kind == "log" else high + (high - low)
+    elif side == "low":
+        low = low / factor if kind == "log" else low - (high - low)
+    else:
+        raise ValueError(f"side must be 'low' or 'high', got {side!r}")
+    return {**space, name: (kind, low, high)}
