@@ -9,12 +9,14 @@ Cases:
 * ``w1-train``: a whole training step of W1's MLP (784-128-64-10, batch 128, see
   :mod:`benchmarks.workloads`; random data): zero_grad, forward, backward and step.
 
-The candidates run interleaved (A, B, C, A, B, C, …) so that load from other processes hits them
-alike; each row gives the median time, its spread (25th–75th percentile) and the median of the
+The candidates run interleaved, each round starting at the next candidate (A, B, C, B, C, A, C, A,
+B, …) so that load from other processes, and what the previous candidate left in the caches and
+thread pools, hit them alike; each row gives the median time, its spread (25th–75th percentile) and the median of the
 per-round ratios to the baseline, with the optimizer state at rest and (step cases) the peak
 extra memory of one step, both over the parameter bytes. Not a test::
 
     python -m benchmarks.torch_step --threads 2 --steps 20
+    python -m benchmarks.torch_step --threads 2 --steps 100 --instances 5 --cases w1-train
     python -m benchmarks.torch_step --device cuda
     python -m benchmarks.torch_step --steps 2 --warmup 1 --cases many-small,w1-train   # smoke run
 """
@@ -214,10 +216,11 @@ def compare(case, rows, device, steps: int, warmup: int, measure_peak: bool) -> 
         at_rest = _bytes(t for s in setup.optimizer.state.values() for t in s.values()) / _bytes(setup.params)
         kernels = getattr(getattr(setup.optimizer, "_kernels", None), "name", "")
         results.append(dict(times=[], kernels=kernels, at_rest=at_rest, peak=peak))
-    for _ in range(steps):
-        for setup, result in zip(setups, results):
-            if setup is not None:
-                result["times"].append(_timed(setup.run, device))
+    runnable = [(setup, result) for setup, result in zip(setups, results) if setup is not None]
+    for round_index in range(steps):  # each round starts at the next candidate: no one always follows the same
+        shift = round_index % len(runnable)
+        for setup, result in runnable[shift:] + runnable[:shift]:
+            result["times"].append(_timed(setup.run, device))
     return results
 
 
@@ -247,6 +250,13 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="timed rounds (each times every candidate once)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="repeat each case with new parameters and optimizers (other memory addresses, whose "
+        "alignment and aliasing move a step's time by several percent), pooling the rounds",
+    )
+    parser.add_argument(
         "--cases", default="gpt2-124m,many-small,w1-train", help=f"comma-separated, from {', '.join(CASES)}"
     )
     args = parser.parse_args(argv)
@@ -255,7 +265,8 @@ def main(argv=None):
     device = torch.device(args.device)
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-        f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up"
+        f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up, "
+        f"{args.instances} instance(s) of each case"
     )
     print(
         "| case | optimizer [kernels] | ms (median) | ms (25–75%) | ratio to AdamW(fused) (25–75%) "
@@ -265,6 +276,11 @@ def main(argv=None):
     rows = candidates()
     for name in args.cases.split(","):
         results = compare(CASES[name], rows, device, args.steps, args.warmup, measure_peak=name in STEP_ONLY)
+        for _ in range(args.instances - 1):  # fresh models and optimizers: other memory addresses
+            again = compare(CASES[name], rows, device, args.steps, args.warmup, measure_peak=False)
+            for result, more in zip(results, again):
+                if result is not None:
+                    result["times"] += more["times"]
         report(name, rows, results)
 
 

@@ -140,15 +140,16 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
     sub, scatter = topology.restrict(active)
-    stats_dtype = state.game.log_step.dtype
-    device = _device_of(state.game.log_step)
-    indices = scatter.arrays(xp, device)
     game_state = state.game
+    game_xp = array_api_compat.numpy if isinstance(game_state.log_step, np.ndarray) else xp  # see host_game
+    stats_dtype = game_state.log_step.dtype
+    device = _device_of(game_state.log_step)
+    indices = scatter.arrays(game_xp, device)
     sub_game = GameState(
         game_state.count,
         game_state.skipped,
-        xp.take(game_state.tensor_count, indices.tensors),
-        *(xp.take(getattr(game_state, name), indices.players) for name in ("log_step", "alignment", "conflict")),
+        game_xp.take(game_state.tensor_count, indices.tensors),
+        *(game_xp.take(getattr(game_state, name), indices.players) for name in ("log_step", "alignment", "conflict")),
     )
     new_sub_params, new_game, sub_avg, sub_avg_sq = play(
         xp,
@@ -157,16 +158,16 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
         sub_avg,
         sub_avg_sq,
         sub_game,
-        sub.tables(xp, device, stats_dtype),
+        sub.tables(game_xp, device, stats_dtype),
         config,
-        _take(xp, lr_k, indices.tensors),
-        _take(xp, decay_k, indices.tensors),
+        _take(game_xp, lr_k, indices.tensors),
+        _take(game_xp, decay_k, indices.tensors),
         select_kernels(xp, sub_params, kernels),
         inplace,
     )
 
     def scattered(sub_values, full, positions, mask):
-        return xp.where(mask, xp.take(sub_values, positions), full)
+        return game_xp.where(mask, game_xp.take(sub_values, positions), full)
 
     new_game = GameState(
         new_game.count,
@@ -245,6 +246,15 @@ def _written(target: GameState, values: GameState) -> GameState:
     return target
 
 
+def host_game(kernels: StepKernels, game_state: GameState) -> GameState:
+    """``game_state`` as the ``kernels`` play the game: NumPy views of its (host) arrays when they
+    declare a ``game_xp`` (writes through the views reach ``game_state``), else itself. A front end
+    that steps in place with such a state moves nothing at each step; :func:`step` keeps the per-tensor
+    hyperparameters and a sub-game's gathers in NumPy for it."""
+    game_xp = getattr(kernels, "game_xp", None)
+    return game_state if game_xp is None else _moved(game_xp, game_state)
+
+
 def game_tables(kernels: StepKernels, topology: Topology, xp, device, stats_dtype) -> GameTables:
     """``topology``'s tables in the namespace ``kernels`` play the game in (their ``game_xp``, else
     ``xp``, on ``device``): a front end that keeps them so moves nothing at each step."""
@@ -304,16 +314,20 @@ def _play(
 
 
 def _per_tensor(xp, value, num_tensors: int, like, what: str):
-    """A hyperparameter for :func:`play`: a Python number or 0-d array as it is (one value for all
-    tensors), or a list of one value per tensor as a ``(K,)`` array like ``like``."""
+    """A hyperparameter for :func:`play`: a Python number as it is (one value for all tensors), an
+    array in ``like``'s dtype (0-d, or one value per tensor), or a list of one value per tensor as a
+    ``(K,)`` array like ``like``. A NumPy ``like`` (a game state kept on the host, see
+    :func:`host_game`) makes a NumPy result."""
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(like, np.ndarray):
+        xp = array_api_compat.numpy
     if isinstance(value, (list, tuple)):
         if len(value) != num_tensors:
             raise ValueError(f"{what}: got {len(value)} per-tensor values for {num_tensors} tensors")
         dtype, device = like.dtype, _device_of(like)
         return xp.stack([xp.asarray(v, dtype=dtype, device=device) for v in value])
-    if isinstance(value, (int, float)):
-        return value
-    return xp.astype(value, like.dtype)
+    return xp.astype(np.asarray(value) if xp is array_api_compat.numpy else value, like.dtype)
 
 
 def _device_of(array):

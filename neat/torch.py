@@ -210,6 +210,7 @@ class NGAdam(torch.optim.Optimizer):
         self._kernels = select_kernels(self._xp, local, kernel_request(foreach, fused, self._device))
         game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
         self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
+        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
         self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
         self._collect_moments()
         self._mesh = _device_mesh(self._params)
@@ -287,20 +288,22 @@ class NGAdam(torch.optim.Optimizer):
         if self._mesh is not None:
             self._play_shards(params, grads)
         elif torch.compiler.is_compiling():
-            self._play(params, grads, GENERIC, TRACEABLE_NAMESPACE, self._traced_tables)
+            self._play(params, grads, GENERIC, TRACEABLE_NAMESPACE, self._traced_tables, self._game)
         else:
-            self._play(params, grads, self._kernels, self._xp, self._state.tables)
+            self._play(params, grads, self._kernels, self._xp, self._state.tables, self._host_game)
 
     @torch.compiler.disable
     def _play_shards(self, params, grads) -> None:
         """DTensor parameters (FSDP2): the kernels on the local shards, their statistics summed over
         the shards (:class:`ShardReducedKernels`); always eager (a graph break under ``torch.compile``)."""
         grads = [None if g is None else _local(g) for g in grads]
-        self._play([_local(p) for p in params], grads, self._shard_kernels(grads), self._xp, self._state.tables)
+        kernels = self._shard_kernels(grads)
+        self._play([_local(p) for p in params], grads, kernels, self._xp, self._state.tables, self._host_game)
 
-    def _play(self, params, grads, kernels, xp, tables) -> None:
-        """:func:`neat.functional.step` in place with this step's group values, its game state
-        copied into :attr:`game_state`."""
+    def _play(self, params, grads, kernels, xp, tables, game) -> None:
+        """:func:`neat.functional.step` in place with this step's group values; ``game``: the game
+        state (:attr:`game_state`, or NumPy views of it, :func:`neat.functional.host_game`), which
+        the step writes in place."""
         (beta1, beta2), eps = self._shared_values()
         if torch.compiler.is_compiling():
             beta1, beta2, eps = (self._symbolic(value) for value in (beta1, beta2, eps))
@@ -316,8 +319,8 @@ class NGAdam(torch.optim.Optimizer):
             leak=self.config.leak,
             log_step_bounds=self.config.log_step_bounds,
         )
-        state = self._state._replace(tables=tables)
-        _, new = functional.step(
+        state = self._state._replace(game=game, tables=tables)
+        functional.step(
             params,
             grads,
             state,
@@ -329,9 +332,6 @@ class NGAdam(torch.optim.Optimizer):
             topology=self.topology,
             xp=xp,
         )
-        if new.game is not state.game:
-            for old, value in zip(self._game, new.game):
-                old.copy_(value)
 
     def _init_group(self) -> None:
         """The host-side preparation of a step: refuse sparse gradients; zero ``m`` and ``v`` (SPEC
