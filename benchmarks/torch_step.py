@@ -10,13 +10,15 @@ Cases:
   :mod:`benchmarks.workloads`; random data): zero_grad, forward, backward and step.
 
 The candidates run interleaved, each round starting at the next candidate (A, B, C, B, C, A, C, A,
-B, …) so that load from other processes, and what the previous candidate left in the caches and
-thread pools, hit them alike; each row gives the median time, its spread (25th–75th percentile) and the median of the
-per-round ratios to the baseline, with the optimizer state at rest and (step cases) the peak
-extra memory of one step, both over the parameter bytes. Not a test::
+B, …) so that load from other processes hits them alike; in a round each candidate runs an untimed
+step, then ``--block`` timed ones, so that each timed step follows one of its own, as in training
+(for ``w1-train`` this matters: fused AdamW's training step is ≈ 12 % faster after one of its own
+than after another optimizer's). Each row gives the median time, its spread (25th–75th
+percentile) and the median of the per-round ratios to the baseline, with the optimizer state at
+rest and (step cases) the peak extra memory of one step, both over the parameter bytes. Not a test::
 
-    python -m benchmarks.torch_step --threads 2 --steps 20
-    python -m benchmarks.torch_step --threads 2 --steps 100 --instances 5 --cases w1-train
+    python -m benchmarks.torch_step --threads 2 --steps 20 --block 1 --cases gpt2-124m,many-small
+    python -m benchmarks.torch_step --threads 2 --steps 40 --instances 4 --cases w1-train
     python -m benchmarks.torch_step --device cuda
     python -m benchmarks.torch_step --steps 2 --warmup 1 --cases many-small,w1-train   # smoke run
 """
@@ -191,16 +193,22 @@ def _bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
 
 
-def compare(case, rows, device, steps: int, warmup: int, measure_peak: bool) -> list:
+def compare(
+    case, rows, device, steps: int, warmup: int, measure_peak: bool, build_shift: int = 0, block: int = 1
+) -> list:
     """For each row, ``None`` when it cannot run here, else a dict: ``times`` (seconds, one per
-    round), ``kernels`` (NGAdam's kernel set), ``at_rest`` and ``peak`` (over parameter bytes)."""
-    setups = []
-    for label, make in rows:
+    timed step), ``kernels`` (NGAdam's kernel set), ``at_rest`` and ``peak`` (over parameter bytes).
+    The candidates are built starting at row ``build_shift``. In each round a candidate runs one
+    untimed step, then ``block`` timed ones, so that every timed step follows a step of its own, as
+    in a training loop: what ran just before moves a small model's step by several percent (torch's
+    worker threads are awake after a parallel fused AdamW step, asleep after a serial one)."""
+    setups: list = [None] * len(rows)
+    for index in [(build_shift + i) % len(rows) for i in range(len(rows))]:
+        label, make = rows[index]
         try:
-            setups.append(case(make, device))
+            setups[index] = case(make, device)
         except (RuntimeError, ValueError) as error:  # e.g. a fused set not registered or not installed here
             print(f"  {label}: not run ({type(error).__name__}: {error})")
-            setups.append(None)
     results: list = []
     for setup in setups:
         if setup is None:
@@ -220,7 +228,8 @@ def compare(case, rows, device, steps: int, warmup: int, measure_peak: bool) -> 
     for round_index in range(steps):  # each round starts at the next candidate: no one always follows the same
         shift = round_index % len(runnable)
         for setup, result in runnable[shift:] + runnable[:shift]:
-            result["times"].append(_timed(setup.run, device))
+            setup.run()
+            result["times"] += [_timed(setup.run, device) for _ in range(block)]
     return results
 
 
@@ -249,12 +258,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--steps", type=int, default=20, help="timed rounds (each times every candidate once)")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--block", type=int, default=5, help="timed steps per candidate per round")
     parser.add_argument(
         "--instances",
         type=int,
         default=1,
-        help="repeat each case with new parameters and optimizers (other memory addresses, whose "
-        "alignment and aliasing move a step's time by several percent), pooling the rounds",
+        help="repeat each case with new models and optimizers, built in a rotated order (which "
+        "instance is built when moves a small model's step time by several percent), pooling the rounds",
     )
     parser.add_argument(
         "--cases", default="gpt2-124m,many-small,w1-train", help=f"comma-separated, from {', '.join(CASES)}"
@@ -266,7 +276,7 @@ def main(argv=None):
     print(
         f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
         f"{platform.processor() or platform.machine()}, {args.steps} interleaved rounds after {args.warmup} warm-up, "
-        f"{args.instances} instance(s) of each case"
+        f"{args.block} timed step(s) per candidate per round, {args.instances} instance(s) of each case"
     )
     print(
         "| case | optimizer [kernels] | ms (median) | ms (25–75%) | ratio to AdamW(fused) (25–75%) "
@@ -275,9 +285,10 @@ def main(argv=None):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     rows = candidates()
     for name in args.cases.split(","):
-        results = compare(CASES[name], rows, device, args.steps, args.warmup, measure_peak=name in STEP_ONLY)
-        for _ in range(args.instances - 1):  # fresh models and optimizers: other memory addresses
-            again = compare(CASES[name], rows, device, args.steps, args.warmup, measure_peak=False)
+        measure = dict(steps=args.steps, warmup=args.warmup, block=args.block)
+        results = compare(CASES[name], rows, device, measure_peak=name in STEP_ONLY, **measure)
+        for instance in range(1, args.instances):  # fresh models and optimizers, built in another order
+            again = compare(CASES[name], rows, device, measure_peak=False, build_shift=instance, **measure)
             for result, more in zip(results, again):
                 if result is not None:
                     result["times"] += more["times"]
