@@ -23,30 +23,23 @@ import math
 import torch
 
 from neat.adapters.torch_adapter import module_layout
+from neat.config import DEFAULTS
 from neat.topology import Topology
 
 
 class HarnessNEAT(torch.optim.Optimizer):
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        lr=1e-3,
-        betas=(0.9, 0.999),
-        eps=1e-8,
-        weight_decay=0.0,
-        gamma=0.5,
-        zeta=0.05,
-        mu=1.0,
-        step_bounds=(0.5, 2.0),
-        leak=0.01,
-        alignment_ema=0.0,
-        elementwise=False,
-    ):
+    def __init__(self, model: torch.nn.Module, alignment_ema=0.0, elementwise=False, **hyperparameters):
+        """``hyperparameters``: those of ``neat.torch.NGAdam`` (the library's defaults for the rest)."""
+        unknown = sorted(set(hyperparameters) - set(DEFAULTS))
+        if unknown:
+            raise TypeError(f"HarnessNEAT got unknown hyperparameters {unknown}")
+        hp = {**DEFAULTS, **hyperparameters}
         layout = module_layout(model)
         params = list(layout.tensors)
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
-        self.betas, self.eps = tuple(betas), eps
-        self.gamma, self.zeta, self.leak = gamma, zeta, leak
+        super().__init__(params, dict(lr=hp["lr"], weight_decay=hp["weight_decay"]))
+        self.betas, self.eps = tuple(hp["betas"]), hp["eps"]
+        self.gamma, self.zeta, self.leak = hp["gamma"], hp["zeta"], hp["leak"]
+        step_bounds, mu = hp["step_bounds"], hp["mu"]
         self.log_bounds = (math.log(step_bounds[0]), math.log(step_bounds[1]))
         self.alignment_ema, self.elementwise = alignment_ema, elementwise
         self.players = [list(group) for group in layout.players]
