@@ -189,8 +189,6 @@ class NumbaKernels:
             np.empty((num_tensors, 3), stats_dtype),
             np.empty((6, num_tensors), stats_dtype),
         )
-        beta1, beta2 = config.betas
-        hyper = [beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, *config.log_step_bounds]
         with _ONE_CALL_AT_A_TIME:
             compiled.play(
                 blocks,
@@ -198,7 +196,7 @@ class NumbaKernels:
                 groups[0][0],
                 _counts_as_vectors(game_state),
                 tuple(tables),
-                np.asarray(hyper, np.float64),
+                _hyperparameters(config),
                 _per_tensor_column(lr, num_tensors),
                 _per_tensor_column(weight_decay, num_tensors),
                 workspace,
@@ -225,7 +223,6 @@ class CompiledGame:
         from neat.state import GameState
 
         num_tensors = tables.owner.shape[0]
-        hyper = np.asarray([config.gamma, config.zeta, config.leak, *config.log_step_bounds], np.float64)
         state = _counts_as_vectors(game_state)
         new_state = tuple(np.empty_like(field) for field in state) if out is None else _counts_as_vectors(out)
         scalars = np.empty((6, num_tensors), game_state.log_step.dtype)
@@ -233,7 +230,7 @@ class CompiledGame:
             tensor_sums,
             tuple(tables),
             state,
-            hyper,
+            _hyperparameters(config)[3:],
             _per_tensor_column(lr, num_tensors),
             _per_tensor_column(weight_decay, num_tensors),
             direction,
@@ -249,6 +246,14 @@ def _counts_as_vectors(game_state) -> tuple:
     """The fields of a ``GameState`` with the 0-d counts as 1-element views (the compiled
     :func:`~neat.backends._numba_game.settle` reads and writes them)."""
     return (game_state.count.reshape(1), game_state.skipped.reshape(1), *game_state[2:])
+
+
+def _hyperparameters(config) -> np.ndarray:
+    """``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax`` as float64: the layout the compiled ``play`` reads
+    (``settle`` reads the last five)."""
+    beta1, beta2 = config.betas
+    values = [beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, *config.log_step_bounds]
+    return np.asarray(values, np.float64)
 
 
 def _per_tensor_column(value, count: int) -> np.ndarray:
