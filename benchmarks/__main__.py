@@ -305,7 +305,7 @@ def _estimate(args) -> int:
     from benchmarks.workloads import MAIN, SIZE_TREND, WORKLOADS, available
 
     trials, seeds = args.trials, args.seeds
-    target_runs = protocol.TARGET_LENGTH * len(protocol.TARGET_SEEDS)
+    target_runs = protocol.TARGET_RULE.length * len(protocol.TARGET_SEEDS)
     table, totals = {}, {}
     for name in args.workloads or [*MAIN, *[w for w in SIZE_TREND if w not in MAIN]]:
         workload = WORKLOADS[name]

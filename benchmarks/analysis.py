@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 from scipy import stats
 
-from benchmarks.protocol import PROTOCOL, REFERENCE, TARGET_LENGTH, selected
+from benchmarks.protocol import PROTOCOL, REFERENCE, TARGET_RULE, TargetRule, selected
 
 BOOTSTRAP = 10_000
 Z_ALPHA, Z_POWER = 1.959964, 0.841621  # two-sided 5 % test, 80 % power
@@ -61,17 +61,22 @@ def _value(evaluation: dict, split: str, metric: str):
     return value if value is not None and math.isfinite(value) else None
 
 
-def target(records: list[dict]) -> float | None:
-    """The target rule (see :mod:`benchmarks.protocol`): median over the target seeds of the best
-    test metric each long AdamW run reached within its first ``budget_steps`` steps."""
-    long_runs = [r for r in records if r["optimizer"] == REFERENCE and r["phase"] == "target"]
+def target(records: list[dict], rule: TargetRule = TARGET_RULE) -> float | None:
+    """The target under ``rule`` (see :mod:`benchmarks.protocol`): median over the target seeds of
+    the best test metric each of AdamW's ``rule.length``-budget runs reached within its first
+    ``rule.horizon`` × budget steps."""
+    runs = [
+        r
+        for r in records
+        if r["optimizer"] == REFERENCE and r["phase"] == "target" and r["steps"] == rule.steps(r["budget_steps"])
+    ]
     best = selection(records, REFERENCE)
     if best is not None:
-        long_runs = [r for r in long_runs if r["hp"] == best["hp"]]
+        runs = [r for r in runs if r["hp"] == best["hp"]]
     per_seed = []
-    for r in long_runs:
-        budget = r.get("budget_steps") or r["steps"] // TARGET_LENGTH
-        values = [v for e in r["evals"] if e["step"] <= budget and (v := _value(e, "test", r["metric"])) is not None]
+    for r in runs:
+        horizon = rule.horizon * r["budget_steps"]
+        values = [v for e in r["evals"] if e["step"] <= horizon and (v := _value(e, "test", r["metric"])) is not None]
         if values:
             per_seed.append((max if r["higher_is_better"] else min)(values))
     return float(np.median(per_seed)) if per_seed else None
@@ -267,7 +272,7 @@ def censored_ratio(runs: list[dict], base: list[dict], goal: float) -> float | N
     return float(np.median(values))
 
 
-def decide(per_workload: dict, variants: list[str], workloads: list[str]) -> dict:
+def decide(per_workload: dict, variants: list[str], workloads: list[str], rule: TargetRule = TARGET_RULE) -> dict:
     """The pre-registered decision rule (benchmarks/preregistration.md) over recorded runs.
 
     Per variant and workload, the paired steps-to-target ratio against ``neat`` (AdamW's target,
@@ -281,7 +286,7 @@ def decide(per_workload: dict, variants: list[str], workloads: list[str]) -> dic
         rows, wins, losses, ratios, complete = {}, 0, 0, [], True
         for w in workloads:
             recs = per_workload.get(w, [])
-            goal = target(recs) if recs else None
+            goal = target(recs, rule) if recs else None
             runs, base = final_runs(recs, v), final_runs(recs, VARIANT_BASE)
             if goal is None or not runs or not base:
                 rows[w] = None

@@ -73,7 +73,7 @@ def test_records_carry_protocol_schedule_splits_and_provenance(smoke):
     assert seeds == {1, 2} and protocol.TUNE_SEED not in seeds
     targets = [r for r in runs if r["phase"] == "target"]
     assert {r["seed"] for r in targets} == set(protocol.TARGET_SEEDS)
-    assert all(r["optimizer"] == "adamw" and r["steps"] == protocol.TARGET_LENGTH * STEPS for r in targets)
+    assert all(r["optimizer"] == "adamw" and r["steps"] == protocol.TARGET_RULE.steps(STEPS) for r in targets)
     neat = [r for r in runs if r["optimizer"] == "neat"]
     assert all(len(r["trace"]["step_scale"][0]) == len(r["players"]) == 8 for r in neat)
     assert all(0.5 - 1e-3 <= s <= 2.0 + 1e-3 for r in neat for row in r["trace"]["step_scale"] for s in row)
@@ -142,7 +142,7 @@ def test_splits_are_disjoint_and_evaluated_separately():
     assert problem.evaluate(model, "val") != problem.evaluate(model, "test")
 
 
-def _long_run(seed, values, budget=10, higher=False):
+def _target_run(seed, values, length, budget=10, higher=False):
     evals = [dict(step=i * 2, test=dict(acc=v)) for i, v in enumerate(values)]
     return dict(
         optimizer="adamw",
@@ -152,21 +152,35 @@ def _long_run(seed, values, budget=10, higher=False):
         metric="acc",
         higher_is_better=higher,
         budget_steps=budget,
-        steps=2 * budget,
+        steps=length * budget,
         evals=evals,
     )
 
 
-def test_target_is_the_median_best_test_value_of_long_adamw_runs_within_the_budget():
+def test_registered_target_is_the_median_best_test_value_of_2x_adamw_runs_within_the_budget():
     # steps 0, 2, ..., 20; budget 10: only steps <= 10 count (the later, better values are ignored)
+    registered = protocol.TARGET_RULES["v2.0"]
     runs = [
-        _long_run(101, [9, 8, 7, 6, 5, 4, 1, 1, 1, 1, 1]),  # best within budget: 4
-        _long_run(102, [9, 8, 7, 6, 5, 3, 1, 1, 1, 1, 1]),  # 3
-        _long_run(103, [9, 8, 7, 6, 5, 6, 1, 1, 1, 1, 1]),  # 5
+        _target_run(101, [9, 8, 7, 6, 5, 4, 1, 1, 1, 1, 1], 2),  # best within budget: 4
+        _target_run(102, [9, 8, 7, 6, 5, 3, 1, 1, 1, 1, 1], 2),  # 3
+        _target_run(103, [9, 8, 7, 6, 5, 6, 1, 1, 1, 1, 1], 2),  # 5
     ]
-    assert analysis.target(runs) == 4.0
-    higher = [_long_run(101, [0.1, 0.5, 0.4, 0.45, 0.4, 0.3, 0.9], higher=True)]
-    assert analysis.target(higher) == 0.5
+    assert analysis.target(runs, registered) == 4.0
+    assert analysis.target(runs) is None  # 2x runs are not the current rule's target runs
+    higher = [_target_run(101, [0.1, 0.5, 0.4, 0.45, 0.4, 0.3, 0.9], 2, higher=True)]
+    assert analysis.target(higher, registered) == 0.5
+
+
+def test_amended_target_is_the_median_best_test_value_of_1x_adamw_runs_within_three_quarters():
+    # steps 0, 2, ..., 20; budget 20: only steps <= 15 count
+    assert protocol.TARGET_RULE == protocol.TARGET_RULES["v2.1"]
+    runs = [
+        _target_run(101, [9, 8, 7, 6, 5, 4, 4, 3, 1, 1, 1], 1, budget=20),  # best at steps <= 15: 3
+        _target_run(102, [9, 8, 7, 6, 5, 3, 2, 2, 2, 1, 1], 1, budget=20),  # 2
+        _target_run(103, [9, 8, 7, 6, 5, 6, 5, 4, 1, 1, 1], 1, budget=20),  # 4
+        _target_run(104, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 2, budget=10),  # a 2x run: another rule's
+    ]
+    assert analysis.target(runs) == 3.0
 
 
 def _final(seed, steps_to, budget=100, every=10):
@@ -214,7 +228,8 @@ def test_decision_rule_needs_wins_no_losses_and_a_geometric_mean_below_the_bar()
     per = {}
     for w in ("A", "B", "C"):
         long_runs = [
-            dict(_long_run(s, [0.5, 0.9, 0.9], higher=True, budget=100), workload=w, fixed={}) for s in (101, 102, 103)
+            dict(_target_run(s, [0.5, 0.9, 0.9], 1, higher=True, budget=100), workload=w, fixed={})
+            for s in (101, 102, 103)
         ]
         per[w] = [
             *long_runs,
