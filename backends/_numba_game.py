@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from neat.backends import _numba_openmp as openmp
 from neat.backends._numba_loops import serial_statistics, serial_update, statistics, update
 
 
@@ -102,20 +103,27 @@ def settle(tensor_sums, tables, state, hyper, lr, weight_decay, direction, scala
 
 
 @njit(cache=True, error_model="numpy")
-def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, workspace, parallel):
+def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, pool):
     """SPEC steps 0–9 in place over the tensors at ``addresses`` (``θ, g, m, v``) of formats
     ``likes``: :func:`direction_scalars`, the statistics pass, :func:`settle` (the new state
-    written into ``state``), the update pass. ``hyper``: ``β1, β2, ε, γ, ζ, ρ, log λmin,
-    log λmax``; ``workspace``: ``(4, K)``, zeroed float64 ``(K, 3)``, ``(K, 3)`` and ``(6, K)``
-    arrays, the first and the last two in the statistics dtype. ``parallel``: the passes on
-    numba's thread pool (else on this thread). The passes are the compiled functions of the
-    two-pass kernels, called as they are."""
+    written into ``state``, whose ``log_step`` has the statistics dtype), the update pass.
+    ``hyper``: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``. ``pool``: where the passes run
+    (:func:`neat.backends._numba_openmp.pool`: torch's OpenMP pool, numba's pool, or this
+    thread). The passes are the compiled functions of the two-pass kernels, called as they are."""
     p_at, g_at, m_at, v_at = addresses
     _, g_like, m_like, v_like = likes
-    direction, totals, tensor_sums, scalars = workspace
+    tensors, stats_dtype = p_at.size, state[3].dtype
+    direction, totals = np.empty((4, tensors), stats_dtype), np.zeros((tensors, 3))
+    tensor_sums, scalars = np.empty((tensors, 3), stats_dtype), np.empty((6, tensors), stats_dtype)
     beta1, beta2 = hyper[0], hyper[1]
+    betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
     direction_scalars(state[2], beta1, beta2, hyper[2], direction)
-    if parallel:
+    mode = pool[0]
+    partial = np.empty((blocks.shape[0], 3))
+    words = openmp.argument_words(blocks, addresses, direction, partial, scalars, betas, pool)
+    if mode == openmp.OPENMP:
+        openmp.statistics(pool, words, blocks, partial, totals)
+    elif mode == openmp.NUMBA_POOL:
         statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2], totals)
     else:
         serial_statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2], totals)
@@ -125,10 +133,12 @@ def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, works
     rows = (direction[0], direction[1], direction[2], direction[3])
     finite = np.empty((), np.bool_)
     finite[()] = settle(tensor_sums, tables, state, hyper[3:], lr, weight_decay, rows, scalars, state)
-    betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
     columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
     in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
-    if parallel:
+    if mode == openmp.OPENMP:
+        if finite[()]:
+            openmp.update(pool, words)
+    elif mode == openmp.NUMBA_POOL:
         update(blocks, in_place, likes, columns, betas, finite, False)
     else:
         serial_update(blocks, in_place, likes, columns, betas, finite, False)

@@ -161,31 +161,46 @@ def _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like):
 
 
 @njit(inline="always")
-def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
-    """SPEC steps 2, 3: add ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` of the listed blocks to ``totals[k]`` (float64),
-    with ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
+def block_sums(blocks, b, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift):
+    """SPEC steps 2, 3 over block ``b``: ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (float64) with
+    ``u = direction(m, v, prev_scale[k], prev_shift[k])`` in the dtype of ``m``.
 
     Chunks of :data:`CHUNK` elements are summed in the statistics dtype (vectorised lanes), the
     chunks' sums in float64. (``reassoc`` lets the chunk reductions vectorise, ``contract`` fuse
     their multiply-adds; neither assumes anything about NaN or infinity, so a non-finite ``g``
     makes ``⟨g,g⟩`` non-finite.)"""
-    partial = np.empty((blocks.shape[0], 3))
-    for b in prange(blocks.shape[0]):
-        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
-        scale, shift = _widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like)
-        grad_sq = cross = dir_sq = 0.0
-        for first in range(start, stop, CHUNK):
-            last = min(first + CHUNK, stop)
-            g, m = _view(g_at[k], first, last, g_like), _view(m_at[k], first, last, m_like)
-            v = _view(v_at[k], first, last, v_like)
-            chunk = _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like)
-            grad_sq += np.float64(chunk[0])
-            cross += np.float64(chunk[1])
-            dir_sq += np.float64(chunk[2])
-        partial[b, 0], partial[b, 1], partial[b, 2] = grad_sq, cross, dir_sq
+    k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+    scale, shift = _widen(prev_scale[k], m_like), _widen(prev_shift[k], m_like)
+    grad_sq = cross = dir_sq = 0.0
+    for first in range(start, stop, CHUNK):
+        last = min(first + CHUNK, stop)
+        g, m = _view(g_at[k], first, last, g_like), _view(m_at[k], first, last, m_like)
+        v = _view(v_at[k], first, last, v_like)
+        chunk = _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like)
+        grad_sq += np.float64(chunk[0])
+        cross += np.float64(chunk[1])
+        dir_sq += np.float64(chunk[2])
+    return grad_sq, cross, dir_sq
+
+
+@njit(inline="always")
+def add_block_sums(blocks, partial, totals):
+    """``totals[k] += partial[b]`` for every block ``b`` of tensor ``k``, in block order (the
+    float64 sums of a pass do not depend on how its blocks were shared between threads)."""
     for b in range(blocks.shape[0]):
         for c in range(3):
             totals[blocks[b, 0], c] += partial[b, c]
+
+
+@njit(inline="always")
+def _statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift, totals):
+    """SPEC steps 2, 3: add the :func:`block_sums` of the listed blocks to ``totals[k]`` (float64)."""
+    partial = np.empty((blocks.shape[0], 3))
+    for b in prange(blocks.shape[0]):
+        partial[b, 0], partial[b, 1], partial[b, 2] = block_sums(
+            blocks, b, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, prev_shift
+        )
+    add_block_sums(blocks, partial, totals)
 
 
 _STATISTICS_OPTIONS: dict[str, Any] = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -233,37 +248,43 @@ def _update(blocks, addresses, likes, scalars, betas, take_step, separate_output
     β2, 1 − β2`` (float64, rounded to the dtype of ``m`` as array arithmetic does). The in-place
     case passes the same arrays as inputs and outputs, so that LLVM vectorises it without
     run-time overlap checks (which fail, and fall back to scalar code, for overlapping arrays)."""
+    if not (take_step or separate_outputs):
+        return
+    for b in prange(blocks.shape[0]):
+        update_block(blocks, b, addresses, likes, scalars, betas, take_step, separate_outputs)
+
+
+@njit(inline="always")
+def update_block(blocks, b, addresses, likes, scalars, betas, take_step, separate_outputs):
+    """:func:`_update` of block ``b``."""
     p_at, g_at, m_at, v_at, p_to, m_to, v_to = addresses
     p_like, g_like, m_like, v_like = likes
     prev_scale, prev_shift, nge, decay, step, shift = scalars
     writes = (p_like, m_like, v_like)
-    if not (take_step or separate_outputs):
-        return
-    for b in prange(blocks.shape[0]):
-        k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
-        p, g = _view(p_at[k], start, stop, p_like), _view(g_at[k], start, stop, g_like)
-        m, v = _view(m_at[k], start, stop, m_like), _view(v_at[k], start, stop, v_like)
-        p_out, m_out = _view(p_to[k], start, stop, p_like), _view(m_to[k], start, stop, m_like)
-        v_out = _view(v_to[k], start, stop, v_like)
-        coefficients = (
-            _widen(prev_scale[k], m_like),
-            _widen(prev_shift[k], m_like),
-            _widen(nge[k], m_like),
-            _widen(decay[k], m_like),
-            _widen(step[k], m_like),
-            _widen(shift[k], m_like),
-            _widen(betas[0], m_like),
-            _widen(betas[1], m_like),
-            _widen(betas[2], m_like),
-            _widen(betas[3], m_like),
-        )
-        if not separate_outputs:
-            _update_elements(p, g, m, v, p, m, v, coefficients, writes)
-        elif take_step:
-            _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, writes)
-        else:  # element by element: a slice assignment here is lost by numba's parfor pass (0.68)
-            for i in range(p.size):
-                p_out[i], m_out[i], v_out[i] = p[i], m[i], v[i]
+    k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
+    p, g = _view(p_at[k], start, stop, p_like), _view(g_at[k], start, stop, g_like)
+    m, v = _view(m_at[k], start, stop, m_like), _view(v_at[k], start, stop, v_like)
+    p_out, m_out = _view(p_to[k], start, stop, p_like), _view(m_to[k], start, stop, m_like)
+    v_out = _view(v_to[k], start, stop, v_like)
+    coefficients = (
+        _widen(prev_scale[k], m_like),
+        _widen(prev_shift[k], m_like),
+        _widen(nge[k], m_like),
+        _widen(decay[k], m_like),
+        _widen(step[k], m_like),
+        _widen(shift[k], m_like),
+        _widen(betas[0], m_like),
+        _widen(betas[1], m_like),
+        _widen(betas[2], m_like),
+        _widen(betas[3], m_like),
+    )
+    if not separate_outputs:
+        _update_elements(p, g, m, v, p, m, v, coefficients, writes)
+    elif take_step:
+        _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, writes)
+    else:  # element by element: a slice assignment here is lost by numba's parfor pass (0.68)
+        for i in range(p.size):
+            p_out[i], m_out[i], v_out[i] = p[i], m[i], v[i]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

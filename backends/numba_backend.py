@@ -171,6 +171,7 @@ class NumbaKernels:
         ``True``, or ``False`` having done nothing when the tensors need the two passes (several
         dtype combinations, arrays that are not C-contiguous)."""
         from neat.backends import _numba_game as compiled
+        from neat.backends import _numba_openmp as openmp
 
         library = _library(params[0])
         roles = (params, grads, exp_avg, exp_avg_sq)
@@ -182,13 +183,8 @@ class NumbaKernels:
         library.check_writable(params, exp_avg, exp_avg_sq)
         sizes = _sizes(library, roles)
         blocks = _block_table(sizes, None)
-        num_tensors, stats_dtype = len(params), game_state.log_step.dtype
-        workspace = (
-            np.empty((4, num_tensors), stats_dtype),
-            np.zeros((num_tensors, 3)),
-            np.empty((num_tensors, 3), stats_dtype),
-            np.empty((6, num_tensors), stats_dtype),
-        )
+        num_tensors = len(params)
+        _start_numba_pool()
         with _ONE_CALL_AT_A_TIME:
             compiled.play(
                 blocks,
@@ -199,8 +195,7 @@ class NumbaKernels:
                 _hyperparameters(config),
                 _per_tensor_column(lr, num_tensors),
                 _per_tensor_column(weight_decay, num_tensors),
-                workspace,
-                _on_thread_pool(sizes),
+                openmp.pool(groups[0][0], game_state.log_step.dtype, sum(sizes), _on_thread_pool(sizes)),
             )
         return True
 
@@ -240,6 +235,16 @@ class CompiledGame:
         if out is None:
             out = GameState(np.reshape(new_state[0], ()), np.reshape(new_state[1], ()), *new_state[2:])
         return TensorScalars(*scalars), np.asarray(finite), out
+
+
+@functools.cache
+def _start_numba_pool() -> None:
+    """Start numba's thread pool before the first fused step: the compiled step links the parallel
+    passes, whose entry into the pool numba fills in when the pool starts; a step loaded from the
+    on-disk cache does not start it (and would call a null address)."""
+    import numba
+
+    numba.get_num_threads()
 
 
 def _counts_as_vectors(game_state) -> tuple:

@@ -468,3 +468,107 @@ def test_fused_step_declines_several_dtype_groups_and_changes_nothing():
     assert all(np.array_equal(a, b) for a, b in zip(params, before)) and int(state.game.count) == 0
     functional.step(params, grads, state, config, kernels=NUMBA, inplace=True, topology=topology)
     assert int(state.game.count) == 1 and not np.array_equal(params[0], before[0])
+
+
+POOLS = ["serial", "numba", "openmp"]
+
+
+@pytest.fixture
+def pools(monkeypatch):
+    """A function that makes fused steps run their passes on one thread, numba's pool, or torch's
+    OpenMP pool (two threads), whatever their size."""
+    torch = pytest.importorskip("torch", reason="torch's OpenMP pool needs torch (an optional framework)")
+    from neat.backends import _numba_loops, _numba_openmp
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+
+    def use(name):
+        monkeypatch.setattr(_numba_loops, "PARALLEL_ELEMENTS", 0 if name == "numba" else 2**62)
+        monkeypatch.setattr(_numba_openmp, "OPENMP_ELEMENTS", 0 if name == "openmp" else 2**62)
+
+    yield use
+    torch.set_num_threads(threads)
+
+
+LARGE_SHAPES = [(3 * BLOCK + 5,), (7, BLOCK // 3), (5,), (0,), (BLOCK,)]
+
+
+def _large_steps(backend, kernels, inplace, num_steps=6):
+    """``num_steps`` steps (the third with a non-finite gradient) of tensors across block
+    boundaries; returns the parameters and the game state as NumPy arrays."""
+    from neat import functional
+    from neat.topology import Topology
+
+    rng = np.random.default_rng(5)
+    params = [backend.array(rng.normal(size=s)) for s in LARGE_SHAPES]
+    topology = Topology.build(len(params), [[0, 1], [2, 3], [4]], None, mu=1.0)
+    state = functional.init_state(params, topology)
+    config = neat.ng_adam(lr=0.05, weight_decay=0.01, gamma=0.8, zeta=0.2).config
+    for step in range(num_steps):
+        grads = [backend.array(rng.normal(size=s) * (1 + (-1) ** step * 0.5)) for s in LARGE_SHAPES]
+        if step == 2:
+            grads[1] = grads[1] * float("inf")
+        params, state = functional.step(
+            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology
+        )
+    return [to_numpy(p) for p in params], {k: to_numpy(v) for k, v in state.game._asdict().items()}
+
+
+def _steps_on_pool(use, pool, library, dtype):
+    """:func:`_large_steps` in place with the numba kernels on ``pool``, after checking that the
+    step chooses that pool."""
+    from neat.backends import _numba_openmp
+
+    use(pool)
+    backend = Backend(library, dtype)
+    formats = {"float64": np.float64, "float32": np.float32, "bfloat16": np.uint16, "float16": np.int16}
+    likes = tuple(
+        numba_backend._LIKES[formats[name]] for name in (dtype, dtype, backend.state_dtype, backend.state_dtype)
+    )
+    elements = sum(int(np.prod(s)) for s in LARGE_SHAPES)
+    modes = {"serial": _numba_openmp.SERIAL, "numba": _numba_openmp.NUMBA_POOL, "openmp": _numba_openmp.OPENMP}
+    assert _numba_openmp.pool(likes, backend.stats_dtype, elements, pool == "numba")[0] == modes[pool]
+    return _large_steps(backend, NUMBA, inplace=True)
+
+
+@pytest.mark.parametrize(
+    "library,dtype",
+    [("torch", "float32"), ("torch", "float64"), ("torch", "bfloat16"), ("torch", "float16"), ("numpy", "float32")],
+)
+def test_fused_step_is_the_same_on_every_pool(pools, library, dtype):
+    """The passes on torch's OpenMP pool and on numba's pool give the serial step bit for bit
+    (each block's sums kept apart, added in block order), skipped step included."""
+    serial, numba_pool, openmp = (_steps_on_pool(pools, name, library, dtype) for name in POOLS)
+    for other in (numba_pool, openmp):
+        assert all(np.array_equal(a, b) for a, b in zip(serial[0], other[0]))
+        assert all(np.array_equal(serial[1][k], other[1][k]) for k in serial[1])
+    assert serial[1]["skipped"] == 1 and serial[1]["count"] == 5
+
+
+def test_fused_step_matches_generic_on_the_openmp_pool(pools):
+    """The OpenMP pool's step against GENERIC (float64: to rounding)."""
+    ours = _steps_on_pool(pools, "openmp", "torch", "float64")
+    generic = _large_steps(Backend("torch", "float64"), "generic", inplace=False)
+    for a, b in zip(ours[0], generic[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    for name, value in ours[1].items():
+        np.testing.assert_allclose(value, generic[1][name], rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_a_fused_step_loaded_from_the_disk_cache_runs(tmp_path):
+    """Two fresh processes sharing a numba cache: the first compiles the fused step (on torch's
+    OpenMP pool at this size), the second loads it from the cache and runs it."""
+    pytest.importorskip("torch", reason="the torch front end is an optional framework")
+    code = (
+        "import torch, neat.torch\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(300, 200), torch.nn.Linear(200, 10))\n"
+        "opt = neat.torch.NGAdam(model)\n"
+        "model(torch.ones(2, 300)).sum().backward()\n"
+        "opt.step(); opt.step()\n"
+        "assert torch.isfinite(model[0].weight).all()\n"
+    )
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=600)
+    assert any(tmp_path.rglob("*play*.nbc")), "the fused step was not cached"

@@ -1,0 +1,241 @@
+"""The two passes of a fused numba step on the OpenMP thread pool that torch runs on.
+
+Waking numba's own thread pool costs about 120 µs a launch on a 2-core machine, more than a
+whole step of a small model, and numba's OpenMP layer links a second OpenMP runtime whose
+spinning threads take the cores from torch's. Where torch is loaded, its OpenMP runtime
+(``libgomp``, or an LLVM/Intel runtime with the same ``GOMP_parallel`` entry point) is awake
+right after torch's own operations and starts a parallel region in about a microsecond. A pass
+then runs as ``GOMP_parallel(worker, arguments, threads)``: the worker (a numba ``cfunc``,
+one per combination of storage formats) runs on each thread of the pool, thread ``t`` of ``n``
+taking blocks ``t, t + n, …`` of the block table (the same blocks in both passes), and the
+calling thread waits for the region to end. The statistics of each block are kept apart and
+added in block order afterwards, so the sums are those of the serial pass bit for bit.
+
+Imported only when the numba kernels run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+import sys
+
+import numpy as np
+from llvmlite import ir
+from numba import cfunc, njit, types
+from numba.extending import intrinsic
+
+from neat.backends import _numba_loops as loops
+from neat.backends._numba_loops import _view
+
+#: Passes over fewer elements run on the calling thread (a region costs ~1 µs to start, and
+#: a small pass stays in one core's cache).
+OPENMP_ELEMENTS = 1 << 15
+
+# Slots of a pass's argument words (int64): the runtime's thread functions, the block table,
+# the tensors' address arrays, and the per-tensor arrays of the step.
+(
+    _THREAD_NUM,
+    _NUM_THREADS,
+    _BLOCK_COUNT,
+    _BLOCKS,
+    _TENSORS,
+    _PARAMS,
+    _GRADS,
+    _EXP_AVG,
+    _EXP_AVG_SQ,
+    _DIRECTION,
+    _PARTIAL,
+    _SCALARS,
+    _BETAS,
+) = range(13)
+ARGUMENT_WORDS = 13
+# Slots of the pool description handed to the compiled step: how it runs its passes.
+SERIAL, NUMBA_POOL, OPENMP = 0, 1, 2
+_MODE, _PARALLEL, _POOL_THREAD_NUM, _POOL_NUM_THREADS, _THREADS, _STATISTICS_WORKER, _UPDATE_WORKER = range(7)
+POOL_WORDS = 7
+
+_WORD, _FLOAT64 = np.empty(0, np.int64), np.empty(0, np.float64)
+
+
+@intrinsic
+def _start_region(typingctx, parallel, worker, data, threads):
+    """``GOMP_parallel(worker, data, threads, 0)`` through the function at address ``parallel``:
+    runs ``worker(data)`` on ``threads`` threads of the OpenMP pool and returns when all are done."""
+    signature = types.void(types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, sig, args):
+        pointer, int32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        function_type = ir.FunctionType(ir.VoidType(), [pointer, pointer, int32, int32])
+        function = builder.inttoptr(args[0], function_type.as_pointer())
+        builder.call(
+            function,
+            [
+                builder.inttoptr(args[1], pointer),
+                builder.inttoptr(args[2], pointer),
+                builder.trunc(args[3], int32),
+                ir.Constant(int32, 0),
+            ],
+        )
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def _ask(typingctx, function):
+    """The ``int`` returned by the argument-less C function at address ``function``
+    (``omp_get_thread_num``, ``omp_get_num_threads``)."""
+    signature = types.int64(types.int64)
+
+    def codegen(context, builder, sig, args):
+        function_type = ir.FunctionType(ir.IntType(32), [])
+        value = builder.call(builder.inttoptr(args[0], function_type.as_pointer()), [])
+        return builder.sext(value, ir.IntType(64))
+
+    return signature, codegen
+
+
+@njit(inline="always")
+def _table(words, slot, rows, columns, like):
+    return _view(words[slot], 0, rows * columns, like).reshape((rows, columns))
+
+
+def _statistics_worker(g_like, m_like, v_like):
+    """The statistics pass (SPEC steps 2, 3) of one thread: the sums of its blocks into ``partial``."""
+
+    @cfunc(types.void(types.intp), cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+    def worker(data):
+        words = _view(data, 0, ARGUMENT_WORDS, _WORD)
+        thread, threads = _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS])
+        count, tensors = words[_BLOCK_COUNT], words[_TENSORS]
+        blocks = _table(words, _BLOCKS, count, 3, _WORD)
+        g_at, m_at = _view(words[_GRADS], 0, tensors, _WORD), _view(words[_EXP_AVG], 0, tensors, _WORD)
+        v_at = _view(words[_EXP_AVG_SQ], 0, tensors, _WORD)
+        direction = _table(words, _DIRECTION, 4, tensors, m_like)
+        partial = _table(words, _PARTIAL, count, 3, _FLOAT64)
+        for b in range(thread, count, threads):
+            partial[b, 0], partial[b, 1], partial[b, 2] = loops.block_sums(
+                blocks, b, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2]
+            )
+
+    return worker
+
+
+def _update_worker(p_like, g_like, m_like, v_like):
+    """The in-place update pass (SPEC steps 2, 6, 8, 9) of one thread, over its blocks."""
+    likes = (p_like, g_like, m_like, v_like)
+
+    @cfunc(types.void(types.intp), cache=True, error_model="numpy")
+    def worker(data):
+        words = _view(data, 0, ARGUMENT_WORDS, _WORD)
+        thread, threads = _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS])
+        count, tensors = words[_BLOCK_COUNT], words[_TENSORS]
+        blocks = _table(words, _BLOCKS, count, 3, _WORD)
+        p_at, g_at = _view(words[_PARAMS], 0, tensors, _WORD), _view(words[_GRADS], 0, tensors, _WORD)
+        m_at, v_at = _view(words[_EXP_AVG], 0, tensors, _WORD), _view(words[_EXP_AVG_SQ], 0, tensors, _WORD)
+        scalars = _table(words, _SCALARS, 6, tensors, m_like)
+        columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
+        betas = _view(words[_BETAS], 0, 4, _FLOAT64)
+        in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
+        for b in range(thread, count, threads):
+            loops.update_block(blocks, b, in_place, likes, columns, betas, True, False)
+
+    return worker
+
+
+@njit(inline="always")
+def statistics(pool, words, blocks, partial, totals):
+    """The statistics pass on the OpenMP pool: ``words`` hold the pass's arrays (see the slots
+    above), ``partial`` gets each block's sums, ``totals`` their sums per tensor in block order."""
+    _start_region(pool[_PARALLEL], pool[_STATISTICS_WORKER], words.ctypes.data, pool[_THREADS])
+    loops.add_block_sums(blocks, partial, totals)
+
+
+@njit(inline="always")
+def update(pool, words):
+    """The in-place update pass on the OpenMP pool."""
+    _start_region(pool[_PARALLEL], pool[_UPDATE_WORKER], words.ctypes.data, pool[_THREADS])
+
+
+@njit(inline="always")
+def argument_words(blocks, addresses, direction, partial, scalars, betas, pool):
+    """The argument words of both passes of a fused step (``addresses``: ``θ, g, m, v``)."""
+    p_at, g_at, m_at, v_at = addresses
+    words = np.empty(ARGUMENT_WORDS, np.int64)
+    words[_THREAD_NUM], words[_NUM_THREADS] = pool[_POOL_THREAD_NUM], pool[_POOL_NUM_THREADS]
+    words[_BLOCK_COUNT], words[_BLOCKS], words[_TENSORS] = blocks.shape[0], blocks.ctypes.data, p_at.size
+    words[_PARAMS], words[_GRADS] = p_at.ctypes.data, g_at.ctypes.data
+    words[_EXP_AVG], words[_EXP_AVG_SQ] = m_at.ctypes.data, v_at.ctypes.data
+    words[_DIRECTION], words[_PARTIAL] = direction.ctypes.data, partial.ctypes.data
+    words[_SCALARS], words[_BETAS] = scalars.ctypes.data, betas.ctypes.data
+    return words
+
+
+class _Runtime:
+    """The entry points of a loaded OpenMP runtime, as addresses."""
+
+    def __init__(self, library: ctypes.CDLL):
+        self.parallel, self.thread_num, self.num_threads = (
+            ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+            for name in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+        )
+
+
+@functools.cache
+def _torch_runtime() -> _Runtime | None:
+    """torch's OpenMP runtime (shipped in ``torch/lib``), or None when it has none we can call."""
+    import torch
+
+    folder = os.path.join(os.path.dirname(torch.__file__), "lib")
+    for pattern in ("libgomp*.so*", "libomp*.so*", "libiomp5*.so*", "libomp*.dylib", "libiomp5*.dylib"):
+        for path in sorted(glob.glob(os.path.join(folder, pattern))):
+            try:
+                return _Runtime(ctypes.CDLL(path))
+            except (OSError, AttributeError):
+                continue
+    return None
+
+
+def pool(likes: tuple, stats_dtype, elements: int, numba_pool: bool) -> np.ndarray:
+    """How a fused step over ``elements`` elements of storage formats ``likes`` (``θ, g, m, v``)
+    runs its passes: on torch's OpenMP pool when torch is loaded (with ``torch.get_num_threads()``
+    threads; the workers read the step's per-tensor arrays in the dtype of ``m``, which must be
+    ``stats_dtype``), else on numba's pool when ``numba_pool``, else on the calling thread."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None and elements >= OPENMP_ELEMENTS else 1
+    formats = tuple(like.dtype.char for like in likes)
+    return _pool(formats, formats[2] == np.dtype(stats_dtype).char and threads > 1, threads, numba_pool)
+
+
+@functools.lru_cache(maxsize=64)
+def _pool(formats: tuple, openmp: bool, threads: int, numba_pool: bool) -> np.ndarray:
+    """:func:`pool`'s words (read-only), cached per signature."""
+    words = np.zeros(POOL_WORDS, np.int64)
+    runtime = _torch_runtime() if openmp else None
+    if runtime is not None:
+        statistics_worker, update_worker = _workers(formats)
+        words[:] = (
+            OPENMP,
+            runtime.parallel,
+            runtime.thread_num,
+            runtime.num_threads,
+            threads,
+            statistics_worker.address,
+            update_worker.address,
+        )
+    else:
+        words[_MODE] = NUMBA_POOL if numba_pool else SERIAL
+    words.flags.writeable = False
+    return words
+
+
+@functools.cache
+def _workers(formats: tuple) -> tuple:
+    """The two workers for storage formats ``θ, g, m, v`` (compiled on first use, cached on disk)."""
+    from neat.backends.numba_backend import _LIKES
+
+    p_like, g_like, m_like, v_like = (_LIKES[np.dtype(f).type] for f in formats)  # formats: dtype chars
+    return _statistics_worker(g_like, m_like, v_like), _update_worker(p_like, g_like, m_like, v_like)
