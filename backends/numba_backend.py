@@ -170,9 +170,7 @@ class NumbaKernels:
         with the new game state written into ``game_state`` (NumPy arrays, or views): returns
         ``True``, or ``False`` having done nothing when the tensors need the two passes (several
         dtype combinations, arrays that are not C-contiguous)."""
-        from neat.backends import _numba_game as compiled
-        from neat.backends import _numba_openmp as openmp
-
+        compiled, openmp = _fused_step_modules()
         library = _library(params[0])
         roles = (params, grads, exp_avg, exp_avg_sq)
         if not all(library.all_contiguous(arrays) for arrays in roles):
@@ -184,7 +182,6 @@ class NumbaKernels:
         sizes = _sizes(library, roles)
         blocks = _block_table(sizes, None)
         num_tensors = len(params)
-        _start_numba_pool()
         with _ONE_CALL_AT_A_TIME:
             compiled.play(
                 blocks,
@@ -238,13 +235,16 @@ class CompiledGame:
 
 
 @functools.cache
-def _start_numba_pool() -> None:
-    """Start numba's thread pool before the first fused step: the compiled step links the parallel
-    passes, whose entry into the pool numba fills in when the pool starts; a step loaded from the
-    on-disk cache does not start it (and would call a null address)."""
+def _fused_step_modules() -> tuple:
+    """The compiled step's modules, imported once, after starting numba's thread pool: the step
+    links the parallel passes, whose entry into the pool numba fills in when the pool starts; a
+    step loaded from the on-disk cache does not start it (and would call a null address)."""
     import numba
 
+    from neat.backends import _numba_game, _numba_openmp
+
     numba.get_num_threads()
+    return _numba_game, _numba_openmp
 
 
 def _counts_as_vectors(game_state) -> tuple:
@@ -263,8 +263,9 @@ def _hyperparameters(config) -> np.ndarray:
 
 def _per_tensor_column(value, count: int) -> np.ndarray:
     """A hyperparameter (a number, a 0-d or a ``(K,)`` array) as a float64 ``(K,)`` array."""
-    value = np.asarray(value, np.float64)
-    return np.full(count, value) if value.ndim == 0 else value
+    column = np.empty(count)
+    column[...] = value
+    return column
 
 
 class _Arrays:
