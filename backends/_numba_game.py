@@ -20,6 +20,7 @@ from numba import njit
 
 from neat.backends import _numba_openmp as openmp
 from neat.backends._numba_loops import serial_statistics, serial_update, statistics, update
+from neat.backends.numba_backend import HYPERPARAMETERS
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,24 +104,28 @@ def settle(tensor_sums, tables, state, hyper, lr, weight_decay, direction, scala
 
 
 @njit(cache=True, error_model="numpy")
-def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, pool):
-    """SPEC steps 0–9 in place over the tensors at ``addresses`` (``θ, g, m, v``) of formats
+def play(blocks, addresses, likes, state, tables, values, pool):
+    """SPEC steps 0–9 in place over the tensors at ``addresses`` (rows ``θ, g, m, v``) of formats
     ``likes``: :func:`direction_scalars`, the statistics pass, :func:`settle` (the new state
     written into ``state``, whose ``log_step`` has the statistics dtype), the update pass.
-    ``hyper``: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``. ``pool``: where the passes run
-    (:func:`neat.backends._numba_openmp.pool`: torch's OpenMP pool, numba's pool, or this
-    thread). The passes are the compiled functions of the two-pass kernels, called as they are."""
-    p_at, g_at, m_at, v_at = addresses
+    ``values``: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``, then ``lr`` and ``weight_decay`` per
+    tensor. ``pool``: where the passes run (:func:`neat.backends._numba_openmp.pool`: torch's
+    OpenMP pool, numba's pool, or this thread). The passes are the compiled functions of the
+    two-pass kernels, called as they are."""
+    p_at, g_at, m_at, v_at = addresses[0], addresses[1], addresses[2], addresses[3]
+    rows = (p_at, g_at, m_at, v_at)
     _, g_like, m_like, v_like = likes
     tensors, stats_dtype = p_at.size, state[3].dtype
+    hyper = values[:HYPERPARAMETERS]
+    lr, weight_decay = values[HYPERPARAMETERS : HYPERPARAMETERS + tensors], values[HYPERPARAMETERS + tensors :]
     direction, totals = np.empty((4, tensors), stats_dtype), np.zeros((tensors, 3))
     tensor_sums, scalars = np.empty((tensors, 3), stats_dtype), np.empty((6, tensors), stats_dtype)
     beta1, beta2 = hyper[0], hyper[1]
     betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
     direction_scalars(state[2], beta1, beta2, hyper[2], direction)
-    mode = pool[0]
     partial = np.empty((blocks.shape[0], 3))
-    words = openmp.argument_words(blocks, addresses, direction, partial, scalars, betas, pool)
+    words = openmp.argument_words(blocks, rows, direction, partial, scalars, betas, pool)
+    mode = pool[0]
     if mode == openmp.OPENMP:
         openmp.statistics(pool, words, blocks, partial, totals)
     elif mode == openmp.NUMBA_POOL:
@@ -130,9 +135,9 @@ def play(blocks, addresses, likes, state, tables, hyper, lr, weight_decay, pool)
     for k in range(totals.shape[0]):
         for c in range(3):
             tensor_sums[k, c] = totals[k, c]
-    rows = (direction[0], direction[1], direction[2], direction[3])
     finite = np.empty((), np.bool_)
-    finite[()] = settle(tensor_sums, tables, state, hyper[3:], lr, weight_decay, rows, scalars, state)
+    directions = (direction[0], direction[1], direction[2], direction[3])
+    finite[()] = settle(tensor_sums, tables, state, hyper[3:], lr, weight_decay, directions, scalars, state)
     columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
     in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
     if mode == openmp.OPENMP:

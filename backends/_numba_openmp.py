@@ -199,15 +199,15 @@ def _torch_runtime() -> _Runtime | None:
     return None
 
 
-def pool(likes: tuple, stats_dtype, elements: int, numba_pool: bool) -> np.ndarray:
-    """How a fused step over ``elements`` elements of storage formats ``likes`` (``θ, g, m, v``)
-    runs its passes: on torch's OpenMP pool when torch is loaded (with ``torch.get_num_threads()``
-    threads; the workers read the step's per-tensor arrays in the dtype of ``m``, which must be
-    ``stats_dtype``), else on numba's pool when ``numba_pool``, else on the calling thread."""
+def pool(formats: tuple, stats_format: str, elements: int, numba_pool: bool) -> np.ndarray:
+    """How a fused step over ``elements`` elements of storage ``formats`` (dtype characters of
+    ``θ, g, m, v``) runs its passes: on torch's OpenMP pool when torch is loaded (with
+    ``torch.get_num_threads()`` threads; the workers read the step's per-tensor arrays in the
+    format of ``m``, which must be the statistics dtype's, ``stats_format``), else on numba's
+    pool when ``numba_pool``, else on the calling thread."""
     torch = sys.modules.get("torch")
     threads = torch.get_num_threads() if torch is not None and elements >= OPENMP_ELEMENTS else 1
-    formats = tuple(like.dtype.char for like in likes)
-    return _pool(formats, formats[2] == np.dtype(stats_dtype).char and threads > 1, threads, numba_pool)
+    return _pool(formats, formats[2] == stats_format and threads > 1, threads, numba_pool)
 
 
 @functools.lru_cache(maxsize=64)

@@ -127,7 +127,8 @@ class NumbaKernels:
         addresses = [library.addresses(arrays) for arrays in roles]
         previous = (_host(scalars.prev_scale, len(grads)), _host(scalars.prev_shift, len(grads)))
         totals = np.zeros((len(grads), 3))
-        for likes, members in _groups(library, roles):
+        for kind, members in _groups(library, roles):
+            likes = _likes(library, kind)
             blocks = _block_table(sizes, members)
             loop = loops.statistics if _on_thread_pool(sizes) else loops.serial_statistics
             with _ONE_CALL_AT_A_TIME:
@@ -154,7 +155,8 @@ class NumbaKernels:
         beta1, beta2 = betas
         weights = np.asarray([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=np.float64)
         finite = np.asarray(finite, dtype=np.bool_)
-        for likes, members in _groups(library, inputs):
+        for kind, members in _groups(library, inputs):
+            likes = _likes(library, kind)
             blocks = _block_table(sizes, members)
             loop = loops.update if _on_thread_pool(sizes) else loops.serial_update
             with _ONE_CALL_AT_A_TIME:
@@ -180,19 +182,18 @@ class NumbaKernels:
             return False
         library.check_writable(params, exp_avg, exp_avg_sq)
         sizes = _sizes(library, roles)
-        blocks = _block_table(sizes, None)
+        kind = groups[0][0]
+        likes, formats = _likes(library, kind), _formats(library, kind)
         num_tensors = len(params)
         with _ONE_CALL_AT_A_TIME:
             compiled.play(
-                blocks,
-                tuple(library.addresses(arrays) for arrays in roles),
-                groups[0][0],
+                _block_table(sizes, None),
+                library.addresses([*params, *grads, *exp_avg, *exp_avg_sq]).reshape(4, num_tensors),
+                likes,
                 _counts_as_vectors(game_state),
                 tuple(tables),
-                _hyperparameters(config),
-                _per_tensor_column(lr, num_tensors),
-                _per_tensor_column(weight_decay, num_tensors),
-                openmp.pool(groups[0][0], game_state.log_step.dtype, sum(sizes), _on_thread_pool(sizes)),
+                _step_values(config, lr, weight_decay, num_tensors),
+                openmp.pool(formats, game_state.log_step.dtype.char, sum(sizes), _on_thread_pool(sizes)),
             )
         return True
 
@@ -218,13 +219,14 @@ class CompiledGame:
         state = _counts_as_vectors(game_state)
         new_state = tuple(np.empty_like(field) for field in state) if out is None else _counts_as_vectors(out)
         scalars = np.empty((6, num_tensors), game_state.log_step.dtype)
+        values = _step_values(config, lr, weight_decay, num_tensors)
         finite = compiled.settle(
             tensor_sums,
             tuple(tables),
             state,
-            _hyperparameters(config)[3:],
-            _per_tensor_column(lr, num_tensors),
-            _per_tensor_column(weight_decay, num_tensors),
+            values[3:HYPERPARAMETERS],
+            values[HYPERPARAMETERS : HYPERPARAMETERS + num_tensors],
+            values[HYPERPARAMETERS + num_tensors :],
             direction,
             scalars,
             new_state,
@@ -253,19 +255,20 @@ def _counts_as_vectors(game_state) -> tuple:
     return (game_state.count.reshape(1), game_state.skipped.reshape(1), *game_state[2:])
 
 
-def _hyperparameters(config) -> np.ndarray:
-    """``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax`` as float64: the layout the compiled ``play`` reads
-    (``settle`` reads the last five)."""
-    beta1, beta2 = config.betas
-    values = [beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, *config.log_step_bounds]
-    return np.asarray(values, np.float64)
+#: Leading entries of :func:`_step_values`: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``.
+HYPERPARAMETERS = 8
 
 
-def _per_tensor_column(value, count: int) -> np.ndarray:
-    """A hyperparameter (a number, a 0-d or a ``(K,)`` array) as a float64 ``(K,)`` array."""
-    column = np.empty(count)
-    column[...] = value
-    return column
+def _step_values(config, lr, weight_decay, count: int) -> np.ndarray:
+    """A step's numbers as one float64 array, the layout the compiled ``play`` reads:
+    ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax`` (``settle`` reads ``γ … log λmax``), then ``lr`` and
+    ``weight_decay`` per tensor (each a number, a 0-d or a ``(K,)`` array)."""
+    values = np.empty(HYPERPARAMETERS + 2 * count)
+    (beta1, beta2), (log_low, log_high) = config.betas, config.log_step_bounds
+    values[:HYPERPARAMETERS] = (beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, log_low, log_high)
+    values[HYPERPARAMETERS : HYPERPARAMETERS + count] = lr
+    values[HYPERPARAMETERS + count :] = weight_decay
+    return values
 
 
 class _Arrays:
@@ -390,15 +393,21 @@ _DTYPE = operator.attrgetter("dtype")
 
 
 def _groups(library: _Arrays, roles):
-    """``(formats of each role, tensor indices or None for all)`` per distinct combination of
-    dtypes across the roles (usually one)."""
+    """``(dtypes of the roles, tensor indices or None for all)`` per distinct combination of
+    dtypes across the roles (usually one); :func:`_likes` gives a combination's storage formats."""
     dtypes = [set(map(_DTYPE, arrays)) for arrays in roles]
     if all(len(role) == 1 for role in dtypes):
-        yield _likes(library, tuple(role.pop() for role in dtypes)), None
+        yield tuple(role.pop() for role in dtypes), None
         return
     keys = list(zip(*(map(_DTYPE, arrays) for arrays in roles)))
     for kind in sorted(set(keys), key=str):
-        yield _likes(library, kind), np.asarray([k for k, key in enumerate(keys) if key == kind], np.int64).tobytes()
+        yield kind, np.asarray([k for k, key in enumerate(keys) if key == kind], np.int64).tobytes()
+
+
+@functools.cache
+def _formats(library: _Arrays, kind: tuple) -> tuple[str, ...]:
+    """The storage formats of :func:`_likes` as dtype characters (hashable)."""
+    return tuple(like.dtype.char for like in _likes(library, kind))
 
 
 @functools.cache

@@ -522,13 +522,11 @@ def _steps_on_pool(use, pool, library, dtype):
 
     use(pool)
     backend = Backend(library, dtype)
-    formats = {"float64": np.float64, "float32": np.float32, "bfloat16": np.uint16, "float16": np.int16}
-    likes = tuple(
-        numba_backend._LIKES[formats[name]] for name in (dtype, dtype, backend.state_dtype, backend.state_dtype)
-    )
+    storage = {"float64": "d", "float32": "f", "bfloat16": "H", "float16": "h"}
+    formats = tuple(storage[name] for name in (dtype, dtype, backend.state_dtype, backend.state_dtype))
     elements = sum(int(np.prod(s)) for s in LARGE_SHAPES)
     modes = {"serial": _numba_openmp.SERIAL, "numba": _numba_openmp.NUMBA_POOL, "openmp": _numba_openmp.OPENMP}
-    assert _numba_openmp.pool(likes, backend.stats_dtype, elements, pool == "numba")[0] == modes[pool]
+    assert _numba_openmp.pool(formats, backend.stats_dtype.char, elements, pool == "numba")[0] == modes[pool]
     return _large_steps(backend, NUMBA, inplace=True)
 
 
