@@ -103,20 +103,35 @@ def _table(words, slot, rows, columns, like):
     return _view(words[slot], 0, rows * columns, like).reshape((rows, columns))
 
 
+@njit(inline="always")
+def _addresses(words, slot):
+    """The tensors' addresses of one role (``θ``, ``g``, ``m`` or ``v``)."""
+    return _view(words[slot], 0, words[_TENSORS], _WORD)
+
+
+@njit(inline="always")
+def _this_thread(data):
+    """The argument words at ``data``, the block table, and the blocks of this thread of the
+    region: ``t, t + n, …`` for thread ``t`` of ``n``."""
+    words = _view(data, 0, ARGUMENT_WORDS, _WORD)
+    count = words[_BLOCK_COUNT]
+    return (
+        words,
+        _table(words, _BLOCKS, count, 3, _WORD),
+        range(_ask(words[_THREAD_NUM]), count, _ask(words[_NUM_THREADS])),
+    )
+
+
 def _statistics_worker(g_like, m_like, v_like):
     """The statistics pass (SPEC steps 2, 3) of one thread: the sums of its blocks into ``partial``."""
 
     @cfunc(types.void(types.intp), cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
     def worker(data):
-        words = _view(data, 0, ARGUMENT_WORDS, _WORD)
-        thread, threads = _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS])
-        count, tensors = words[_BLOCK_COUNT], words[_TENSORS]
-        blocks = _table(words, _BLOCKS, count, 3, _WORD)
-        g_at, m_at = _view(words[_GRADS], 0, tensors, _WORD), _view(words[_EXP_AVG], 0, tensors, _WORD)
-        v_at = _view(words[_EXP_AVG_SQ], 0, tensors, _WORD)
-        direction = _table(words, _DIRECTION, 4, tensors, m_like)
-        partial = _table(words, _PARTIAL, count, 3, _FLOAT64)
-        for b in range(thread, count, threads):
+        words, blocks, mine = _this_thread(data)
+        g_at, m_at, v_at = _addresses(words, _GRADS), _addresses(words, _EXP_AVG), _addresses(words, _EXP_AVG_SQ)
+        direction = _table(words, _DIRECTION, 4, words[_TENSORS], m_like)
+        partial = _table(words, _PARTIAL, blocks.shape[0], 3, _FLOAT64)
+        for b in mine:
             partial[b, 0], partial[b, 1], partial[b, 2] = loops.block_sums(
                 blocks, b, g_at, m_at, v_at, g_like, m_like, v_like, direction[0], direction[2]
             )
@@ -130,17 +145,14 @@ def _update_worker(p_like, g_like, m_like, v_like):
 
     @cfunc(types.void(types.intp), cache=True, error_model="numpy")
     def worker(data):
-        words = _view(data, 0, ARGUMENT_WORDS, _WORD)
-        thread, threads = _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS])
-        count, tensors = words[_BLOCK_COUNT], words[_TENSORS]
-        blocks = _table(words, _BLOCKS, count, 3, _WORD)
-        p_at, g_at = _view(words[_PARAMS], 0, tensors, _WORD), _view(words[_GRADS], 0, tensors, _WORD)
-        m_at, v_at = _view(words[_EXP_AVG], 0, tensors, _WORD), _view(words[_EXP_AVG_SQ], 0, tensors, _WORD)
-        scalars = _table(words, _SCALARS, 6, tensors, m_like)
+        words, blocks, mine = _this_thread(data)
+        p_at, g_at = _addresses(words, _PARAMS), _addresses(words, _GRADS)
+        m_at, v_at = _addresses(words, _EXP_AVG), _addresses(words, _EXP_AVG_SQ)
+        scalars = _table(words, _SCALARS, 6, words[_TENSORS], m_like)
         columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
         betas = _view(words[_BETAS], 0, 4, _FLOAT64)
         in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
-        for b in range(thread, count, threads):
+        for b in mine:
             loops.update_block(blocks, b, in_place, likes, columns, betas, True, False)
 
     return worker
@@ -179,7 +191,7 @@ class _Runtime:
 
     def __init__(self, library: ctypes.CDLL):
         self.parallel, self.thread_num, self.num_threads = (
-            ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+            int(ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0)
             for name in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
         )
 
@@ -217,15 +229,8 @@ def _pool(formats: tuple, openmp: bool, threads: int, numba_pool: bool) -> np.nd
     runtime = _torch_runtime() if openmp else None
     if runtime is not None:
         statistics_worker, update_worker = _workers(formats)
-        words[:] = (
-            OPENMP,
-            runtime.parallel,
-            runtime.thread_num,
-            runtime.num_threads,
-            threads,
-            statistics_worker.address,
-            update_worker.address,
-        )
+        entries = (runtime.parallel, runtime.thread_num, runtime.num_threads)
+        words[:] = (OPENMP, *entries, threads, statistics_worker.address, update_worker.address)
     else:
         words[_MODE] = NUMBA_POOL if numba_pool else SERIAL
     words.flags.writeable = False

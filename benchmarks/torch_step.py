@@ -135,18 +135,21 @@ CASES = {
 STEP_ONLY = {"gpt2-124m", "many-small", "small-mlp"}
 
 
-def candidates():
-    """``(label, make(params, players))``; the first is the baseline."""
+#: NEAT's candidates by their ``--candidates`` names.
+NEAT_CANDIDATES = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def candidates(names=tuple(NEAT_CANDIDATES)):
+    """``(label, make(params, players))``: the baseline, then NEAT with the flags of ``names``."""
 
     def ngadam(**flags):
         return lambda params, players: NGAdam(params, players=players, **flags, **HYPERPARAMETERS)
 
-    return [
-        ("AdamW(fused=True)", lambda params, _: torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS)),
-        ("NGAdam() default", ngadam()),
-        ("NGAdam(foreach=True)", ngadam(foreach=True)),
-        ("NGAdam(fused=True)", ngadam(fused=True)),
-    ]
+    def label(name):
+        return "NGAdam() default" if name == "default" else f"NGAdam({name}=True)"
+
+    baseline = ("AdamW(fused=True)", lambda params, _: torch.optim.AdamW(params, fused=True, **HYPERPARAMETERS))
+    return [baseline, *((label(name), ngadam(**NEAT_CANDIDATES[name])) for name in names)]
 
 
 class PeakMemory:
@@ -269,7 +272,15 @@ def main(argv=None):
     parser.add_argument(
         "--cases", default="gpt2-124m,many-small,w1-train", help=f"comma-separated, from {', '.join(CASES)}"
     )
+    parser.add_argument(
+        "--candidates",
+        default=",".join(NEAT_CANDIDATES),
+        help=f"NEAT's rows, comma-separated, from {', '.join(NEAT_CANDIDATES)} (AdamW(fused=True) always runs)",
+    )
     args = parser.parse_args(argv)
+    unknown = set(args.candidates.split(",")) - set(NEAT_CANDIDATES)
+    if unknown:
+        parser.error(f"unknown candidates {sorted(unknown)}; choose from {', '.join(NEAT_CANDIDATES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -283,7 +294,7 @@ def main(argv=None):
         "| state at rest / params | step peak extra / params |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    rows = candidates()
+    rows = candidates(args.candidates.split(","))
     for name in args.cases.split(","):
         measure = dict(steps=args.steps, warmup=args.warmup, block=args.block)
         results = compare(CASES[name], rows, device, measure_peak=name in STEP_ONLY, **measure)
