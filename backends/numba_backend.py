@@ -172,30 +172,39 @@ class NumbaKernels:
         with the new game state written into ``game_state`` (NumPy arrays, or views): returns
         ``True``, or ``False`` having done nothing when the tensors need the two passes (several
         dtype combinations, arrays that are not C-contiguous)."""
-        compiled, openmp = _fused_step_modules()
-        library = _library(params[0])
-        roles = (params, grads, exp_avg, exp_avg_sq)
-        if not all(library.all_contiguous(arrays) for arrays in roles):
+        arguments = fused_arguments(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay)
+        if arguments is None:
             return False
-        groups = list(_groups(library, roles))
-        if len(groups) > 1:
-            return False
-        library.check_writable(params, exp_avg, exp_avg_sq)
-        sizes = _sizes(library, roles)
-        kind = groups[0][0]
-        likes, formats = _likes(library, kind), _formats(library, kind)
-        num_tensors = len(params)
+        compiled, _ = _fused_step_modules()
         with _ONE_CALL_AT_A_TIME:
-            compiled.play(
-                _block_table(sizes, None),
-                library.addresses([*params, *grads, *exp_avg, *exp_avg_sq]).reshape(4, num_tensors),
-                likes,
-                _counts_as_vectors(game_state),
-                tuple(tables),
-                _step_values(config, lr, weight_decay, num_tensors),
-                openmp.pool(formats, game_state.log_step.dtype.char, sum(sizes), _on_thread_pool(sizes)),
-            )
+            compiled.play(*arguments)
         return True
+
+
+def fused_arguments(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay):
+    """The arguments of the compiled step (:func:`neat.backends._numba_game.play`) for
+    :meth:`NumbaKernels.fused_play`, or ``None`` when the arrays need the two passes."""
+    _, openmp = _fused_step_modules()
+    library = _library(params[0])
+    roles = (params, grads, exp_avg, exp_avg_sq)
+    if not all(library.all_contiguous(arrays) for arrays in roles):
+        return None
+    groups = list(_groups(library, roles))
+    if len(groups) > 1:
+        return None
+    library.check_writable(params, exp_avg, exp_avg_sq)
+    sizes = _sizes(library, roles)
+    kind = groups[0][0]
+    num_tensors = len(params)
+    return (
+        _block_table(sizes, None),
+        library.addresses([*params, *grads, *exp_avg, *exp_avg_sq]).reshape(4, num_tensors),
+        _likes(library, kind),
+        _counts_as_vectors(game_state),
+        tuple(tables),
+        _step_values(config, lr, weight_decay, num_tensors),
+        openmp.pool(_formats(library, kind), game_state.log_step.dtype.char, sum(sizes), _on_thread_pool(sizes)),
+    )
 
 
 class CompiledGame:

@@ -136,13 +136,16 @@ def interleaved(steps: dict, rounds: int, warmup: int) -> dict:
 
 def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
     """Median seconds of the game and bookkeeping of one step (SPEC steps 1–7, the bias
-    corrections, the per-tensor scalars and the new state: ``direction_scalars`` then ``settle``)
-    for ``players`` one-tensor players on a chain graph: compiled (what the numba kernels run) and
-    as NumPy array operations (:mod:`neat.game`)."""
+    corrections, the per-tensor scalars and the new state) for ``players`` one-element one-tensor
+    players on a chain graph: ``fused``, the compiled step as the fused path calls it (the game
+    and two passes over 100 elements, arguments prepared once); ``compiled``, the two compiled
+    calls of the two-pass path (``direction_scalars`` then ``settle``, from Python); ``numpy``,
+    the same as NumPy array operations (:mod:`neat.game`)."""
     import array_api_compat.numpy as xp
 
-    from neat import game
-    from neat.backends.numba_backend import CompiledGame
+    from neat import functional, game
+    from neat.backends import _numba_game
+    from neat.backends.numba_backend import CompiledGame, fused_arguments
     from neat.config import NGAdamConfig
     from neat.state import GameState
     from neat.topology import Topology
@@ -161,7 +164,19 @@ def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
 
         return run
 
-    return interleaved({"compiled": step(CompiledGame()), "numpy": step(game)}, rounds, 50)
+    params = [np.zeros(1, np.float32) for _ in range(players)]
+    fused_state = functional.init_state(params, Topology.build(players, None, None, mu=config.mu))
+    grads = [rng.standard_normal(1).astype(np.float32) for _ in range(players)]
+    arguments = fused_arguments(
+        params, grads, fused_state.exp_avg, fused_state.exp_avg_sq, fused_state.game, fused_state.tables,
+        config, config.lr, config.weight_decay,
+    )  # fmt: skip
+    candidates = {
+        "fused": lambda: _numba_game.play(*arguments),
+        "compiled": step(CompiledGame()),
+        "numpy": step(game),
+    }
+    return interleaved(candidates, rounds, 50)
 
 
 def first_call_seconds(cache_dir: str) -> tuple[float, float]:
@@ -218,7 +233,8 @@ def main(argv=None):
         )
     game = game_seconds()
     print(
-        f"game and bookkeeping of a step, 100 players: compiled {game['compiled'] * 1e6:.1f} µs, "
+        f"game and bookkeeping of a step, 100 players: fused step call {game['fused'] * 1e6:.1f} µs, "
+        f"two-pass path's compiled game {game['compiled'] * 1e6:.1f} µs, "
         f"as NumPy operations {game['numpy'] * 1e6:.1f} µs"
     )
     print(f"numba threading layer: {numba.threading_layer()}")
