@@ -187,6 +187,56 @@ def size_table(summaries: dict) -> str:
     return "\n".join(rows)
 
 
+def size_trend_parameters() -> dict:
+    """Parameters of the model of each size-trend workload whose data is present."""
+    from benchmarks.workloads import available
+
+    out = {}
+    for w in SIZE_TREND:
+        if available(WORKLOADS[w])[0]:
+            out[w] = sum(p.numel() for p in WORKLOADS[w].build().model_factory().parameters())
+    return out
+
+
+TREND_CEILING = 3.0  # ratios and interval ends above this (∞ included) are drawn at it, as ▲
+
+
+def plot_size_trend(path: Path, summaries: dict, parameters: dict) -> bool:
+    """NEAT / AdamW steps- and seconds-to-target ratios (median, 95 % interval) against the W3
+    model's parameter count; False when no width has a comparison."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    drawn = False
+    for key, color, shift in (("steps", "tab:blue", 0.97), ("seconds", "tab:orange", 1.03)):
+        xs, ys, lows, highs, capped = [], [], [], [], []
+        for w in SIZE_TREND:
+            c = summaries.get(w, {}).get("optimizers", {}).get("neat", {}).get("vs_adamw")
+            if not c or c.get(f"{key}_ratio") is None or w not in parameters:
+                continue
+            ratio, (lo, hi) = c[f"{key}_ratio"], c[f"{key}_interval"]
+            y = min(ratio, TREND_CEILING)
+            xs.append(parameters[w] * shift)
+            ys.append(y)
+            lows.append(max(y - min(lo, TREND_CEILING), 0.0))
+            highs.append(max(min(hi, TREND_CEILING) - y, 0.0))
+            capped.append(hi > TREND_CEILING)
+        if not xs:
+            continue
+        drawn = True
+        ax.errorbar(xs, ys, yerr=[lows, highs], fmt="o-", color=color, capsize=3, lw=1.2, label=f"{key} to target")
+        ax.plot([x for x, cap in zip(xs, capped) if cap], [TREND_CEILING] * sum(capped), "^", color=color, ms=6)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_ylim(0, TREND_CEILING * 1.05)
+    ax.set_xlabel("parameters of the W3 transformer (widths 64, 128, 256)", fontsize=8)
+    ax.set_ylabel("NEAT / AdamW (median, 95 % CI)", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if drawn:
+        fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return drawn
+
+
 def variants_section(per_workload: dict) -> list[str]:
     """The pre-registered decision, under the amended target rule (primary) and the registered one."""
     lines = [
@@ -345,6 +395,15 @@ def write_report(results: Path) -> Path:
         lines += ["## Cost of a step, measured side by side", "", step_cost_table(cost_records), ""]
     lines += ["## Size trend: W3 at three widths (AdamW vs NEAT, each tuned with the same budget)", ""]
     lines += [size_table(summaries), ""]
+    parameters = size_trend_parameters()
+    if plot_size_trend(results / "size_trend.png", summaries, parameters):
+        counts = ", ".join(f"{w} {parameters[w] / 1e3:.0f}K" for w in parameters)
+        lines += [
+            f"Parameters: {counts}. Points above {TREND_CEILING:g} (∞ included) are drawn at it (▲).",
+            "",
+            "![size trend](size_trend.png)",
+            "",
+        ]
     lines += ["## Pre-registered variants of the update rule", ""] + variants_section(per_workload)
     taus = np.geomspace(1, 20, 200)
     if summaries:

@@ -446,3 +446,18 @@ def test_defaults_rule_changes_a_default_only_when_it_wins_every_paired_seed_on_
     assert chosen["gamma"]["chosen"] == 1.0 and chosen["zeta"]["chosen"] == 0.05
     one_workload = [r for r in runs if r["workload"] == "W1"]
     assert analysis.choose_defaults(one_workload, current)["gamma"]["chosen"] == 0.5
+
+
+def test_size_trend_plot_draws_the_widths_with_a_comparison(tmp_path):
+    from benchmarks import report
+
+    def summary(ratio, interval):
+        comparison = dict(steps_ratio=ratio, steps_interval=interval)
+        return dict(optimizers=dict(neat=dict(vs_adamw=comparison)))
+
+    summaries = {"W3": summary(1.0, (0.9, math.inf)), "W3-128": summary(0.8, (0.7, 0.95))}
+    parameters = {"W3": 1e5, "W3-128": 4e5, "W3-256": 1.6e6}
+    assert report.plot_size_trend(tmp_path / "trend.png", summaries, parameters)
+    assert (tmp_path / "trend.png").stat().st_size > 0
+    assert not report.plot_size_trend(tmp_path / "none.png", {}, parameters)
+    assert not (tmp_path / "none.png").exists()
