@@ -224,14 +224,14 @@ def plot_size_trend(path: Path, summaries: dict, parameters: dict) -> bool:
         drawn = True
         ax.errorbar(xs, ys, yerr=[lows, highs], fmt="o-", color=color, capsize=3, lw=1.2, label=f"{key} to target")
         ax.plot([x for x, cap in zip(xs, capped) if cap], [TREND_CEILING] * sum(capped), "^", color=color, ms=6)
-    ax.axhline(1.0, color="k", lw=0.8, ls=":")
-    ax.set_xscale("log")
-    ax.set_ylim(0, TREND_CEILING * 1.05)
-    ax.set_xlabel("parameters of the W3 transformer (widths 64, 128, 256)", fontsize=8)
-    ax.set_ylabel("NEAT / AdamW (median, 95 % CI)", fontsize=8)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
     if drawn:
+        ax.axhline(1.0, color="k", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0, TREND_CEILING * 1.05)
+        ax.set_xlabel("parameters of the W3 transformer (widths 64, 128, 256)", fontsize=8)
+        ax.set_ylabel("NEAT / AdamW (median, 95 % CI)", fontsize=8)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
         fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return drawn
