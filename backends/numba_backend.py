@@ -108,6 +108,8 @@ class NumbaKernels:
     ``m``; the sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` are accumulated in float64 (deterministically:
     fixed blocks, added in order). The update pass recomputes ``u`` from the old ``m, v``.
     Arrays that are not C-contiguous go through contiguous copies (written back in place).
+    A fused in-place step (:meth:`fused_play`) runs its passes on torch's OpenMP pool where torch
+    is loaded (:mod:`neat.backends._numba_openmp`), otherwise on numba's pool or one thread.
     """
 
     name = "numba"
