@@ -23,3 +23,11 @@ def test_game_seconds_times_the_fused_call_the_compiled_game_and_the_array_game(
     seconds = numpy_step.game_seconds(players=10, rounds=3)
     assert set(seconds) == {"fused", "compiled", "numpy"}
     assert all(0 < value < 1 for value in seconds.values())
+
+
+def test_read_bandwidth_prints_both_loops(capsys):
+    from benchmarks import read_bandwidth
+
+    read_bandwidth.main(["--elements", "65536", "--rounds", "1", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "square root and divide" in out and "multiplies only" in out and "GB/s read" in out
