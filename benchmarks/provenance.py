@@ -3,7 +3,8 @@ and whether those files differ from the committed revision (the dirty flag).
 
 The digest covers ``benchmarks/*.py`` and every ``*.py`` under ``neat/``, ``backends/`` and
 ``adapters/`` of the checkout that is imported, as they are on disk when the process starts
-(computed once per process); ``dirty`` is ``git status --porcelain`` on the same folders.
+(computed once per process); ``dirty`` is ``git status --porcelain`` on the same files (not on
+the results a run appends to, which would make every recording run dirty).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ HARNESS = ("benchmarks",)
 LIBRARY = ("neat", "backends", "adapters")
 
 
+def _pattern(folder: str) -> str:
+    """The Python files of ``folder`` that a digest covers (the harness: its top level only)."""
+    return f"{folder}/*.py" if folder == "benchmarks" else f"{folder}/**/*.py"
+
+
 def _files(folders, root: Path) -> list[Path]:
-    out = []
-    for folder in folders:
-        base = root / folder
-        pattern = "*.py" if folder == "benchmarks" else "**/*.py"
-        out += sorted(p for p in base.glob(pattern) if p.is_file())
-    return out
+    return [p for folder in folders for p in sorted(root.glob(_pattern(folder))) if p.is_file()]
 
 
 def digest(folders, root: Path = ROOT) -> str:
@@ -45,8 +46,9 @@ def _git(*args, root: Path = ROOT) -> str | None:
 
 
 def dirty(folders=HARNESS + LIBRARY, root: Path = ROOT) -> bool | None:
-    """True when a tracked or untracked file under ``folders`` differs from HEAD (None: no git)."""
-    status = _git("status", "--porcelain", "--", *folders, root=root)
+    """True when a tracked or untracked Python file the digest of ``folders`` covers differs from
+    HEAD (None: no git)."""
+    status = _git("status", "--porcelain", "--", *(f":(glob){_pattern(folder)}" for folder in folders), root=root)
     return None if status is None else bool(status.strip())
 
 

@@ -258,6 +258,13 @@ def test_source_digest_changes_with_the_code_and_dirty_flag_follows_git(tmp_path
     subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "x"], cwd=tmp_path, check=True)
     assert provenance.dirty(("benchmarks", "neat"), tmp_path) is False
+    (tmp_path / "benchmarks" / "results").mkdir()
+    (tmp_path / "benchmarks" / "results" / "W1.jsonl").write_text("{}\n")  # a run's own records
+    assert provenance.dirty(("benchmarks", "neat"), tmp_path) is False
+    (tmp_path / "neat" / "sub").mkdir()
+    (tmp_path / "neat" / "sub" / "c.py").write_text("z = 1\n")  # an untracked module counts
+    assert provenance.dirty(("benchmarks", "neat"), tmp_path) is True
+    (tmp_path / "neat" / "sub" / "c.py").unlink()
     (tmp_path / "benchmarks" / "a.py").write_text("x = 2\n")
     assert provenance.dirty(("benchmarks", "neat"), tmp_path) is True
 
