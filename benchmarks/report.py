@@ -227,6 +227,9 @@ def plot_size_trend(path: Path, summaries: dict, parameters: dict) -> bool:
     if drawn:
         ax.axhline(1.0, color="k", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.set_xticks([parameters[w] for w in SIZE_TREND if w in parameters])
+        ax.set_xticklabels([f"{parameters[w] / 1e3:.0f}K" for w in SIZE_TREND if w in parameters], fontsize=7)
+        ax.minorticks_off()
         ax.set_ylim(0, TREND_CEILING * 1.05)
         ax.set_xlabel("parameters of the W3 transformer (widths 64, 128, 256)", fontsize=8)
         ax.set_ylabel("NEAT / AdamW (median, 95 % CI)", fontsize=8)
