@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -70,5 +71,10 @@ def worker(rank: int, world: int, port: int, mode: str, result_path: str, flags:
                 },
                 result_path,
             )
+        # DDP's Reducer holds the process group: collected at interpreter exit it destroys the group
+        # with the GIL held while gloo's run loop waits for the GIL (a hang seen in CI). Drop it
+        # here, so that destroy_process_group() shuts the group down.
+        del wrapped, optimizer, model, params
+        gc.collect()
     finally:
         dist.destroy_process_group()
