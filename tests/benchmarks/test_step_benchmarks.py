@@ -25,9 +25,12 @@ def test_game_seconds_times_the_fused_call_the_compiled_game_and_the_array_game(
     assert all(0 < value < 1 for value in seconds.values())
 
 
-def test_read_bandwidth_prints_both_loops(capsys):
+def test_read_bandwidth_prints_both_loops_on_both_allocators(capsys):
     from benchmarks import read_bandwidth
 
     read_bandwidth.main(["--elements", "65536", "--rounds", "1", "--threads", "1"])
-    out = capsys.readouterr().out
-    assert "square root and divide" in out and "multiplies only" in out and "GB/s read" in out
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.endswith("GB/s read)")]
+    assert len(rows) == 4
+    for memory in ("torch (4 KiB pages)", "NumPy (huge pages)"):
+        for loop in ("square root and divide", "multiplies only"):
+            assert sum(line.startswith(memory) and loop in line for line in rows) == 1

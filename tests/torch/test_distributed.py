@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 import torch
@@ -24,9 +25,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Seconds the two workers may take (a few in a normal run): a hung worker fails the test
+#: instead of holding CI until its own time limit.
+WORKER_TIMEOUT = 180
+
+
 def run_two_processes(mode, flags, tmp_path):
     result = tmp_path / f"{mode}.pt"
-    mp.spawn(distributed_worker.worker, args=(2, free_port(), mode, str(result), flags), nprocs=2, join=True)
+    arguments = (2, free_port(), mode, str(result), flags)
+    context = mp.start_processes(distributed_worker.worker, args=arguments, nprocs=2, join=False)
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while not context.join(timeout=max(deadline - time.monotonic(), 0)):  # returns as each one exits
+        if time.monotonic() >= deadline:
+            for process in context.processes:
+                process.kill()
+            written = "after" if result.exists() else "before"
+            pytest.fail(f"the {mode} workers did not exit within {WORKER_TIMEOUT} s ({written} writing their result)")
     return torch.load(result, weights_only=True)
 
 
