@@ -104,22 +104,8 @@ def ng_adam(
     ``static_args`` (optax would take it for a schedule). Values injected after ``init`` are used
     as given, without validation.
     """
-    game = _Game(
-        dict(
-            lr=learning_rate,
-            weight_decay=weight_decay,
-            betas=(b1, b2),
-            eps=eps,
-            eps_root=eps_root,
-            gamma=gamma,
-            zeta=zeta,
-            mu=mu,
-            step_bounds=step_bounds,
-            leak=leak,
-        ),
-        players,
-        graph,
-    )
+    direction = _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak)
+    game = _Game(dict(direction, lr=learning_rate, weight_decay=weight_decay), players, graph)
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
         del extra_args  # optax: a transformation ignores the extra arguments it does not use
@@ -157,22 +143,8 @@ def scale_by_ng_adam(
     The direction is the core's step from the origin (``θ = 0, η = 1, ω = 0``), negated: exactly
     ``λ·d`` in the gradients' dtype. ``update`` needs no parameters; a ``None`` gradient leaf gives
     a ``None`` update (an inactive tensor, SPEC v2)."""
-    game = _Game(
-        dict(
-            lr=DEFAULTS["lr"],
-            weight_decay=0.0,
-            betas=(b1, b2),
-            eps=eps,
-            eps_root=eps_root,
-            gamma=gamma,
-            zeta=zeta,
-            mu=mu,
-            step_bounds=step_bounds,
-            leak=leak,
-        ),
-        players,
-        graph,
-    )
+    direction = _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak)
+    game = _Game(dict(direction, lr=DEFAULTS["lr"], weight_decay=0.0), players, graph)
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
         del params, extra_args
@@ -185,6 +157,13 @@ def scale_by_ng_adam(
         return jax.tree.map(lambda grad, x: None if grad is None else -x, updates, moved, is_leaf=_is_none), state
 
     return optax.GradientTransformationExtraArgs(game.init, update_fn)
+
+
+def _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak) -> dict:
+    """The hyperparameters of NG-Adam's direction (all but ``lr`` and ``weight_decay``), by the core's names."""
+    return dict(
+        betas=(b1, b2), eps=eps, eps_root=eps_root, gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak
+    )
 
 
 class _Game:
