@@ -8,37 +8,20 @@ from __future__ import annotations
 
 import torch
 
+from benchmarks.per_tensor import PerTensorOptimizer, adam_moments
 
-class Lamb(torch.optim.Optimizer):
+
+class Lamb(PerTensorOptimizer):
     """Adam direction plus decoupled decay, rescaled per tensor by the trust ratio ‖θ‖/‖r‖."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(
-                f"Invalid LAMB hyperparameters: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}"
-            )
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(p.grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                r = (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + group["eps"])
-                r.add_(p, alpha=group["weight_decay"])
-                w_norm, r_norm = p.norm(), r.norm()
-                trust = torch.where((w_norm > 0) & (r_norm > 0), w_norm / r_norm, torch.ones_like(w_norm))
-                p.sub_(group["lr"] * trust * r)
-        return loss
+    def update(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        t, m, v = adam_moments(param, grad, state, group["betas"])
+        r = (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + group["eps"])
+        r.add_(param, alpha=group["weight_decay"])
+        w_norm, r_norm = param.norm(), r.norm()
+        trust = torch.where((w_norm > 0) & (r_norm > 0), w_norm / r_norm, torch.ones_like(w_norm))
+        param.sub_(group["lr"] * trust * r)

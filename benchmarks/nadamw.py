@@ -10,38 +10,18 @@ those factors; AlgoPerf's NAdamW does not.)
 
 from __future__ import annotations
 
-import torch
+from benchmarks.per_tensor import PerTensorOptimizer, adam_moments
 
 
-class NAdamW(torch.optim.Optimizer):
+class NAdamW(PerTensorOptimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(
-                f"Invalid NAdamW hyperparameters: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}"
-            )
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else torch.enable_grad()(closure)()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                p.mul_(1 - lr * decay)
-                m.lerp_(g, 1 - beta1)
-                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                look_ahead = m.mul(beta1).add_(g, alpha=1 - beta1)
-                denom = (v / (1 - beta2**t)).sqrt_().add_(eps)
-                p.addcdiv_(look_ahead, denom, value=-lr / (1 - beta1**t))
-        return loss
+    def update(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        lr = group["lr"]
+        param.mul_(1 - lr * group["weight_decay"])
+        t, m, v = adam_moments(param, grad, state, group["betas"])
+        look_ahead = m.mul(beta1).add_(grad, alpha=1 - beta1)
+        denom = (v / (1 - beta2**t)).sqrt_().add_(group["eps"])
+        param.addcdiv_(look_ahead, denom, value=-lr / (1 - beta1**t))

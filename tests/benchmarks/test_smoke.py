@@ -5,6 +5,7 @@ transcription of NEAT, the shared tuning points and steps-to-target."""
 
 import json
 import math
+import re
 import subprocess
 
 import numpy as np
@@ -405,6 +406,28 @@ def test_lamb_lion_and_nadamw_follow_their_published_update_rules():
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
         expected = expected - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
         np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "optimizer, settings",
+    [(Lamb, dict(lr=-0.1)), (Lion, dict(weight_decay=-1.0)), (NAdamW, dict(betas=(0.9, 1.0))), (NAdamW, dict(eps=-1))],
+)
+def test_lamb_lion_and_nadamw_refuse_invalid_hyperparameters_by_name(optimizer, settings):
+    ((name, value),) = settings.items()
+    with pytest.raises(
+        ValueError, match=f"Invalid {optimizer.__name__} hyperparameters: .*{name}={re.escape(str(value))}"
+    ):
+        optimizer([torch.nn.Parameter(torch.zeros(2))], **settings)
+
+
+def test_lamb_lion_and_nadamw_skip_parameters_without_a_gradient():
+    for optimizer in (Lamb, Lion, NAdamW):
+        with_grad, without = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+        with_grad.grad = torch.ones(2)
+        instance = optimizer([with_grad, without], lr=0.1)
+        instance.step()
+        assert torch.equal(without, torch.ones(2)) and not instance.state[without]
+        assert not torch.equal(with_grad, torch.ones(2))
 
 
 @pytest.mark.parametrize("name", ["W1", "W2", "W3", "W5", "W3-128"])
