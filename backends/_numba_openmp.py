@@ -7,10 +7,11 @@ spinning threads take the cores from torch's. Where torch is loaded, its OpenMP 
 right after torch's own operations and starts a parallel region in about a microsecond. A pass
 then runs as ``GOMP_parallel(worker, arguments, threads)``: the worker (a numba ``cfunc``,
 one per combination of storage formats) runs on each thread of the pool, thread ``t`` of ``n``
-taking the ``t``-th of ``n`` contiguous runs of the block table (the same blocks in both passes;
-one run per thread reads memory faster than every ``n``-th block: 3–4 % on GPT-2's shapes), and
-the calling thread waits for the region to end. The statistics of each block are kept apart and
-added in block order afterwards, so the sums are those of the serial pass bit for bit.
+taking the ``t``-th of ``n`` contiguous runs of the block table with about equal numbers of
+elements (:func:`_share`; the same blocks in both passes: one run per thread reads memory faster
+than every ``n``-th block, 3–4 % on GPT-2's shapes), and the calling thread waits for the
+region to end. The statistics of each block are kept apart and added in block order afterwards,
+so the sums are those of the serial pass bit for bit.
 
 Imported only when the numba kernels run.
 """
@@ -35,13 +36,14 @@ from neat.backends._numba_loops import _view
 #: a small pass stays in one core's cache).
 OPENMP_ELEMENTS = 1 << 15
 
-# Slots of a pass's argument words (int64): the runtime's thread functions, the block table,
-# the tensors' address arrays, and the per-tensor arrays of the step.
+# Slots of a pass's argument words (int64): the runtime's thread functions, the block table
+# and its number of elements, the tensors' address arrays, and the per-tensor arrays of the step.
 (
     _THREAD_NUM,
     _NUM_THREADS,
     _BLOCK_COUNT,
     _BLOCKS,
+    _ELEMENTS,
     _TENSORS,
     _PARAMS,
     _GRADS,
@@ -51,8 +53,8 @@ OPENMP_ELEMENTS = 1 << 15
     _PARTIAL,
     _SCALARS,
     _BETAS,
-) = range(13)
-ARGUMENT_WORDS = 13
+) = range(14)
+ARGUMENT_WORDS = 14
 # Slots of the pool description handed to the compiled step: how it runs its passes.
 SERIAL, NUMBA_POOL, OPENMP = 0, 1, 2
 _MODE, _PARALLEL, _POOL_THREAD_NUM, _POOL_NUM_THREADS, _THREADS, _STATISTICS_WORKER, _UPDATE_WORKER = range(7)
@@ -111,17 +113,32 @@ def _addresses(words, slot):
 
 
 @njit(inline="always")
+def _share(blocks, elements, thread, threads):
+    """The contiguous run of blocks of thread ``thread`` of ``threads``: the blocks whose middle
+    element lies in the thread's ``1/threads`` of the ``elements`` (a run per thread, of about equal
+    elements, whatever the blocks' sizes), as a ``range``."""
+    count = blocks.shape[0]
+    first, last, done = count, count, 0
+    for b in range(count):
+        size = blocks[b, 2] - blocks[b, 1]
+        middle = (2 * done + size) * threads  # 2 · threads · (the block's middle element)
+        if first == count and middle >= 2 * thread * elements:
+            first = b
+        if middle >= 2 * (thread + 1) * elements:
+            last = b
+            break
+        done += size
+    return range(first, last)
+
+
+@njit(inline="always")
 def _this_thread(data):
-    """The argument words at ``data``, the block table, and the blocks of this thread of the
-    region: for thread ``t`` of ``n``, blocks ``⌊t·B/n⌋`` to ``⌊(t+1)·B/n⌋ − 1`` of the ``B``."""
+    """The argument words at ``data``, the block table, and this thread's blocks (:func:`_share`
+    by the region's actual number of threads)."""
     words = _view(data, 0, ARGUMENT_WORDS, _WORD)
-    count = words[_BLOCK_COUNT]
-    thread, threads = _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS])
-    return (
-        words,
-        _table(words, _BLOCKS, count, 3, _WORD),
-        range(thread * count // threads, (thread + 1) * count // threads),
-    )
+    blocks = _table(words, _BLOCKS, words[_BLOCK_COUNT], 3, _WORD)
+    mine = _share(blocks, words[_ELEMENTS], _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS]))
+    return words, blocks, mine
 
 
 def _statistics_worker(g_like, m_like, v_like):
@@ -181,6 +198,7 @@ def argument_words(blocks, addresses, direction, partial, scalars, betas, pool):
     words = np.empty(ARGUMENT_WORDS, np.int64)
     words[_THREAD_NUM], words[_NUM_THREADS] = pool[_POOL_THREAD_NUM], pool[_POOL_NUM_THREADS]
     words[_BLOCK_COUNT], words[_BLOCKS], words[_TENSORS] = blocks.shape[0], blocks.ctypes.data, p_at.size
+    words[_ELEMENTS] = np.sum(blocks[:, 2] - blocks[:, 1])
     words[_PARAMS], words[_GRADS] = p_at.ctypes.data, g_at.ctypes.data
     words[_EXP_AVG], words[_EXP_AVG_SQ] = m_at.ctypes.data, v_at.ctypes.data
     words[_DIRECTION], words[_PARTIAL] = direction.ctypes.data, partial.ctypes.data

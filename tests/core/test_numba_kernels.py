@@ -274,6 +274,27 @@ def test_block_table_covers_each_tensor_in_order_without_straddling():
     assert numba_backend._block_table(sizes, members)[:, 0].tolist() == [3, 3, 3, 1]
 
 
+@pytest.mark.parametrize(
+    "sizes", [(100_352, 128, 8192, 64, 640, 10), (64,) * 1600, (5,), (0, 3 * BLOCK), (9 * BLOCK, 1)]
+)
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_openmp_threads_share_the_blocks_in_contiguous_runs_of_about_equal_elements(sizes, threads):
+    from neat.backends._numba_openmp import _share
+
+    @numba.njit
+    def runs(blocks, elements, threads):
+        return [(r.start, r.stop) for r in [_share(blocks, elements, t, threads) for t in range(threads)]]
+
+    table = numba_backend._block_table(sizes, None)
+    elements = int(np.sum(table[:, 2] - table[:, 1]))
+    shares = runs(table, elements, threads)
+    assert [start for start, _ in shares[1:]] == [stop for _, stop in shares[:-1]]  # contiguous, in order
+    assert shares[0][0] == 0 and shares[-1][1] == len(table)  # every block, once
+    largest = int(np.max(table[:, 2] - table[:, 1]))
+    for start, stop in shares:  # each within a block of an equal share
+        assert abs(int(np.sum(table[start:stop, 2] - table[start:stop, 1])) - elements / threads) <= largest
+
+
 def test_selection_picks_numba_for_numpy_and_torch_cpu():
     numpy_xp = array_api_compat.numpy
     assert select_kernels(numpy_xp, [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)], None).name == "numba"
