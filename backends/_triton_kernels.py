@@ -136,31 +136,13 @@ def reduce_kernel(partials, first_block, block_count, sums, STATS: tl.constexpr,
 
 
 @triton.jit
-def _update_block(
-    p_ptr,
-    g_ptr,
-    m_ptr,
-    v_ptr,
-    p_out,
-    m_out,
-    v_out,
-    index,
-    mask,
-    keep,
-    prev_scale,
-    prev_shift,
-    nge,
-    decay,
-    step,
-    shift,
-    beta1,
-    weight1,
-    beta2,
-    weight2,
-    S: tl.constexpr,
-    INPLACE: tl.constexpr,
-):
-    """SPEC steps 2, 6, 8, 9 on one block; out of place, the old values where ``keep`` is false."""
+def _update_block(pointers, coefficients, index, mask, keep, S: tl.constexpr, INPLACE: tl.constexpr):
+    """SPEC steps 2, 6, 8, 9 on one block; out of place, the old values where ``keep`` is false.
+    ``pointers``: ``θ, g, m, v`` read, ``θ', m', v'`` written; ``coefficients`` (state dtype):
+    ``scale, shift`` of the previous step, ``nge, decay, step, shift`` of this one,
+    ``β1, 1 − β1, β2, 1 − β2``."""
+    p_ptr, g_ptr, m_ptr, v_ptr, p_out, m_out, v_out = pointers
+    prev_scale, prev_shift, nge, decay, step, shift, beta1, weight1, beta2, weight2 = coefficients
     p = _load(p_ptr + index, mask)
     g = _load(g_ptr + index, mask).to(S)
     m = _load(m_ptr + index, mask)
@@ -213,71 +195,29 @@ def update_kernel(
         k = tl.load(blocks + pid)
         offset = tl.load(blocks + num_blocks + pid) * BLOCK
         numel = tl.load(numels + k)
-        p_ptr = _pointer(table, 0, num_tensors, k, P, ALIGNED)
-        g_ptr = _pointer(table, 1, num_tensors, k, G, ALIGNED)
-        m_ptr = _pointer(table, 2, num_tensors, k, S, ALIGNED)
-        v_ptr = _pointer(table, 3, num_tensors, k, S, ALIGNED)
-        p_out = _pointer(table, 4, num_tensors, k, P, ALIGNED)
-        m_out = _pointer(table, 5, num_tensors, k, S, ALIGNED)
-        v_out = _pointer(table, 6, num_tensors, k, S, ALIGNED)
-        old_scale = tl.load(prev_scale + k).to(S)
-        old_shift = tl.load(prev_shift + k).to(S)
-        coefficient = tl.load(nge + k).to(S)
-        shrink = tl.load(decay + k).to(S)
-        size = tl.load(step + k).to(S)
-        new_shift = tl.load(shift + k).to(S)
-        beta1 = tl.load(betas).to(S)
-        weight1 = tl.load(betas + 1).to(S)
-        beta2 = tl.load(betas + 2).to(S)
-        weight2 = tl.load(betas + 3).to(S)
+        pointers = (
+            _pointer(table, 0, num_tensors, k, P, ALIGNED),
+            _pointer(table, 1, num_tensors, k, G, ALIGNED),
+            _pointer(table, 2, num_tensors, k, S, ALIGNED),
+            _pointer(table, 3, num_tensors, k, S, ALIGNED),
+            _pointer(table, 4, num_tensors, k, P, ALIGNED),
+            _pointer(table, 5, num_tensors, k, S, ALIGNED),
+            _pointer(table, 6, num_tensors, k, S, ALIGNED),
+        )
+        coefficients = (
+            tl.load(prev_scale + k).to(S),
+            tl.load(prev_shift + k).to(S),
+            tl.load(nge + k).to(S),
+            tl.load(decay + k).to(S),
+            tl.load(step + k).to(S),
+            tl.load(shift + k).to(S),
+            tl.load(betas).to(S),
+            tl.load(betas + 1).to(S),
+            tl.load(betas + 2).to(S),
+            tl.load(betas + 3).to(S),
+        )
         index = offset + tl.arange(0, BLOCK)
         if offset + BLOCK <= numel:  # a full block: unmasked (vectorizable) loads and stores
-            _update_block(
-                p_ptr,
-                g_ptr,
-                m_ptr,
-                v_ptr,
-                p_out,
-                m_out,
-                v_out,
-                index,
-                None,
-                keep,
-                old_scale,
-                old_shift,
-                coefficient,
-                shrink,
-                size,
-                new_shift,
-                beta1,
-                weight1,
-                beta2,
-                weight2,
-                S,
-                INPLACE,
-            )
+            _update_block(pointers, coefficients, index, None, keep, S, INPLACE)
         else:
-            _update_block(
-                p_ptr,
-                g_ptr,
-                m_ptr,
-                v_ptr,
-                p_out,
-                m_out,
-                v_out,
-                index,
-                index < numel,
-                keep,
-                old_scale,
-                old_shift,
-                coefficient,
-                shrink,
-                size,
-                new_shift,
-                beta1,
-                weight1,
-                beta2,
-                weight2,
-                S,
-                INPLACE,
-            )
+            _update_block(pointers, coefficients, index, index < numel, keep, S, INPLACE)
