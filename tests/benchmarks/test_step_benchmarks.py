@@ -34,3 +34,14 @@ def test_read_bandwidth_prints_both_loops_on_both_allocators(capsys):
     for memory in ("torch (4 KiB pages)", "NumPy (huge pages)"):
         for loop in ("square root and divide", "multiplies only"):
             assert sum(line.startswith(memory) and loop in line for line in rows) == 1
+
+
+def test_pass_times_prints_both_passes_and_the_baseline(capsys):
+    from benchmarks import pass_times
+
+    pass_times.main(["--rounds", "1", "--threads", "1", "--layers", "1", "--width", "16"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    names = [row.split(" | ")[0].removeprefix("| ") for row in rows[1:]]
+    assert names == ["NEAT statistics pass", "NEAT update pass", "AdamW(fused=True) step"]
+    assert [row.split(" | ")[2] for row in rows[1:]] == ["3 + 0", "4 + 3", "4 + 3"]
+    assert all(float(row.split(" | ")[1]) > 0 for row in rows[1:])
