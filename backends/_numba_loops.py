@@ -14,6 +14,8 @@ widened to the compute dtype (that of ``m``) on load and rounded to nearest even
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -297,3 +299,39 @@ def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
 def serial_update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     """:func:`_update` on one thread: for passes too small to repay waking the thread pool."""
     _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)
+
+
+#: The modules whose compiled functions numba caches on disk: they inline one another's functions
+#: (and ``numba_backend``'s constants) into their compiled code.
+COMPILED_SOURCES = ("_numba_loops.py", "_numba_openmp.py", "_numba_game.py", "_jax_ffi_loops.py", "numba_backend.py")
+#: Beside numba's cache files: the digest of :data:`COMPILED_SOURCES` they were compiled from.
+SOURCES_MARKER = "neat-compiled-sources.sha256"
+
+
+def drop_stale_compilations() -> None:
+    """Delete numba's cached compilations of :data:`COMPILED_SOURCES` when those sources changed.
+
+    numba checks a cached function against its own file only, so after a change to another of
+    these files (an edit, or an upgrade that keeps this file's timestamp and size) it would load
+    code compiled with the other file's old functions: a fused step built with another layout of
+    its argument words computes wrong numbers. Runs when this module is imported, before any
+    compiled function of these modules is loaded."""
+    from numba.core.caching import FunctionCache
+
+    folder = Path(__file__).resolve().parent
+    digest = hashlib.sha256(b"".join((folder / name).read_bytes() for name in COMPILED_SOURCES)).hexdigest()
+    cache = Path(FunctionCache(block_table.py_func)._cache_path)
+    marker = cache / SOURCES_MARKER
+    if marker.is_file() and marker.read_text() == digest:
+        return
+    try:
+        for name in COMPILED_SOURCES:
+            for path in cache.glob(f"{Path(name).stem}.*.nb[ic]"):
+                path.unlink(missing_ok=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest)
+    except OSError:  # a cache numba cannot write to either: nothing of ours is cached there
+        pass
+
+
+drop_stale_compilations()

@@ -4,6 +4,7 @@ boundaries), every dtype, in place or not; skipped steps; selection; whole runs.
 
 import subprocess
 import sys
+from pathlib import Path
 
 import array_api_compat.numpy
 import numpy as np
@@ -591,3 +592,35 @@ def test_a_fused_step_loaded_from_the_disk_cache_runs(tmp_path):
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=600)
     assert any(tmp_path.rglob("*play*.nbc")), "the fused step was not cached"
+
+
+def test_cached_compilations_are_dropped_when_a_compiled_module_changes(tmp_path, monkeypatch):
+    """numba checks a cached function against its own file only; the compiled modules inline one
+    another, so their cached compilations go when any of their sources differs from the recorded one."""
+    from numba.core.caching import FunctionCache
+
+    from neat.backends import _numba_loops as loops
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    cache = Path(FunctionCache(loops.block_table.py_func)._cache_path)
+    assert cache.is_relative_to(tmp_path)
+
+    def cached_files():
+        ours = [
+            cache / "_numba_game.play-95.py311.nbi",
+            cache / "_numba_openmp._update_worker.locals.worker-9.py311.1.nbc",
+        ]
+        other = cache / "someone_else.f-1.py311.nbi"
+        for path in (*ours, other):
+            path.write_bytes(b"compiled")
+        return ours, other
+
+    ours, other = cached_files()
+    loops.drop_stale_compilations()  # no record of the sources they came from
+    assert not any(path.exists() for path in ours) and other.exists()
+    ours, other = cached_files()
+    loops.drop_stale_compilations()  # compiled from these sources
+    assert all(path.exists() for path in ours)
+    (cache / loops.SOURCES_MARKER).write_text("the digest of other sources")
+    loops.drop_stale_compilations()
+    assert not any(path.exists() for path in ours) and other.exists()
