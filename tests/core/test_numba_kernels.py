@@ -20,6 +20,7 @@ numba = pytest.importorskip("numba", reason="the numba kernels need numba (optio
 
 from neat.backends import numba_backend  # noqa: E402
 from neat.backends._numba_loops import BLOCK  # noqa: E402
+from neat.backends._numba_openmp import _share  # noqa: E402
 
 NUMBA = numba_backend.NumbaKernels()
 SHAPES = [(), (0,), (1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (3, BLOCK // 2 + 5), (2, 3, 4), (0, 4)]
@@ -275,20 +276,20 @@ def test_block_table_covers_each_tensor_in_order_without_straddling():
     assert numba_backend._block_table(sizes, members)[:, 0].tolist() == [3, 3, 3, 1]
 
 
+@numba.njit
+def _thread_runs(blocks, elements, threads):
+    """``(first, stop)`` of each thread's run of blocks (:func:`neat.backends._numba_openmp._share`)."""
+    return [(r.start, r.stop) for r in [_share(blocks, elements, t, threads) for t in range(threads)]]
+
+
 @pytest.mark.parametrize(
     "sizes", [(100_352, 128, 8192, 64, 640, 10), (64,) * 1600, (5,), (0, 3 * BLOCK), (9 * BLOCK, 1)]
 )
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 def test_openmp_threads_share_the_blocks_in_contiguous_runs_of_about_equal_elements(sizes, threads):
-    from neat.backends._numba_openmp import _share
-
-    @numba.njit
-    def runs(blocks, elements, threads):
-        return [(r.start, r.stop) for r in [_share(blocks, elements, t, threads) for t in range(threads)]]
-
     table = numba_backend._block_table(sizes, None)
     elements = int(np.sum(table[:, 2] - table[:, 1]))
-    shares = runs(table, elements, threads)
+    shares = _thread_runs(table, elements, threads)
     assert [start for start, _ in shares[1:]] == [stop for _, stop in shares[:-1]]  # contiguous, in order
     assert shares[0][0] == 0 and shares[-1][1] == len(table)  # every block, once
     largest = int(np.max(table[:, 2] - table[:, 1]))
