@@ -287,8 +287,9 @@ def neat_adapter_info():
     if importlib.util.find_spec("keras") is None:
         return _unavailable("keras is not installed")
     try:
+        ensure_keras_backend()  # as `import neat.keras` does: an installed backend if the configured one is not
         import keras
-    except ImportError as error:  # e.g. the configured backend (TensorFlow by default) is not installed
+    except ImportError as error:  # no installed backend, or the one KERAS_BACKEND names fails to import
         return _unavailable(f"keras cannot be imported ({error}); set KERAS_BACKEND to an installed backend")
     return AdapterInfo(
         name=f"keras.NGAdam[{keras.config.backend()}]", requires=("keras",), dtypes=("float32",), run=_run_golden

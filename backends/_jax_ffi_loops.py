@@ -112,19 +112,13 @@ def _statistics_handler(like):
         previous = _rows(columns[0], 2, count, like)
         totals = np.zeros((count, 3))
         blocks = loops.block_table(sizes[:count])
-        pass_over = loops.statistics if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS else loops.serial_statistics
-        pass_over(
-            blocks,
-            tensors[:count],
-            tensors[count : 2 * count],
-            tensors[2 * count :],
-            like,
-            like,
-            like,
-            previous[0],
-            previous[1],
-            totals,
-        )
+        g_at, m_at, v_at = tensors[:count], tensors[count : 2 * count], tensors[2 * count :]
+        # Each loop is called by name: a function chosen into a variable is a first-class function
+        # value, typed once for the dtype compiled first and refused for the next (numba lowering).
+        if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS:
+            loops.statistics(blocks, g_at, m_at, v_at, like, like, like, previous[0], previous[1], totals)
+        else:
+            loops.serial_statistics(blocks, g_at, m_at, v_at, like, like, like, previous[0], previous[1], totals)
         result = _view(_word(frame + _RETS_POINTERS), 0, 1, _WORD)[0]
         _store(_word(result + _BUFFER_DATA), _int32(result + _BUFFER_DTYPE), totals.ravel())
         return 0
@@ -203,16 +197,11 @@ def _moments_handler(like):
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
         if _view(small[2], 0, 1, _BOOL)[0]:
             blocks = loops.block_table(sizes[:count])
-            update = moments if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS else serial_moments
-            update(
-                blocks,
-                read[:count],
-                written[:count],
-                written[count:],
-                like,
-                _rows(small[0], 3, count, like),
-                _view(small[1], 0, 4, like),
-            )
+            columns, betas = _rows(small[0], 3, count, like), _view(small[1], 0, 4, like)
+            if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS:  # by name, as in the statistics handler
+                moments(blocks, read[:count], written[:count], written[count:], like, columns, betas)
+            else:
+                serial_moments(blocks, read[:count], written[:count], written[count:], like, columns, betas)
         return 0
 
     return handler

@@ -1,7 +1,8 @@
 """Keras picks one backend per process, so its adapter is checked on the other
 backends in a child pytest session (``KERAS_BACKEND`` set), whose matrix rows
-join this session's. The rows of this process's own Keras backend are checked
-in-process like every other adapter. Runs only when no row is selected.
+join this session's. The rows of this process's own Keras backend (chosen as
+``import neat.keras`` chooses it: ``KERAS_BACKEND``, else an installed one) are
+checked in-process like every other adapter. Runs only when no row is selected.
 """
 
 from __future__ import annotations
@@ -15,19 +16,32 @@ from pathlib import Path
 
 import pytest
 
-from neat.adapters.keras_adapter import configured_keras_backend
-from neat.conformance import plugin
+from neat.adapters.keras_adapter import ensure_keras_backend
+from neat.conformance import discovery, plugin
 
 KERAS_BACKENDS = ("jax", "torch")
 CHILD_TIMEOUT_S = 300
+
+
+def this_process_backend() -> str | None:
+    """The Keras backend of this process, picked before Keras is imported as ``import neat.keras``
+    picks it; ``None`` without Keras or without an installed backend."""
+    if importlib.util.find_spec("keras") is None:
+        return None
+    try:
+        return ensure_keras_backend()
+    except ImportError:
+        return None
+
+
+THIS_PROCESS = this_process_backend()
+OTHER_BACKENDS = tuple(kb for kb in KERAS_BACKENDS if kb != THIS_PROCESS)
 
 
 def skip_reason(keras_backend: str) -> str | None:
     for module in ("keras", keras_backend):
         if importlib.util.find_spec(module) is None:
             return f"{module} not installed"
-    if keras_backend == configured_keras_backend():
-        return f"this process's Keras backend is {keras_backend}: its rows are checked in-process"
     return None
 
 
@@ -78,7 +92,7 @@ class Child:
 def keras_children(tmp_path_factory):
     """Start every needed child session at once, so that they run side by side."""
     children = {
-        kb: Child(kb, tmp_path_factory.mktemp(f"keras-{kb}")) for kb in KERAS_BACKENDS if skip_reason(kb) is None
+        kb: Child(kb, tmp_path_factory.mktemp(f"keras-{kb}")) for kb in OTHER_BACKENDS if skip_reason(kb) is None
     }
     yield children
     for child in children.values():
@@ -88,7 +102,7 @@ def keras_children(tmp_path_factory):
 
 
 @pytest.mark.neat_check("subprocess", row="adapter keras (KERAS_BACKEND={keras_backend})")
-@pytest.mark.parametrize("keras_backend", KERAS_BACKENDS)
+@pytest.mark.parametrize("keras_backend", OTHER_BACKENDS)
 def test_keras_adapter_on_other_backend(keras_backend, keras_children, request):
     reason = skip_reason(keras_backend)
     if reason:
@@ -101,3 +115,12 @@ def test_keras_adapter_on_other_backend(keras_backend, keras_children, request):
             lambda row: row if keras_backend in row else f"{row} (KERAS_BACKEND={keras_backend})",
         )
     assert status == 0, f"keras adapter with KERAS_BACKEND={keras_backend}: child pytest exited {status}:\n{output}"
+
+
+@pytest.mark.skipif(THIS_PROCESS is None, reason="keras, or every Keras backend, is not installed")
+def test_this_process_checks_its_own_keras_backend_in_process():
+    """No ``KERAS_BACKEND`` needed: the suite picks an installed backend, whose adapter rows run here."""
+    assert THIS_PROCESS in KERAS_BACKENDS, f"this process's Keras backend is {THIS_PROCESS!r}"
+    (adapter,) = [a for a in discovery.adapters() if a.name.startswith("keras.NGAdam")]
+    assert adapter.name == f"keras.NGAdam[{THIS_PROCESS}]"
+    assert discovery.unavailable_reason(adapter) is None

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 #: Defaults. NEAT's own (gamma, zeta, mu, step_bounds, leak) were kept by the
 #: one-at-a-time sweep of the benchmark suite; rule and evidence in
-#: ``benchmarks/results/defaults.md`` (``python -m benchmarks sweep W1 … W5``).
+#: ``benchmarks/results/v1/defaults.md`` (``python -m benchmarks sweep W1 … W5``).
 DEFAULTS: dict[str, Any] = dict(
     lr=1e-3,
     betas=(0.9, 0.999),
