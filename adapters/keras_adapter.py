@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from neat.hookspecs import hookimpl
-from neat.plugins import AdapterInfo, ParamLayout
+from neat.plugins import AdapterInfo, ParamLayout, no_graph_names
 
 _INPUT = -1  # frontier marker: "reached from a model input through weightless layers"
 
@@ -230,10 +230,11 @@ def path_layout(variables) -> ParamLayout:
 
 
 @hookimpl(tryfirst=True)  # before the torch adapter: on the torch backend a Keras model is a torch Module
-def neat_param_layout(obj):
+def neat_param_layout(obj, graph):
     keras = _keras()
     if keras is None or not isinstance(obj, keras.Model):
         return None
+    no_graph_names(graph, "a Keras model's graph is its layer connectivity")
     return model_layout(obj)
 
 

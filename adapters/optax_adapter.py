@@ -15,7 +15,7 @@ from typing import Any
 
 from neat.backends.jax_backend import from_numpy, x64_enabled
 from neat.hookspecs import hookimpl
-from neat.plugins import AdapterInfo, ParamLayout
+from neat.plugins import AdapterInfo, ParamLayout, no_graph_names
 
 
 def path_name(path) -> str:
@@ -83,9 +83,12 @@ def _jax_pytree(obj):
 
 
 @hookimpl
-def neat_param_layout(obj):
+def neat_param_layout(obj, graph):
     tree = _jax_pytree(obj)
-    return None if tree is None else pytree_layout(tree)
+    if tree is None:
+        return None
+    no_graph_names(graph, "a pytree's players are chained in pytree order")
+    return pytree_layout(tree)
 
 
 def run_golden(problem, dtype_name: str) -> list:

@@ -91,10 +91,10 @@ def _nearest_upstream_players(node, node_players) -> set:
 
 
 @hookimpl
-def neat_param_layout(obj):
+def neat_param_layout(obj, graph):
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, torch.nn.Module):
-        return module_layout(obj)
+        return module_layout(obj, graph=graph)
     return None
 
 

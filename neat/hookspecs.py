@@ -35,8 +35,12 @@ def neat_backend_info():
 
 
 @hookspec(firstresult=True)
-def neat_param_layout(obj):
-    """Map a framework object (module, model, pytree…) to a :class:`neat.plugins.ParamLayout`, or ``None``."""
+def neat_param_layout(obj, graph):
+    """Map a framework object (module, model, pytree…) to a :class:`neat.plugins.ParamLayout`, or ``None``.
+
+    ``graph``: how the front end asks for the player graph: ``None`` (the adapter's default) or a
+    name the adapter knows (torch: ``"fx"``, the traced data flow); an adapter that does not know
+    a requested name raises ``ValueError`` naming it. Front ends reach adapters only through this hook."""
 
 
 @hookspec

@@ -97,9 +97,16 @@ class AdapterInfo:
     skip_reason: Callable[[], str | None] = lambda: None
 
 
-def param_layout(obj) -> ParamLayout:
-    """Ask the adapters for ``obj``'s :class:`ParamLayout`; raise ``TypeError`` if none knows it."""
-    layout = plugin_manager().hook.neat_param_layout(obj=obj)
+def no_graph_names(graph, why: str) -> None:
+    """For an adapter that builds its graph one way only: ``ValueError`` for a named graph request."""
+    if graph is not None:
+        raise ValueError(f"graph={graph!r} is not known here: {why}")
+
+
+def param_layout(obj, graph: str | None = None) -> ParamLayout:
+    """Ask the adapters for ``obj``'s :class:`ParamLayout` (``graph``: see the ``neat_param_layout``
+    hook); raise ``TypeError`` if none knows it."""
+    layout = plugin_manager().hook.neat_param_layout(obj=obj, graph=graph)
     if layout is None:
         raise TypeError(
             f"No NEAT adapter knows how to map an object of type {type(obj).__qualname__} "

@@ -48,7 +48,7 @@ def test_param_layout_claims_jax_pytrees_and_flax_state_only():
         {"w": jnp.zeros(3), "n": np.zeros(2)},
         {},
     ):
-        assert optax_adapter.neat_param_layout(not_ours) is None
+        assert optax_adapter.neat_param_layout(not_ours, graph=None) is None
 
 
 def test_adapter_run_matches_the_golden_problems_in_float32():

@@ -576,7 +576,7 @@ def test_subclassed_model_gets_a_chain():
     net(np.zeros((1, 2), "float32"))
     layout = neat.plugins.param_layout(net)
     assert layout.players == [[0, 1], [2, 3]] and layout.graph is None
-    assert keras_adapter.neat_param_layout(object()) is None
+    assert keras_adapter.neat_param_layout(object(), graph=None) is None
 
 
 def layer_smoothing(graph, mu=neat.DEFAULTS["mu"]):
