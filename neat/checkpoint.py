@@ -48,7 +48,6 @@ How each front end puts the content into its framework's format:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -56,17 +55,18 @@ import array_api_compat
 import array_api_compat.numpy
 import numpy as np
 
+from neat import hyperparameters
 from neat._version import SPEC_VERSION
 from neat.config import NGAdamConfig
 from neat.players import PlayerGraph
 from neat.state import GameState
 from neat.topology import Topology
 
-#: The hyperparameters' names, in the order of :class:`~neat.config.NGAdamConfig`.
-HYPERPARAMETERS = tuple(field.name for field in dataclasses.fields(NGAdamConfig))
+#: The hyperparameters' names, in the schema's order (that of :class:`~neat.config.NGAdamConfig`).
+HYPERPARAMETERS = hyperparameters.NAMES
 
-#: The game's hyperparameters (SPEC "Hyperparameters").
-GAME_HYPERPARAMETERS = ("gamma", "zeta", "mu", "step_bounds", "leak")
+#: The game's hyperparameters, fixed for a run (SPEC "Hyperparameters").
+GAME_HYPERPARAMETERS = hyperparameters.FIXED_FOR_A_RUN
 
 #: What a checkpoint holds besides the state: spec version, hyperparameters, players, graph.
 SETTINGS = ("spec_version", *HYPERPARAMETERS, "player_of", "graph")

@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from neat import arrays, functional
+from neat import arrays, functional, hyperparameters
 from neat.adapters.optax_adapter import pytree_layout
 from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
 from neat.state import GameState, NGAdamState
@@ -104,7 +104,9 @@ def ng_adam(
     ``static_args`` (optax would take it for a schedule). Values injected after ``init`` are used
     as given, without validation.
     """
-    direction = _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak)
+    direction = _direction_hyperparameters(
+        eps_root, b1=b1, b2=b2, eps=eps, gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak
+    )
     game = _Game(dict(direction, lr=learning_rate, weight_decay=weight_decay), players, graph)
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
@@ -143,7 +145,9 @@ def scale_by_ng_adam(
     The direction is the core's step from the origin (``θ = 0, η = 1, ω = 0``), negated: exactly
     ``λ·d`` in the gradients' dtype. ``update`` needs no parameters; a ``None`` gradient leaf gives
     a ``None`` update (an inactive tensor, SPEC v2)."""
-    direction = _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak)
+    direction = _direction_hyperparameters(
+        eps_root, b1=b1, b2=b2, eps=eps, gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak
+    )
     game = _Game(dict(direction, lr=DEFAULTS["lr"], weight_decay=0.0), players, graph)
 
     def update_fn(updates, state: NGAdamOptaxState, params=None, **extra_args):
@@ -159,11 +163,10 @@ def scale_by_ng_adam(
     return optax.GradientTransformationExtraArgs(game.init, update_fn)
 
 
-def _direction_hyperparameters(b1, b2, eps, eps_root, gamma, zeta, mu, step_bounds, leak) -> dict:
-    """The hyperparameters of NG-Adam's direction (all but ``lr`` and ``weight_decay``), by the core's names."""
-    return dict(
-        betas=(b1, b2), eps=eps, eps_root=eps_root, gamma=gamma, zeta=zeta, mu=mu, step_bounds=step_bounds, leak=leak
-    )
+def _direction_hyperparameters(eps_root, **optax_values) -> dict:
+    """The hyperparameters of NG-Adam's direction (all but ``lr`` and ``weight_decay``), by the core's
+    names (:func:`neat.hyperparameters.core_values`), and optax's ``eps_root``."""
+    return dict(hyperparameters.core_values("optax", optax_values), eps_root=eps_root)
 
 
 class _Game:
@@ -361,17 +364,7 @@ def _traced_hyperparameters(hyper: dict) -> StepHyperparameters:
     """What a step reads when some values are 0-d arrays or tracers (``inject_hyperparams``): kept
     as given, validated at ``init`` by :func:`_validated` where concrete. The learning rate (maybe
     a schedule) and the weight decay also go to every step as overrides."""
-    low, high = hyper["step_bounds"]
-    return StepHyperparameters(
-        lr=hyper["lr"],
-        betas=tuple(hyper["betas"]),
-        eps=hyper["eps"],
-        weight_decay=hyper["weight_decay"],
-        gamma=hyper["gamma"],
-        zeta=hyper["zeta"],
-        leak=hyper["leak"],
-        log_step_bounds=(jnp.log(low), jnp.log(high)),
-    )
+    return StepHyperparameters.of(hyper, jnp.log)
 
 
 def _replicated(leaf):
