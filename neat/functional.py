@@ -16,9 +16,9 @@ import array_api_compat
 import array_api_compat.numpy
 import numpy as np
 
-from neat import arrays, game
+from neat import arrays
 from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
-from neat.kernel_selection import select_kernels
+from neat.kernel_selection import KernelPlan, plan_of, select_plan
 from neat.kernels import StepKernels, TensorScalars
 from neat.state import GameState, NGAdamState
 from neat.topology import GameTables, Topology
@@ -125,7 +125,7 @@ def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, 
         config,
         lr_k,
         decay_k,
-        select_kernels(xp, params, kernels),
+        select_plan(xp, params, kernels),
         inplace,
     )
     return new_params, NGAdamState(game_state, exp_avg, exp_avg_sq, state.tables)
@@ -162,7 +162,7 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
         config,
         _take(game_xp, lr_k, indices.tensors),
         _take(game_xp, decay_k, indices.tensors),
-        select_kernels(xp, sub_params, kernels),
+        select_plan(xp, sub_params, kernels),
         inplace,
     )
 
@@ -197,25 +197,28 @@ def play(
     config: NGAdamConfig | StepHyperparameters,
     lr,
     weight_decay,
-    kernels: StepKernels,
+    kernels: StepKernels | KernelPlan,
     inplace: bool,
 ):
     """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
     (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
 
-    The game and the per-tensor scalars are computed in the kernels' ``game_xp`` namespace when
-    they declare one (CPU kernels take NumPy: a few dozen tiny ops cost far less there than as
-    framework ops); the small state is handed back in ``xp``. An in-place step runs as the
-    kernels' ``fused_play`` when they have one and it takes these arrays (one compiled call)."""
-    game_xp = getattr(kernels, "game_xp", None) or xp
+    As the kernels' plan (:class:`~neat.kernel_selection.KernelPlan`) says: the game and the
+    per-tensor scalars are computed in its ``game_xp`` namespace when it names one (CPU kernels
+    take NumPy: a few dozen tiny ops cost far less there than as framework ops), the small state
+    handed back in ``xp``; an in-place step is its ``fused_play`` when it has one and that takes
+    these arrays (one compiled call)."""
+    plan = plan_of(kernels)
+    game_xp = plan.game_xp or xp
     game_state_in = game_state
     if game_xp is not xp:
         game_state, tables, lr, weight_decay = (
             _moved(game_xp, value) for value in (game_state, tables, lr, weight_decay)
         )
-    fused_play = getattr(kernels, "fused_play", None) if inplace else None
-    if fused_play is not None and fused_play(
-        params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay
+    if (
+        inplace
+        and plan.fused_play is not None
+        and plan.fused_play(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay)
     ):
         return params, game_state_in, exp_avg, exp_avg_sq
     with _quiet_numpy(xp, game_xp):
@@ -231,7 +234,7 @@ def play(
             config,
             lr,
             weight_decay,
-            kernels,
+            plan,
             inplace,
         )
     if inplace:  # written into the given arrays (through NumPy views of them when game_xp is NumPy)
@@ -246,19 +249,19 @@ def _written(target: GameState, values: GameState) -> GameState:
     return target
 
 
-def host_game(kernels: StepKernels, game_state: GameState) -> GameState:
-    """``game_state`` as the ``kernels`` play the game: NumPy views of its (host) arrays when they
-    declare a ``game_xp`` (writes through the views reach ``game_state``), else itself. A front end
-    that steps in place with such a state moves nothing at each step; :func:`step` keeps the per-tensor
-    hyperparameters and a sub-game's gathers in NumPy for it."""
-    game_xp = getattr(kernels, "game_xp", None)
+def host_game(kernels: StepKernels | KernelPlan, game_state: GameState) -> GameState:
+    """``game_state`` as the ``kernels`` play the game: NumPy views of its (host) arrays when their
+    plan names a ``game_xp`` (writes through the views reach ``game_state``), else itself. A front
+    end that steps in place with such a state moves nothing at each step; :func:`step` keeps the
+    per-tensor hyperparameters and a sub-game's gathers in NumPy for it."""
+    game_xp = plan_of(kernels).game_xp
     return game_state if game_xp is None else _moved(game_xp, game_state)
 
 
-def game_tables(kernels: StepKernels, topology: Topology, xp, device, stats_dtype) -> GameTables:
-    """``topology``'s tables in the namespace ``kernels`` play the game in (their ``game_xp``, else
-    ``xp``, on ``device``): a front end that keeps them so moves nothing at each step."""
-    game_xp = getattr(kernels, "game_xp", None)
+def game_tables(kernels: StepKernels | KernelPlan, topology: Topology, xp, device, stats_dtype) -> GameTables:
+    """``topology``'s tables in the namespace ``kernels`` play the game in (their plan's ``game_xp``,
+    else ``xp``, on ``device``): a front end that keeps them so moves nothing at each step."""
+    game_xp = plan_of(kernels).game_xp
     if game_xp is None or game_xp is xp:
         return topology.tables(xp, device, stats_dtype)
     return topology.tables(game_xp, "cpu", getattr(game_xp, str(stats_dtype).rsplit(".", 1)[-1]))
@@ -284,12 +287,12 @@ def _moved(xp, value):
 
 
 def _play(
-    array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, kernels, inplace
+    array_xp, xp, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay, plan, inplace
 ):
-    """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``: the kernels' two
-    passes around the game (their compiled ``game`` when they have one, else :mod:`neat.game`);
-    with ``inplace`` the new game state is written into ``game_state``'s arrays."""
-    rules = getattr(kernels, "game", None) or game
+    """:func:`play` with the big arrays in ``array_xp`` and the game in ``xp``: the plan's two
+    passes around its game rules (compiled, or :mod:`neat.game`); with ``inplace`` the new game
+    state is written into ``game_state``'s arrays."""
+    rules, kernels = plan.rules, plan.kernels
     stats_dtype = game_state.log_step.dtype
     direction = rules.direction_scalars(xp, game_state.tensor_count, stats_dtype, config.betas, config.eps)
     # Steps 2, 3: statistics pass; step 0: the one non-finite test is in settle (a non-finite g makes its G_i so).

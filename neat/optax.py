@@ -254,7 +254,7 @@ class _Game:
         )
 
         def tree_like_params(real_leaves):
-            return treedef.unflatten([_like(r, p) for r, p in zip(real_leaves, param_leaves)])
+            return jax.tree.unflatten(treedef, [_like(r, p) for r, p in zip(real_leaves, param_leaves)])
 
         return tree_like_params(new_leaves), NGAdamOptaxState(
             core.game, tree_like_params(core.exp_avg), tree_like_params(core.exp_avg_sq), core.tables

@@ -21,7 +21,12 @@ FRONT_ENDS = [
     ("neat", "NGAdam", None, hyperparameters.NAMES),
     ("neat.torch", "NGAdam", "torch", hyperparameters.NAMES),
     ("neat.optax", "ng_adam", "optax", hyperparameters.NAMES),
-    ("neat.optax", "scale_by_ng_adam", "optax", tuple(n for n in hyperparameters.NAMES if n not in ("lr", "weight_decay"))),
+    (
+        "neat.optax",
+        "scale_by_ng_adam",
+        "optax",
+        tuple(n for n in hyperparameters.NAMES if n not in ("lr", "weight_decay")),
+    ),
     ("neat.keras", "NGAdam", "keras", hyperparameters.NAMES),
 ]
 NEEDS = {"neat.torch": "torch", "neat.optax": "optax", "neat.keras": "keras"}
