@@ -1,7 +1,7 @@
 """Time one optimizer step on a CUDA GPU: NG-Adam's Triton kernels against fused AdamW.
 
 GPT-2-small parameter shapes (124.4 M parameters, 148 float32 tensors, one player per
-module, see :mod:`benchmarks.torch_step`), random gradients. Candidates:
+module, see :mod:`benchmarks.shapes`), random gradients. Candidates:
 
 * ``torch.optim.AdamW(fused=True)`` (the baseline) and ``AdamW(foreach=True)``;
 * ``neat.torch.NGAdam(fused=True)`` (the Triton kernels on CUDA);
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
+
+from benchmarks.timing import Clock, interleaved
 
 ADAMW = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
 
@@ -118,6 +119,25 @@ def candidates(kernel_sets, warmup):
     return rows
 
 
+class CudaEvents(Clock):
+    """GPU time between CUDA events recorded on the current stream before and after a call: the host does not
+    wait for the GPU between calls."""
+
+    def __init__(self):
+        import torch
+
+        def read():
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+
+        super().__init__(read)
+
+    def between(self, start, end) -> list[float]:
+        end.synchronize()
+        return [start.elapsed_time(end) / 1e3]
+
+
 def median_times(makers, modules, steps: int, warmup: int) -> list:
     """Median CUDA-event milliseconds of one step per candidate (``None`` where it could not be built)."""
     import torch
@@ -125,28 +145,16 @@ def median_times(makers, modules, steps: int, warmup: int) -> list:
     from benchmarks.torch_step import make_params
 
     device = torch.device("cuda")
-    runs = []
-    for label, make in makers:
+    runs = {}
+    for index, (label, make) in enumerate(makers):
         params, players = make_params(modules, device)
         try:
-            runs.append(make(params, players))
+            runs[index] = make(params, players)
         except Exception as error:  # noqa: BLE001 - reported in its row, the others still run
             print(f"  {label}: not run ({type(error).__name__}: {error})", file=sys.stderr)
-            runs.append(None)
-    for run in filter(None, runs):
-        for _ in range(warmup):
-            run()
-    events = [[] for _ in runs]
-    for _ in range(steps):
-        for run, record in zip(runs, events):
-            if run is not None:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                run()
-                end.record()
-                record.append((start, end))
-    torch.cuda.synchronize()
-    return [statistics.median(s.elapsed_time(e) for s, e in record) if record else None for record in events]
+    [timings] = interleaved(runs, steps, warmup, clocks=[CudaEvents()])
+    medians = timings.medians
+    return [1e3 * medians[index] if index in medians else None for index in range(len(makers))]
 
 
 def main(argv=None) -> None:
@@ -163,10 +171,11 @@ def main(argv=None) -> None:
     import torch
     import triton
 
-    from benchmarks.torch_step import gpt2_shapes, small_shapes
+    from benchmarks.shapes import gpt2_modules, per_module
+    from benchmarks.torch_step import small_shapes
 
     print(f"torch {torch.__version__}, triton {triton.__version__}, {torch.cuda.get_device_name()}")
-    models = {"gpt2-124m": gpt2_shapes(), "small": small_shapes()}
+    models = {"gpt2-124m": per_module(gpt2_modules()), "small": small_shapes()}
     rows = candidates([k for k in args.kernels.split(",") if k], args.warmup)
     print("| model | params | optimizer | step ms (median) | ratio to AdamW(fused) |")
     print("| --- | --- | --- | --- | --- |")

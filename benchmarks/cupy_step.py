@@ -21,34 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+try:
+    from benchmarks.shapes import block_players, flat, gpt2_modules
+except ModuleNotFoundError:  # run as a script (python benchmarks/cupy_step.py): this folder is on the path
+    from shapes import block_players, flat, gpt2_modules
+
 RESULT = Path(__file__).parent / "results" / "cupy_step.md"
 COMMAND = "python benchmarks/cupy_step.py"
 
 
-def gpt2_small_shapes(layers: int = 12, width: int = 768, vocab: int = 50257, context: int = 1024):
+def gpt2_small_shapes():
     """GPT-2 small's parameter shapes in order, and one player per block (embeddings, blocks, final norm)."""
-    shapes = [(vocab, width), (context, width)]
-    players = [[0, 1]]
-    for _ in range(layers):
-        block = [
-            (width,),
-            (width,),
-            (width, 3 * width),
-            (3 * width,),
-            (width, width),
-            (width,),
-            (width,),
-            (width,),
-            (width, 4 * width),
-            (4 * width,),
-            (4 * width, width),
-            (width,),
-        ]
-        players.append(list(range(len(shapes), len(shapes) + len(block))))
-        shapes += block
-    players.append([len(shapes), len(shapes) + 1])
-    shapes += [(width,), (width,)]
-    return shapes, players
+    modules = gpt2_modules()
+    return flat(modules), block_players(modules)
 
 
 class PlainAdamW:

@@ -19,38 +19,16 @@ import argparse
 import collections
 import platform
 import re
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import optax
 
 import neat.optax
+from benchmarks.shapes import dense_layers, gpt2_modules, nested
+from benchmarks.timing import CPU, WALL, interleaved
 
 HP = dict(b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1)
-
-
-def gpt2_shapes(layers=12, width=768, vocab=50257, context=1024, *, embeddings_and_norms=True) -> dict:
-    """The parameter shapes of GPT-2 small, as a nested dict of module subtrees; without
-    embeddings and norms, ``layers=4`` gives the 32 tensors (28.3M parameters) of the dense
-    layers of four blocks (``--shapes blocks``, the NumPy and torch in-place benchmarks' set)."""
-
-    def dense(n_in, n_out):
-        return {"kernel": (n_in, n_out), "bias": (n_out,)}
-
-    def norm():
-        return {"scale": (width,), "bias": (width,)}
-
-    tree = {"wte": {"embedding": (vocab, width)}, "wpe": {"embedding": (context, width)}, "ln_f": norm()}
-    tree = tree if embeddings_and_norms else {}
-    for i in range(layers):
-        block = {
-            "attn": {"c_attn": dense(width, 3 * width), "c_proj": dense(width, width)},
-            "mlp": {"c_fc": dense(width, 4 * width), "c_proj": dense(4 * width, width)},
-        }
-        tree[f"h_{i}"] = {"ln_1": norm(), "ln_2": norm(), **block} if embeddings_and_norms else block
-    return tree
 
 
 def random_tree(shapes, seed, scale):
@@ -73,10 +51,10 @@ def compiled_profile(compiled) -> dict:
 
 
 class Timed:
-    """One optimizer's jitted, donating train step and its measured step times."""
+    """One optimizer's jitted, donating train step on fixed gradients."""
 
     def __init__(self, name, tx, shapes, grads):
-        self.name, self.times, self.cpu_times = name, [], []
+        self.name, self.grads = name, grads
         self.params = random_tree(shapes, 0, 0.02)
         self.state = tx.init(self.params)
 
@@ -84,17 +62,13 @@ class Timed:
             updates, state = tx.update(grads, state, params)
             return optax.apply_updates(params, updates), state
 
-        self.step = jax.jit(train_step, donate_argnums=(0, 1))
-        self.profile = compiled_profile(self.step.lower(self.params, self.state, grads).compile())
+        self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
+        self.profile = compiled_profile(self.train_step.lower(self.params, self.state, grads).compile())
 
-    def run(self, grads, steps: int, record: bool = True):
-        for _ in range(steps):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            self.params, self.state = self.step(self.params, self.state, grads)
-            jax.block_until_ready(self.params)
-            if record:
-                self.times.append(time.perf_counter() - start)
-                self.cpu_times.append(time.process_time() - cpu_start)
+    def step(self):
+        """One step; returns the new parameters (still being computed: block on them)."""
+        self.params, self.state = self.train_step(self.params, self.state, self.grads)
+        return self.params
 
 
 def main(argv=None) -> dict:
@@ -110,22 +84,18 @@ def main(argv=None) -> dict:
     )
     args = parser.parse_args(argv)
 
-    shapes = (
-        gpt2_shapes(layers=args.layers) if args.shapes == "gpt2" else gpt2_shapes(layers=4, embeddings_and_norms=False)
-    )
+    shapes = nested(gpt2_modules(layers=args.layers) if args.shapes == "gpt2" else dense_layers(gpt2_modules(), 4))
     grads = random_tree(shapes, 1, 1e-3)
     count = sum(x.size for x in jax.tree.leaves(grads))
     contenders = [
         Timed("optax.adamw", optax.adamw(1e-4, **HP), shapes, grads),
         Timed("neat.optax.ng_adam", neat.optax.ng_adam(1e-4, **HP), shapes, grads),
     ]
-    for contender in contenders:
-        contender.run(grads, 2, record=False)  # compile and warm up
-    for _ in range(args.rounds):
-        for contender in contenders:
-            contender.run(grads, args.steps)
-    medians = {c.name: statistics.median(c.times) for c in contenders}
-    cpu_medians = {c.name: statistics.median(c.cpu_times) for c in contenders}
+    steps = {c.name: c.step for c in contenders}
+    wall, cpu = interleaved(
+        steps, args.rounds, warmup=2, repeat=args.steps, block=jax.block_until_ready, clocks=(WALL, CPU)
+    )
+    medians, cpu_medians = wall.medians, cpu.medians
     ratio = medians["neat.optax.ng_adam"] / medians["optax.adamw"]
     cpu_ratio = cpu_medians["neat.optax.ng_adam"] / cpu_medians["optax.adamw"]
     print(
@@ -141,8 +111,9 @@ def main(argv=None) -> dict:
     for c in contenders:
         kinds = ", ".join(f"{key[len('fusions_') :]} {n}" for key, n in c.profile.items() if key.startswith("fusions_"))
         print(
-            f"| {c.name} | {1e3 * medians[c.name]:.1f} | {1e3 * min(c.times):.1f} | {1e3 * cpu_medians[c.name]:.1f} "
-            f"| {len(c.times)} | {c.profile['fusions']} ({kinds}) | {c.profile['while_loops']} "
+            f"| {c.name} | {1e3 * medians[c.name]:.1f} | {1e3 * min(wall.samples[c.name]):.1f} "
+            f"| {1e3 * cpu_medians[c.name]:.1f} | {len(wall.samples[c.name])} | {c.profile['fusions']} ({kinds}) "
+            f"| {c.profile['while_loops']} "
             f"| {c.profile['temp_mb']:.0f} |"
         )
     print(f"ratio ng_adam / adamw (median): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU time  (target <= 1.5x)")

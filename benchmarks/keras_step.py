@@ -13,12 +13,13 @@ interval holds one whole step, on JAX too).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import platform
-import statistics
 import time
 
+from benchmarks.timing import Log, interleaved
 from benchmarks.workloads import WORKLOADS
 
 W1_LAYERS = (784, 128, 64, 10)  # W1's "MLP 784-128-64-10"
@@ -35,39 +36,33 @@ def w1_model(keras, seed: int):
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-class StepTimer:
-    """Records the interval between consecutive ends of training batches on ``clock``."""
+def step_timer(keras, clock, log: Log):
+    """A callback recording in ``log`` the interval between consecutive ends of training batches on ``clock``."""
 
-    def __init__(self, keras, clock):
-        timer = self
+    class StepTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.last = None
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                timer.last = None
+        def on_train_batch_end(self, batch, logs=None):
+            now = clock()
+            if self.last is not None:
+                log.record(now - self.last)
+            self.last = now
 
-            def on_train_batch_end(self, batch, logs=None):
-                now = clock()
-                if timer.last is not None:
-                    timer.times.append(now - timer.last)
-                timer.last = now
-
-        self.times: list[float] = []
-        self.last = None
-        self.callback = Callback()
+    return StepTimer()
 
 
 class Contender:
-    """One compiled model, its optimizer and its measured step times."""
+    """One compiled model, its optimizer and the callback timing its steps into ``log``."""
 
-    def __init__(self, keras, name: str, optimizer, seed: int, clock):
+    def __init__(self, keras, name: str, optimizer, seed: int, clock, log: Log):
         self.name = name
         self.model = w1_model(keras, seed)
         self.model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        self.timer = StepTimer(keras, clock)
+        self.callback = step_timer(keras, clock, log)
 
-    def fit(self, x, y, record: bool = True):
-        callbacks = [self.timer.callback] if record else []
-        self.model.fit(x, y, batch_size=W1_BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    def fit(self, x, y):
+        self.model.fit(x, y, batch_size=W1_BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[self.callback])
 
 
 def main(argv=None) -> dict:
@@ -110,17 +105,14 @@ def main(argv=None) -> dict:
     x = rng.normal(size=(args.batches * W1_BATCH, W1_LAYERS[0])).astype("float32")
     y = rng.integers(0, W1_LAYERS[-1], size=len(x)).astype("int32")
     hp = dict(learning_rate=1e-3, weight_decay=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
-    clock = CLOCKS[args.clock]
+    clock, log = CLOCKS[args.clock], Log()
     contenders = [
-        Contender(keras, "keras.optimizers.AdamW", keras.optimizers.AdamW(**hp), 0, clock),
-        Contender(keras, "neat.keras.NGAdam", neat.keras.NGAdam(**hp, kernels=args.kernels), 0, clock),
+        Contender(keras, "keras.optimizers.AdamW", keras.optimizers.AdamW(**hp), 0, clock, log),
+        Contender(keras, "neat.keras.NGAdam", neat.keras.NGAdam(**hp, kernels=args.kernels), 0, clock, log),
     ]
-    for contender in contenders:
-        contender.fit(x, y, record=False)  # build, compile and warm up
-    for _ in range(args.rounds):
-        for contender in contenders:
-            contender.fit(x, y)
-    medians = {c.name: statistics.median(c.timer.times) for c in contenders}
+    epochs = {c.name: functools.partial(c.fit, x, y) for c in contenders}
+    [steps] = interleaved(epochs, args.rounds, warmup=1, clocks=[log])  # warm-up: build and compile
+    medians = steps.medians
     ratio = medians["neat.keras.NGAdam"] / medians["keras.optimizers.AdamW"]
     print(
         f"keras {keras.__version__}, backend {args.backend}, {platform.processor() or platform.machine()}; "
@@ -130,7 +122,8 @@ def main(argv=None) -> dict:
     print("| optimizer | median step (ms) | min step (ms) | steps timed |")
     print("| --- | ---: | ---: | ---: |")
     for c in contenders:
-        print(f"| {c.name} | {1e3 * medians[c.name]:.3f} | {1e3 * min(c.timer.times):.3f} | {len(c.timer.times)} |")
+        times = steps.samples[c.name]
+        print(f"| {c.name} | {1e3 * medians[c.name]:.3f} | {1e3 * min(times):.3f} | {len(times)} |")
     print(f"ratio NGAdam / AdamW (median): {ratio:.2f}x  (target <= 1.2x)")
     return {"backend": args.backend, "clock": args.clock, "medians_s": medians, "ratio": ratio}
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from benchmarks.shapes import dense_layers, flat, gpt2_modules
+from benchmarks.timing import interleaved
 
 FIRST_CALL = """
 import time
@@ -37,23 +38,6 @@ imported = time.perf_counter()
 problem.ngadam()()
 print(imported - start, time.perf_counter() - imported)
 """
-
-
-def block_shapes(blocks=4, width=768):
-    """Weights and biases of ``blocks`` GPT-2 transformer blocks (attention and MLP)."""
-    shapes = []
-    for _ in range(blocks):
-        shapes += [
-            (width, 3 * width),
-            (3 * width,),
-            (width, width),
-            (width,),
-            (width, 4 * width),
-            (4 * width,),
-            (4 * width, width),
-            (width,),
-        ]
-    return shapes
 
 
 class Problem:
@@ -120,20 +104,6 @@ class Problem:
         return torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1, fused=True).step
 
 
-def interleaved(steps: dict, rounds: int, warmup: int) -> dict:
-    """Median seconds per call of each function, calls interleaved round by round."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
     """Median seconds of the game and bookkeeping of one step (SPEC steps 1–7, the bias
     corrections, the per-tensor scalars and the new state) for ``players`` one-element one-tensor
@@ -176,7 +146,7 @@ def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
         "compiled": step(CompiledGame()),
         "numpy": step(game),
     }
-    return interleaved(candidates, rounds, 50)
+    return interleaved(candidates, rounds, 50)[0].medians
 
 
 def first_call_seconds(cache_dir: str) -> tuple[float, float]:
@@ -213,7 +183,7 @@ def main(argv=None):
         for label in ("empty", "filled"):
             imported, first = first_call_seconds(cache_dir)
             print(f"{label} numba cache: import {imported:.2f} s, first neat.NGAdam float32 step {first:.2f} s")
-    models = {"blocks": block_shapes(), "tiny": [(64,)] * 1600, "game100": [(1,)] * 100}
+    models = {"blocks": flat(dense_layers(gpt2_modules(), 4)), "tiny": [(64,)] * 1600, "game100": [(1,)] * 100}
     print(
         "| arrays | tensors | params | neat.NGAdam step ms | the two passes ms | AdamW(fused=True) ms "
         "| ratio step / AdamW |"
@@ -221,9 +191,8 @@ def main(argv=None):
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models.split(","):
         problem = Problem(models[name])
-        medians = interleaved(
-            {"step": problem.ngadam(), "passes": problem.neat_step, "adamw": problem.adamw()}, args.rounds, args.warmup
-        )
+        steps = {"step": problem.ngadam(), "passes": problem.neat_step, "adamw": problem.adamw()}
+        medians = interleaved(steps, args.rounds, args.warmup)[0].medians
         count = sum(p.size for p in problem.params)
         print(
             f"| {name} | {len(problem.params)} | {count / 1e6:.4g}M | {medians['step'] * 1e3:.3f} "

@@ -14,13 +14,13 @@ bytes the pass reads and writes, and the rate. Not a test::
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
-from benchmarks.torch_step import HYPERPARAMETERS, gpt2_shapes, make_params
+from benchmarks.shapes import gpt2_modules, per_module
+from benchmarks.timing import interleaved
+from benchmarks.torch_step import HYPERPARAMETERS, make_params
 
 
 def _passes(params) -> dict:
@@ -59,19 +59,12 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    shapes = gpt2_shapes(width=args.width, layers=args.layers)
+    shapes = per_module(gpt2_modules(layers=args.layers, width=args.width))
     params, _ = make_params(shapes, "cpu")
     baseline, _ = make_params(shapes, "cpu")
     adamw = torch.optim.AdamW(baseline, fused=True, **HYPERPARAMETERS)
     runs = {**_passes(params), "AdamW(fused=True) step": (adamw.step, 4, 3)}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run, _, _ in runs.values():
-        run()
-    for _ in range(args.rounds):
-        for name, (run, _, _) in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    medians = interleaved({name: run for name, (run, _, _) in runs.items()}, args.rounds, warmup=1)[0].medians
     array_bytes = sum(p.numel() * p.element_size() for p in params)
     print(
         f"torch {torch.__version__}, numba {numba.__version__}, {args.threads} threads, "
@@ -80,9 +73,8 @@ def main(argv=None):
     print("| run | ms (median) | arrays read + written | GB/s |")
     print("| --- | --- | --- | --- |")
     for name, (_, reads, writes) in runs.items():
-        seconds = statistics.median(times[name])
-        rate = (reads + writes) * array_bytes / seconds / 1e9
-        print(f"| {name} | {seconds * 1e3:.1f} | {reads} + {writes} | {rate:.1f} |")
+        rate = (reads + writes) * array_bytes / medians[name] / 1e9
+        print(f"| {name} | {medians[name] * 1e3:.1f} | {reads} + {writes} | {rate:.1f} |")
 
 
 if __name__ == "__main__":

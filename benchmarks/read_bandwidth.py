@@ -15,10 +15,11 @@ transparent huge pages for large arrays). The difference is the cost of the page
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import functools
 
 import numpy as np
+
+from benchmarks.timing import interleaved
 
 CHUNK = 1 << 10
 
@@ -82,19 +83,13 @@ def main(argv=None):
     out = np.empty((size // CHUNK, 3), np.float32)
     loops = _loops()
     arrays = {"torch (4 KiB pages)": _arrays("torch", size), "NumPy (huge pages)": _arrays("numpy", size)}
-    cases = [(memory, loop) for memory in arrays for loop in loops]
-    times: dict[tuple, list[float]] = {case: [] for case in cases}
-    for memory, loop in cases:
-        loops[loop](*arrays[memory], out)
-    for _ in range(args.rounds):
-        for memory, loop in cases:
-            start = time.perf_counter()
-            loops[loop](*arrays[memory], out)
-            times[memory, loop].append(time.perf_counter() - start)
+    cases = {
+        (memory, loop): functools.partial(loops[loop], *arrays[memory], out) for memory in arrays for loop in loops
+    }
+    medians = interleaved(cases, args.rounds, warmup=1)[0].medians
     gigabytes = 3 * size * 4 / 1e9
     print(f"numba {numba.__version__}, {numba.threading_layer()} pool, {args.threads} threads, {size} elements")
-    for (memory, loop), values in times.items():
-        seconds = statistics.median(values)
+    for (memory, loop), seconds in medians.items():
         print(f"{memory:20s} {loop:24s} {seconds * 1e3:8.1f} ms  ({gigabytes / seconds:.1f} GB/s read)")
 
 

@@ -18,6 +18,7 @@ from benchmarks.optimizers import OPTIMIZERS
 from benchmarks.runner import _clock
 from benchmarks.schedule import DEFAULT as DEFAULT_SCHEDULE
 from benchmarks.schedule import apply as apply_schedule
+from benchmarks.timing import Log, interleaved
 
 WARMUP = 5
 REFERENCE = "adamw"
@@ -47,12 +48,13 @@ def _one_round(workload, problem, name: str, steps: int) -> float:
 def measure(workload, problem, names: list[str], steps: int, rounds: int) -> dict:
     """``{optimizer: [ms per step, one per round]}``; AdamW (fused) is always measured, first in
     every round."""
+    log = Log()
+
+    def one_round(name):
+        return lambda: log.record(round(_one_round(workload, problem, name, steps), 4))
+
     names = [REFERENCE, *[n for n in names if n != REFERENCE]]
-    times = {name: [] for name in names}
-    for _ in range(rounds):
-        for name in names:
-            times[name].append(round(_one_round(workload, problem, name, steps), 4))
-    return times
+    return interleaved({name: one_round(name) for name in names}, rounds, clocks=[log])[0].samples
 
 
 def ratios(times: dict) -> dict:

@@ -27,31 +27,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from benchmarks.shapes import gpt2_modules, per_module
+from benchmarks.timing import interleaved
 from neat.torch import NGAdam
 
 HYPERPARAMETERS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
-
-
-def gpt2_shapes(vocab=50257, context=1024, width=768, layers=12):
-    """``(module name, [parameter shapes])`` of GPT-2 small (the LM head is tied to ``wte``)."""
-    modules = [("wte", [(vocab, width)]), ("wpe", [(context, width)])]
-    for i in range(layers):
-        modules += [
-            (f"h{i}.ln_1", [(width,), (width,)]),
-            (f"h{i}.attn.c_attn", [(width, 3 * width), (3 * width,)]),
-            (f"h{i}.attn.c_proj", [(width, width), (width,)]),
-            (f"h{i}.ln_2", [(width,), (width,)]),
-            (f"h{i}.mlp.c_fc", [(width, 4 * width), (4 * width,)]),
-            (f"h{i}.mlp.c_proj", [(4 * width, width), (width,)]),
-        ]
-    return modules + [("ln_f", [(width,), (width,)])]
 
 
 def many_small_shapes(count=1600, size=64):
@@ -127,7 +113,7 @@ def w1_training_case(batch=128):
 
 
 CASES = {
-    "gpt2-124m": step_case(gpt2_shapes()),
+    "gpt2-124m": step_case(per_module(gpt2_modules())),
     "many-small": step_case(many_small_shapes()),
     "small-mlp": step_case(small_shapes()),
     "w1-train": w1_training_case(),
@@ -182,16 +168,6 @@ def _status_kib(key):
         return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
 
 
-def _timed(run, device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def _bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
 
@@ -226,13 +202,12 @@ def compare(
             peak = memory.peak / _bytes(setup.params)
         at_rest = _bytes(t for s in setup.optimizer.state.values() for t in s.values()) / _bytes(setup.params)
         kernels = getattr(getattr(setup.optimizer, "_kernels", None), "name", "")
-        results.append(dict(times=[], kernels=kernels, at_rest=at_rest, peak=peak))
-    runnable = [(setup, result) for setup, result in zip(setups, results) if setup is not None]
-    for round_index in range(steps):  # each round starts at the next candidate: no one always follows the same
-        shift = round_index % len(runnable)
-        for setup, result in runnable[shift:] + runnable[:shift]:
-            setup.run()
-            result["times"] += [_timed(setup.run, device) for _ in range(block)]
+        results.append(dict(kernels=kernels, at_rest=at_rest, peak=peak))
+    runs = {index: setup.run for index, setup in enumerate(setups) if setup is not None}
+    synchronize = (lambda _: torch.cuda.synchronize()) if device.type == "cuda" else None
+    [timings] = interleaved(runs, steps, lead=1, repeat=block, rotate=True, block=synchronize)
+    for index, times in timings.samples.items():
+        results[index]["times"] = times
     return results
 
 
