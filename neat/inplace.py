@@ -21,7 +21,7 @@ import array_api_compat
 
 from neat import arrays, checkpoint, functional
 from neat.config import DEFAULTS, NGAdamConfig
-from neat.kernel_selection import select_kernels
+from neat.kernel_selection import KernelPlan, select_plan
 from neat.kernels import StepKernels
 from neat.topology import Topology
 
@@ -71,7 +71,12 @@ class NGAdam:
         _check_mutable(self._xp, self._params)
         self._topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
         self._state = functional.init_state(self._params, self._topology)
-        self._kernels = select_kernels(self._xp, self._params, kernels)  # chosen once, as torch.optim does
+        #: The kernels every step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once as torch.optim does.
+        self.kernel_plan: KernelPlan = select_plan(self._xp, self._params, kernels)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(tuple(p.shape)) for p in self._params)
+        return f"neat.NGAdam({len(self._params)} arrays: {shapes};\n  {self.config};\n  {self.kernel_plan})"
 
     @property
     def params(self) -> list:
@@ -100,7 +105,7 @@ class NGAdam:
                 self.config,
                 lr=lr,
                 weight_decay=weight_decay,
-                kernels=self._kernels,
+                kernels=self.kernel_plan,
                 inplace=True,
                 topology=self._topology,
             )  # the game state too is written into this optimizer's arrays

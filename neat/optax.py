@@ -58,6 +58,7 @@ import optax
 from neat import arrays, functional, hyperparameters
 from neat.adapters.optax_adapter import pytree_layout
 from neat.config import DEFAULTS, NGAdamConfig, StepHyperparameters
+from neat.kernel_selection import KernelPlan, select_plan
 from neat.state import GameState, NGAdamState
 from neat.topology import GameTables, Topology
 
@@ -119,7 +120,7 @@ def ng_adam(
         new_params, state = game.step(params, updates, state, lr=lr, weight_decay=_masked(decay, mask, params))
         return jax.tree.map(lambda new, old: new - old, new_params, params), state
 
-    return optax.GradientTransformationExtraArgs(game.init, update_fn)
+    return NGAdamTransformation(game.init, update_fn, game)
 
 
 def scale_by_ng_adam(
@@ -160,13 +161,34 @@ def scale_by_ng_adam(
         moved, state = game.step(start, updates, state, lr=1.0, weight_decay=0.0)
         return jax.tree.map(lambda grad, x: None if grad is None else -x, updates, moved, is_leaf=_is_none), state
 
-    return optax.GradientTransformationExtraArgs(game.init, update_fn)
+    return NGAdamTransformation(game.init, update_fn, game)
 
 
 def _direction_hyperparameters(eps_root, **optax_values) -> dict:
     """The hyperparameters of NG-Adam's direction (all but ``lr`` and ``weight_decay``), by the core's
     names (:func:`neat.hyperparameters.core_values`), and optax's ``eps_root``."""
     return dict(hyperparameters.core_values("optax", optax_values), eps_root=eps_root)
+
+
+class NGAdamTransformation(optax.GradientTransformationExtraArgs):
+    """What :func:`ng_adam` and :func:`scale_by_ng_adam` return: an optax transformation (``init``,
+    ``update``) that also says which kernels its steps run (``repr``, :meth:`kernel_plan`)."""
+
+    def __new__(cls, init, update, game: _Game):
+        transformation = super().__new__(cls, init, update)
+        transformation.__dict__["_game"] = game
+        return transformation
+
+    def __getnewargs__(self):  # copies and pickles rebuild it with its game
+        return (*self, self._game)
+
+    def kernel_plan(self, params) -> KernelPlan:
+        """The :class:`~neat.kernel_selection.KernelPlan` of a step over the pytree ``params``."""
+        return self._game.plan([_real(p) for p in _floating_leaves(params)])
+
+    def __repr__(self) -> str:
+        plans = "; ".join(f"{', '.join(dtypes)}: {plan}" for dtypes, plan in self._game.plans.items())
+        return f"neat.optax NG-Adam transformation (kernel plans: {plans or 'chosen at the first update'})"
 
 
 class _Game:
@@ -180,6 +202,7 @@ class _Game:
         self.config = _validated(hyper) if python_numbers else _traced_hyperparameters(hyper)
         self.validate_at_init = not python_numbers
         self.topologies: dict = {}
+        self.plans: dict = {}  # {leaf dtypes: the KernelPlan of their steps}
 
     def topology(self, params) -> Topology:
         """Players, graph and (for a Python number ``μ``) ``S`` of ``params``, built once per structure.
@@ -191,6 +214,13 @@ class _Game:
             mu = self.hyper["mu"] if self.static_mu else 0.0
             self.topologies[treedef] = Topology.build(len(layout.tensors), layout.players, self.graph, mu=mu)
         return self.topologies[treedef]
+
+    def plan(self, leaves) -> KernelPlan:
+        """The kernels of a step over ``leaves`` (chosen by :func:`neat.kernel_selection.select_plan`,
+        cached per signature there), recorded under their dtypes for ``repr``."""
+        plan = select_plan(jnp, leaves)
+        self.plans[tuple(sorted({str(leaf.dtype) for leaf in leaves}))] = plan
+        return plan
 
     def tables(self, topology: Topology, stats_dtype, placement) -> GameTables:
         """The game's tables; for an array ``μ``, ``S = solve(I + μL, I)`` in ``stats_dtype`` as
@@ -251,6 +281,7 @@ class _Game:
             lr=lr,
             weight_decay=weight_decay,
             topology=topology if inactive else None,
+            kernels=self.plan([_real(p) for p in param_leaves]),
         )
 
         def tree_like_params(real_leaves):
