@@ -2,7 +2,7 @@
 
 XLA:CPU fuses no multi-output loops, so the XLA-op kernels (``"jax"``) read the tensors
 more often than a step needs. Here the statistics pass and the moments' update are each ONE
-custom call over all tensors of a dtype (:mod:`neat.backends._jax_ffi_loops`, typed FFI API,
+custom call over all tensors of a dtype (:mod:`neat.backends.numba.jax_ffi_loops`, typed FFI API,
 ``api_version=1``) into numba loops: the statistics read ``g, m, v`` once (the ``"numba"``
 set's compiled loop), the moments' update reads ``g, m, v`` once and writes ``m, v`` into the
 same buffers (the results alias the inputs: with donation in place, without it XLA copies
@@ -44,7 +44,7 @@ def jax_ffi_unsupported(xp, params) -> str | None:
     bad = sorted({str(p.dtype) for p in params} - set(_DTYPES))
     if bad:
         return f"the jax_ffi kernels run float32/float64 arrays, not {', '.join(bad)}"
-    from neat.backends.numba_backend import numba_missing
+    from neat.backends.numba.kernels import numba_missing
 
     return numba_missing()
 
@@ -54,9 +54,9 @@ def _registered(dtype: str) -> None:
     """Register the two FFI targets of ``dtype`` with XLA:CPU (once per process)."""
     import jax
 
-    from neat.backends import _jax_ffi_loops
+    from neat.backends.numba.first_use import compiled_modules
 
-    for pass_name, handler in zip(("statistics", "moments"), _jax_ffi_loops.handlers(dtype)):
+    for pass_name, handler in zip(("statistics", "moments"), compiled_modules().jax_ffi_loops.handlers(dtype)):
         jax.ffi.register_ffi_target(
             _TARGET.format(pass_name=pass_name, dtype=dtype),
             jax.ffi.pycapsule(handler.address),

@@ -6,7 +6,7 @@ weights and biases (``blocks``: 32 tensors, 28.3M parameters), many tiny tensors
 (``game100``: a step that is all game and bookkeeping, SPEC steps 1–7 and the per-tensor
 scalars). Timed: the whole ``neat.NGAdam.step`` (default kernels: one compiled call, the game
 included), and the two passes alone (the statistics and in-place update passes of
-:class:`neat.backends.numba_backend.NumbaKernels`, called separately); AdamW runs on the same
+:class:`neat.backends.numba.kernels.NumbaKernels`, called separately); AdamW runs on the same
 arrays through ``torch.from_numpy``. Steps are interleaved (A, B, A, B, ...) and medians reported.
 Also reports the first ``neat.NGAdam`` step's time (compilation) in a fresh process, once with
 numba's on-disk cache cleared (cold) and once with it filled (cached). Not a test::
@@ -33,7 +33,7 @@ import time
 from benchmarks.numpy_step import Problem
 problem = Problem([(5,)])
 start = time.perf_counter()
-import neat.backends._numba_loops
+import neat.backends.numba.loops
 imported = time.perf_counter()
 problem.ngadam()()
 print(imported - start, time.perf_counter() - imported)
@@ -67,7 +67,7 @@ class Problem:
         """The two passes of an in-place NG-Adam step (numba kernels)."""
         import array_api_compat.numpy as xp
 
-        from neat.backends.numba_backend import NumbaKernels
+        from neat.backends.numba.kernels import NumbaKernels
 
         kernels = NumbaKernels()
         stats = kernels.statistics(xp, self.grads, self.exp_avg, self.exp_avg_sq, self.scalars, np.float32)
@@ -114,8 +114,8 @@ def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
     import array_api_compat.numpy as xp
 
     from neat import functional, game
-    from neat.backends import _numba_game
-    from neat.backends.numba_backend import CompiledGame, fused_arguments
+    from neat.backends.numba import game as numba_game
+    from neat.backends.numba.kernels import CompiledGame, fused_arguments
     from neat.config import NGAdamConfig
     from neat.state import GameState
     from neat.topology import Topology
@@ -142,7 +142,7 @@ def game_seconds(players: int = 100, rounds: int = 2000) -> dict:
         config, config.lr, config.weight_decay,
     )  # fmt: skip
     candidates = {
-        "fused": lambda: _numba_game.play(*arguments),
+        "fused": lambda: numba_game.play(*arguments),
         "compiled": step(CompiledGame()),
         "numpy": step(game),
     }
@@ -169,9 +169,9 @@ def main(argv=None):
     import numba
     import torch
 
-    from neat.backends.numba_backend import numba_missing
+    from neat.backends.numba.first_use import compiled_modules
 
-    numba_missing()  # lets NEAT choose numba's thread pool first, as it does in a user's process
+    compiled_modules()  # lets NEAT choose numba's thread pool first, as it does in a user's process
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ def _passes(params) -> dict:
     """``{name: (run, arrays read, arrays written)}`` for NEAT's two passes on ``params``."""
     import array_api_compat.torch as xp
 
-    from neat.backends.numba_backend import NumbaKernels
+    from neat.backends.numba.kernels import NumbaKernels
     from neat.kernels import TensorScalars
 
     grads = [p.grad for p in params]

@@ -27,7 +27,7 @@ BUILT_IN_PLUGINS = {
     "jax": "neat.backends.jax_backend",
     "jax_ffi": "neat.backends.jax_ffi_backend",
     "cupy": "neat.backends.cupy_backend",
-    "numba": "neat.backends.numba_backend",
+    "numba": "neat.backends.numba.kernels",
     "triton": "neat.backends.triton_backend",
     "torch_adapter": "neat.adapters.torch_adapter",
     "optax_adapter": "neat.adapters.optax_adapter",

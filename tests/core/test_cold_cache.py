@@ -18,7 +18,7 @@ import pytest
 
 DRIVER = Path(__file__).with_name("cold_cache_steps.py")
 #: NEAT's modules whose functions numba compiles and caches on disk.
-COMPILED_MODULES = ("_numba_loops", "_numba_game", "_numba_openmp", "_jax_ffi_loops")
+COMPILED_MODULES = ("unsafe", "loops", "game", "openmp", "jax_ffi_loops")
 
 
 def _caches(decorator, module) -> bool:
@@ -38,7 +38,7 @@ def cached_entry_points() -> set[str]:
     (a function defined inside a factory as numba names it: ``factory.locals.function``)."""
     names = set()
     for name in COMPILED_MODULES:
-        module = importlib.import_module(f"neat.backends.{name}")
+        module = importlib.import_module(f"neat.backends.numba.{name}")
         for outer in ast.parse(Path(module.__file__).read_text()).body:
             if not isinstance(outer, ast.FunctionDef):
                 continue
@@ -73,7 +73,7 @@ def test_the_entry_point_list_reads_every_cached_decorator():
     """The source scan finds the module-level loops and the factories' compiled closures."""
     pytest.importorskip("numba", reason="numba is an optional dependency (the cpu extra)")
     found = cached_entry_points()
-    assert {"_numba_loops.statistics", "_numba_loops.serial_statistics", "_numba_game.play"} <= found
-    assert "_jax_ffi_loops._statistics_handler.locals.handler" in found
-    assert "_numba_openmp._update_worker.locals.worker" in found
-    assert "_numba_loops._view" not in found  # compiled, but not cached (inlined where it is used)
+    assert {"loops.statistics", "loops.serial_statistics", "game.play"} <= found
+    assert "jax_ffi_loops._statistics_handler.locals.handler" in found
+    assert "openmp._update_worker.locals.worker" in found
+    assert "unsafe.view" not in found  # compiled, but not cached (inlined where it is used)

@@ -1,4 +1,4 @@
-"""The numba kernel set (``neat.backends.numba_backend``) against :data:`neat.kernels.GENERIC`:
+"""The numba kernel set (``neat.backends.numba.kernels``) against :data:`neat.kernels.GENERIC`:
 both passes on random multi-tensor problems (scalars, empty tensors, sizes across block
 boundaries), every dtype, in place or not; skipped steps; selection; whole runs."""
 
@@ -18,11 +18,11 @@ from .problems import random_problem
 
 numba = pytest.importorskip("numba", reason="the numba kernels need numba (optional: pip install 'neat-nash[cpu]')")
 
-from neat.backends import numba_backend  # noqa: E402
-from neat.backends._numba_loops import BLOCK  # noqa: E402
-from neat.backends._numba_openmp import _share  # noqa: E402
+from neat.backends.numba import kernels as numba_kernels  # noqa: E402
+from neat.backends.numba.loops import BLOCK  # noqa: E402
+from neat.backends.numba.openmp import _share  # noqa: E402
 
-NUMBA = numba_backend.NumbaKernels()
+NUMBA = numba_kernels.NumbaKernels()
 SHAPES = [(), (0,), (1,), (7,), (BLOCK - 1,), (BLOCK,), (BLOCK + 1,), (3, BLOCK // 2 + 5), (2, 3, 4), (0, 4)]
 CASES = [("numpy", d) for d in ("float64", "float32", "float16")] + [
     ("torch", d) for d in ("float64", "float32", "float16", "bfloat16")
@@ -139,9 +139,9 @@ def copies(arrays):
 @pytest.fixture(params=["serial", "parallel"])
 def pool(request, monkeypatch):
     """Run the passes on one thread or on numba's pool, whatever their size."""
-    from neat.backends import _numba_loops
+    from neat.backends.numba import loops
 
-    monkeypatch.setattr(_numba_loops, "PARALLEL_ELEMENTS", 0 if request.param == "parallel" else 2**62)
+    monkeypatch.setattr(loops, "PARALLEL_ELEMENTS", 0 if request.param == "parallel" else 2**62)
     return request.param
 
 
@@ -265,7 +265,7 @@ def test_sums_do_not_depend_on_the_thread_count():
 
 def test_block_table_covers_each_tensor_in_order_without_straddling():
     sizes = (0, 1, BLOCK, 2 * BLOCK + 1, 5)
-    table = numba_backend._block_table(sizes, None)
+    table = numba_kernels._block_table(sizes, None)
     assert table.dtype == np.int64 and not table.flags.writeable
     assert table[:, 0].tolist() == [1, 2, 3, 3, 3, 4]
     for k, size in enumerate(sizes):
@@ -273,12 +273,12 @@ def test_block_table_covers_each_tensor_in_order_without_straddling():
         covered = [i for _, start, stop in rows for i in range(start, stop)]
         assert covered == list(range(size)) and np.all(rows[:, 2] - rows[:, 1] <= BLOCK)
     members = np.array([3, 1], dtype=np.int64).tobytes()
-    assert numba_backend._block_table(sizes, members)[:, 0].tolist() == [3, 3, 3, 1]
+    assert numba_kernels._block_table(sizes, members)[:, 0].tolist() == [3, 3, 3, 1]
 
 
 @numba.njit
 def _thread_runs(blocks, elements, threads):
-    """``(first, stop)`` of each thread's run of blocks (:func:`neat.backends._numba_openmp._share`)."""
+    """``(first, stop)`` of each thread's run of blocks (:func:`neat.backends.numba.openmp._share`)."""
     return [(r.start, r.stop) for r in [_share(blocks, elements, t, threads) for t in range(threads)]]
 
 
@@ -287,7 +287,7 @@ def _thread_runs(blocks, elements, threads):
 )
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 def test_openmp_threads_share_the_blocks_in_contiguous_runs_of_about_equal_elements(sizes, threads):
-    table = numba_backend._block_table(sizes, None)
+    table = numba_kernels._block_table(sizes, None)
     elements = int(np.sum(table[:, 2] - table[:, 1]))
     shares = _thread_runs(table, elements, threads)
     assert [start for start, _ in shares[1:]] == [stop for _, stop in shares[:-1]]  # contiguous, in order
@@ -301,29 +301,29 @@ def test_selection_picks_numba_for_numpy_and_torch_cpu():
     numpy_xp = array_api_compat.numpy
     assert select_kernels(numpy_xp, [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)], None).name == "numba"
     assert select_kernels(numpy_xp, [np.zeros(3, np.float64)], "numba").name == "numba"
-    assert "float16/float32/float64" in numba_backend.numba_unsupported(numpy_xp, [np.zeros(3, np.longdouble)])
+    assert "float16/float32/float64" in numba_kernels.numba_unsupported(numpy_xp, [np.zeros(3, np.longdouble)])
     torch = pytest.importorskip("torch", reason="torch is an optional framework")
     import array_api_compat.torch as torch_xp
 
     for dtype in (torch.float32, torch.bfloat16):
         assert select_kernels(torch_xp, [torch.zeros(3, dtype=dtype)], None).name == "numba"
-    reason = numba_backend.numba_unsupported(torch_xp, [torch.zeros(3, device="meta")])
+    reason = numba_kernels.numba_unsupported(torch_xp, [torch.zeros(3, device="meta")])
     assert "CPU" in reason
 
 
 def test_unsupported_when_numba_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)
-    numba_backend.numba_missing.cache_clear()
+    numba_kernels.numba_missing.cache_clear()
     try:
-        reason = numba_backend.numba_unsupported(array_api_compat.numpy, [np.zeros(3, np.float32)])
+        reason = numba_kernels.numba_unsupported(array_api_compat.numpy, [np.zeros(3, np.float32)])
     finally:
-        numba_backend.numba_missing.cache_clear()
+        numba_kernels.numba_missing.cache_clear()
     assert "numba" in reason and "pip install" in reason
 
 
 def test_unsupported_does_not_import_torch():
     code = (
-        "import sys, numpy as np\nfrom neat.backends.numba_backend import numba_unsupported\n"
+        "import sys, numpy as np\nfrom neat.backends.numba.kernels import numba_unsupported\n"
         "assert numba_unsupported(None, [np.zeros(3, np.float32)]) is None\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
@@ -372,7 +372,7 @@ def test_numpy_data_addresses_are_those_of_ctypes():
     base = np.arange(40.0)
     arrays = [base, base[3:], base[5:9].reshape(2, 2), np.zeros(()), np.zeros(0, np.float32), np.ones(7, np.float16)]
     expected = [a.ctypes.data for a in arrays]
-    assert numba_backend._numpy_addresses(arrays).tolist() == expected
+    assert numba_kernels._numpy_addresses(arrays).tolist() == expected
 
 
 def test_inplace_into_a_read_only_array_raises():
@@ -442,7 +442,7 @@ def test_compiled_game_equals_the_array_game():
         array_api_compat.numpy, "cpu", np.float64
     )
     num_tensors, num_players = len(params), len(players)
-    compiled = numba_backend.CompiledGame()
+    compiled = numba_kernels.CompiledGame()
     for count, non_finite in ((0, False), (7, False), (7, True)):
         state = GameState(
             np.asarray(count, np.int32),
@@ -501,14 +501,14 @@ def pools(monkeypatch):
     """A function that makes fused steps run their passes on one thread, numba's pool, or torch's
     OpenMP pool (two threads), whatever their size."""
     torch = pytest.importorskip("torch", reason="torch's OpenMP pool needs torch (an optional framework)")
-    from neat.backends import _numba_loops, _numba_openmp
+    from neat.backends.numba import loops, openmp
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
 
     def use(name):
-        monkeypatch.setattr(_numba_loops, "PARALLEL_ELEMENTS", 0 if name == "numba" else 2**62)
-        monkeypatch.setattr(_numba_openmp, "OPENMP_ELEMENTS", 0 if name == "openmp" else 2**62)
+        monkeypatch.setattr(loops, "PARALLEL_ELEMENTS", 0 if name == "numba" else 2**62)
+        monkeypatch.setattr(openmp, "OPENMP_ELEMENTS", 0 if name == "openmp" else 2**62)
 
     yield use
     torch.set_num_threads(threads)
@@ -541,15 +541,15 @@ def _large_steps(backend, kernels, inplace, num_steps=6):
 def _steps_on_pool(use, pool, library, dtype):
     """:func:`_large_steps` in place with the numba kernels on ``pool``, after checking that the
     step chooses that pool."""
-    from neat.backends import _numba_openmp
+    from neat.backends.numba import openmp
 
     use(pool)
     backend = Backend(library, dtype)
     storage = {"float64": "d", "float32": "f", "bfloat16": "H", "float16": "h"}
     formats = tuple(storage[name] for name in (dtype, dtype, backend.state_dtype, backend.state_dtype))
     elements = sum(int(np.prod(s)) for s in LARGE_SHAPES)
-    modes = {"serial": _numba_openmp.SERIAL, "numba": _numba_openmp.NUMBA_POOL, "openmp": _numba_openmp.OPENMP}
-    assert _numba_openmp.pool(formats, backend.stats_dtype.char, elements, pool == "numba")[0] == modes[pool]
+    modes = {"serial": openmp.SERIAL, "numba": openmp.NUMBA_POOL, "openmp": openmp.OPENMP}
+    assert openmp.pool(formats, backend.stats_dtype.char, elements, pool == "numba")[0] == modes[pool]
     return _large_steps(backend, NUMBA, inplace=True)
 
 
@@ -600,7 +600,7 @@ def test_cached_compilations_are_dropped_when_a_compiled_module_changes(tmp_path
     another, so their cached compilations go when any of their sources differs from the recorded one."""
     from numba.core.caching import FunctionCache
 
-    from neat.backends import _numba_loops as loops
+    from neat.backends.numba import first_use, loops
 
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
     cache = Path(FunctionCache(loops.block_table.py_func)._cache_path)
@@ -608,8 +608,8 @@ def test_cached_compilations_are_dropped_when_a_compiled_module_changes(tmp_path
 
     def cached_files():
         ours = [
-            cache / "_numba_game.play-95.py311.nbi",
-            cache / "_numba_openmp._update_worker.locals.worker-9.py311.1.nbc",
+            cache / "game.play-95.py311.nbi",
+            cache / "openmp._update_worker.locals.worker-9.py311.1.nbc",
         ]
         other = cache / "someone_else.f-1.py311.nbi"
         for path in (*ours, other):
@@ -617,11 +617,11 @@ def test_cached_compilations_are_dropped_when_a_compiled_module_changes(tmp_path
         return ours, other
 
     ours, other = cached_files()
-    loops.drop_stale_compilations()  # no record of the sources they came from
+    first_use.drop_stale_compilations()  # no record of the sources they came from
     assert not any(path.exists() for path in ours) and other.exists()
     ours, other = cached_files()
-    loops.drop_stale_compilations()  # compiled from these sources
+    first_use.drop_stale_compilations()  # compiled from these sources
     assert all(path.exists() for path in ours)
-    (cache / loops.SOURCES_MARKER).write_text("the digest of other sources")
-    loops.drop_stale_compilations()
+    (cache / first_use.SOURCES_MARKER).write_text("the digest of other sources")
+    first_use.drop_stale_compilations()
     assert not any(path.exists() for path in ours) and other.exists()

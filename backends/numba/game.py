@@ -8,9 +8,10 @@ statistics dtype (the array version rounds each operation to that dtype: float32
 can differ by a few units in the last place, float64 ones by about one).
 
 :func:`play` runs a whole in-place step as one call: the statistics pass of
-:mod:`neat.backends._numba_loops`, :func:`settle`, then its update pass.
+:mod:`neat.backends.numba.loops`, :func:`settle`, then its update pass. Both read the step's
+numbers from one array laid out as :mod:`neat.backends.numba.layout` says.
 
-Imported only when the numba kernels run.
+Loaded at the first use of the compiled kernels (:mod:`neat.backends.numba.first_use`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from neat.backends import _numba_openmp as openmp
-from neat.backends._numba_loops import serial_statistics, serial_update, statistics, update
-from neat.backends.numba_backend import HYPERPARAMETERS
+from neat.backends.numba import layout, openmp
+from neat.backends.numba.loops import serial_statistics, serial_update, statistics, update
+
+_per_tensor = njit(inline="always")(layout.per_tensor)
 
 
 @njit(cache=True, error_model="numpy")
@@ -37,20 +39,23 @@ def direction_scalars(tensor_count, beta1, beta2, eps, out):
 
 
 @njit(cache=True, error_model="numpy")
-def settle(tensor_sums, tables, state, hyper, lr, weight_decay, direction, scalars, new_state):
+def settle(tensor_sums, tables, state, values, direction, scalars, new_state):
     """SPEC steps 0, 1, 3–7 and the per-tensor scalars of steps 6, 8, 9, for one step.
 
     ``tensor_sums``: ``(K, 3)`` sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; ``tables``: the
     :class:`~neat.topology.GameTables` arrays; ``state``: ``count, skipped`` (1-element arrays),
-    ``tensor_count, log_step, alignment, conflict``; ``hyper``: ``γ, ζ, ρ, log λmin, log λmax``;
-    ``lr``, ``weight_decay``: ``(K,)``; ``direction``: the four ``(K,)`` rows of :func:`direction_scalars`.
+    ``tensor_count, log_step, alignment, conflict``; ``values``: the step's numbers
+    (:mod:`~neat.backends.numba.layout`: ``γ, ζ, ρ, log λmin, log λmax`` and ``lr``, ``weight_decay``
+    per tensor are read); ``direction``: the four ``(K,)`` rows of :func:`direction_scalars`.
     Writes the :class:`~neat.kernels.TensorScalars` rows into ``scalars`` (6, K) and the new
     state into ``new_state`` (the old values of the per-player fields where the step is skipped);
     returns ``finite``."""
     owner, members, member_mask, neighbours, weights = tables
     count, skipped, tensor_count, log_step, alignment, conflict = state
     new_count, new_skipped, new_tensor_count, new_log_step, new_alignment, new_conflict = new_state
-    gamma, zeta, leak, log_low, log_high = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    gamma, zeta, leak = values[layout.GAMMA], values[layout.ZETA], values[layout.LEAK]
+    log_low, log_high = values[layout.LOG_STEP_LOW], values[layout.LOG_STEP_HIGH]
+    lr, weight_decay = _per_tensor(values, layout.LR, owner.size), _per_tensor(values, layout.WEIGHT_DECAY, owner.size)
     players = members.shape[0]
 
     # Step 3: player sums; step 0: the step is taken only when every ⟨g,g⟩ is finite.
@@ -108,24 +113,22 @@ def play(blocks, addresses, likes, state, tables, values, pool):
     """SPEC steps 0–9 in place over the tensors at ``addresses`` (rows ``θ, g, m, v``) of formats
     ``likes``: :func:`direction_scalars`, the statistics pass, :func:`settle` (the new state
     written into ``state``, whose ``log_step`` has the statistics dtype), the update pass.
-    ``values``: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``, then ``lr`` and ``weight_decay`` per
-    tensor. ``pool``: where the passes run (:func:`neat.backends._numba_openmp.pool`: torch's
+    ``values``: the step's numbers (:mod:`~neat.backends.numba.layout`). ``pool``: where the
+    passes run (:func:`neat.backends.numba.openmp.pool`: torch's
     OpenMP pool, numba's pool, or this thread). The passes are the compiled functions of the
     two-pass kernels, called as they are."""
     p_at, g_at, m_at, v_at = addresses[0], addresses[1], addresses[2], addresses[3]
     rows = (p_at, g_at, m_at, v_at)
     _, g_like, m_like, v_like = likes
     tensors, stats_dtype = p_at.size, state[3].dtype
-    hyper = values[:HYPERPARAMETERS]
-    lr, weight_decay = values[HYPERPARAMETERS : HYPERPARAMETERS + tensors], values[HYPERPARAMETERS + tensors :]
     direction, totals = np.empty((4, tensors), stats_dtype), np.zeros((tensors, 3))
     tensor_sums, scalars = np.empty((tensors, 3), stats_dtype), np.empty((6, tensors), stats_dtype)
-    beta1, beta2 = hyper[0], hyper[1]
+    beta1, beta2 = values[layout.BETA1], values[layout.BETA2]
     betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
-    direction_scalars(state[2], beta1, beta2, hyper[2], direction)
+    direction_scalars(state[2], beta1, beta2, values[layout.EPS], direction)
     partial = np.empty((blocks.shape[0], 3))
     words = openmp.argument_words(blocks, rows, direction, partial, scalars, betas, pool)
-    mode = pool[0]
+    mode = pool[openmp.MODE]
     if mode == openmp.OPENMP:
         openmp.statistics(pool, words, blocks, partial, totals)
     elif mode == openmp.NUMBA_POOL:
@@ -137,7 +140,7 @@ def play(blocks, addresses, likes, state, tables, values, pool):
             tensor_sums[k, c] = totals[k, c]
     finite = np.empty((), np.bool_)
     directions = (direction[0], direction[1], direction[2], direction[3])
-    finite[()] = settle(tensor_sums, tables, state, hyper[3:], lr, weight_decay, directions, scalars, state)
+    finite[()] = settle(tensor_sums, tables, state, values, directions, scalars, state)
     columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
     in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
     if mode == openmp.OPENMP:

@@ -1,28 +1,30 @@
-"""The compiled loops of :mod:`neat.backends.numba_backend` (imported only when they run).
+"""The compiled passes of the numba kernels (:mod:`neat.backends.numba.kernels`).
 
 Every tensor travels as its address (an ``int64``); a loop rebuilds each block of it from
-the address (:func:`_view`), so one call covers any number of tensors without unboxing a
-Python object per tensor. The work is cut into fixed-size blocks of elements (``BLOCK``,
-never straddling two tensors) listed in a block table ``(tensor, start, stop)``; blocks
-run in parallel (``prange``), and the statistics' per-block partial sums are added per
-tensor in block order afterwards, so the sums do not depend on the number of threads.
+the address (:func:`neat.backends.numba.unsafe.view`), so one call covers any number of
+tensors without unboxing a Python object per tensor. The work is cut into fixed-size blocks
+of elements (``BLOCK``, never straddling two tensors) listed in a block table ``(tensor,
+start, stop)``; blocks run in parallel (``prange``), and the statistics' per-block partial
+sums are added per tensor in block order afterwards, so the sums do not depend on the
+number of threads.
 
 Storage formats: ``float64`` and ``float32`` are read as they are; 16-bit floats
 travel as their bits, ``float16`` as ``int16`` and ``bfloat16`` as ``uint16``, and are
 widened to the compute dtype (that of ``m``) on load and rounded to nearest even on store.
+
+Loaded at the first use of the compiled kernels (:mod:`neat.backends.numba.first_use`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
+
+from neat.backends.numba.unsafe import view
 
 #: Elements per block of the parallel decomposition.
 BLOCK = 1 << 14
@@ -36,23 +38,8 @@ CHUNK = 1 << 10
 #: Counted in elements, not blocks: a hundred one-element tensors are a hundred blocks.
 PARALLEL_ELEMENTS = 32 * BLOCK
 
-
-@intrinsic
-def _pointer(typingctx, address, like):
-    """``address`` (an integer) as a pointer to elements of ``like``'s dtype."""
-    signature = types.CPointer(like.dtype)(address, like)
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
-
-    return signature, codegen
-
-
-@njit(inline="always")
-def _view(address, start, stop, like):
-    """Elements ``start:stop`` of the 1-D array of ``like``'s dtype at ``address``, as an array
-    indexed from 0 (so that LLVM sees non-negative indices: no wrap-around, loops vectorise)."""
-    return numba.carray(_pointer(address + start * like.itemsize, like), stop - start)
+#: An empty array of each storage format: the argument that tells a compiled loop how to read a tensor.
+LIKES = {fmt: np.empty(0, fmt) for fmt in (np.float64, np.float32, np.int16, np.uint16)}
 
 
 @njit(cache=True)
@@ -68,15 +55,6 @@ def block_table(sizes):
             table[b, 0], table[b, 1], table[b, 2] = k, start, min(start + BLOCK, sizes[k])
             b += 1
     return table
-
-
-@njit(cache=True)
-def read_words(addresses, offset):
-    """The ``int64`` stored at each ``addresses[i] + offset``."""
-    words = np.empty_like(addresses)
-    for i in range(addresses.size):
-        words[i] = _view(addresses[i] + offset, 0, 1, addresses)[0]
-    return words
 
 
 def _scalar_intrinsic(result_type, argument_type, emit):
@@ -176,8 +154,8 @@ def block_sums(blocks, b, g_at, m_at, v_at, g_like, m_like, v_like, prev_scale, 
     grad_sq = cross = dir_sq = 0.0
     for first in range(start, stop, CHUNK):
         last = min(first + CHUNK, stop)
-        g, m = _view(g_at[k], first, last, g_like), _view(m_at[k], first, last, m_like)
-        v = _view(v_at[k], first, last, v_like)
+        g, m = view(g_at[k], first, last, g_like), view(m_at[k], first, last, m_like)
+        v = view(v_at[k], first, last, v_like)
         chunk = _chunk_sums(g, m, v, scale, shift, g_like, m_like, v_like)
         grad_sq += np.float64(chunk[0])
         cross += np.float64(chunk[1])
@@ -264,10 +242,10 @@ def update_block(blocks, b, addresses, likes, scalars, betas, take_step, separat
     prev_scale, prev_shift, nge, decay, step, shift = scalars
     writes = (p_like, m_like, v_like)
     k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
-    p, g = _view(p_at[k], start, stop, p_like), _view(g_at[k], start, stop, g_like)
-    m, v = _view(m_at[k], start, stop, m_like), _view(v_at[k], start, stop, v_like)
-    p_out, m_out = _view(p_to[k], start, stop, p_like), _view(m_to[k], start, stop, m_like)
-    v_out = _view(v_to[k], start, stop, v_like)
+    p, g = view(p_at[k], start, stop, p_like), view(g_at[k], start, stop, g_like)
+    m, v = view(m_at[k], start, stop, m_like), view(v_at[k], start, stop, v_like)
+    p_out, m_out = view(p_to[k], start, stop, p_like), view(m_to[k], start, stop, m_like)
+    v_out = view(v_to[k], start, stop, v_like)
     coefficients = (
         _widen(prev_scale[k], m_like),
         _widen(prev_shift[k], m_like),
@@ -299,39 +277,3 @@ def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
 def serial_update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
     """:func:`_update` on one thread: for passes too small to repay waking the thread pool."""
     _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)
-
-
-#: The modules whose compiled functions numba caches on disk: they inline one another's functions
-#: (and ``numba_backend``'s constants) into their compiled code.
-COMPILED_SOURCES = ("_numba_loops.py", "_numba_openmp.py", "_numba_game.py", "_jax_ffi_loops.py", "numba_backend.py")
-#: Beside numba's cache files: the digest of :data:`COMPILED_SOURCES` they were compiled from.
-SOURCES_MARKER = "neat-compiled-sources.sha256"
-
-
-def drop_stale_compilations() -> None:
-    """Delete numba's cached compilations of :data:`COMPILED_SOURCES` when those sources changed.
-
-    numba checks a cached function against its own file only, so after a change to another of
-    these files (an edit, or an upgrade that keeps this file's timestamp and size) it would load
-    code compiled with the other file's old functions: a fused step built with another layout of
-    its argument words computes wrong numbers. Runs when this module is imported, before any
-    compiled function of these modules is loaded."""
-    from numba.core.caching import FunctionCache
-
-    folder = Path(__file__).resolve().parent
-    digest = hashlib.sha256(b"".join((folder / name).read_bytes() for name in COMPILED_SOURCES)).hexdigest()
-    cache = Path(FunctionCache(block_table.py_func)._cache_path)
-    marker = cache / SOURCES_MARKER
-    if marker.is_file() and marker.read_text() == digest:
-        return
-    try:
-        for name in COMPILED_SOURCES:
-            for path in cache.glob(f"{Path(name).stem}.*.nb[ic]"):
-                path.unlink(missing_ok=True)
-        cache.mkdir(parents=True, exist_ok=True)
-        marker.write_text(digest)
-    except OSError:  # a cache numba cannot write to either: nothing of ours is cached there
-        pass
-
-
-drop_stale_compilations()

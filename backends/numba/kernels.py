@@ -1,22 +1,24 @@
-"""Fused multi-tensor CPU kernels (numba) for NumPy arrays and torch CPU tensors.
+"""The ``"numba"`` kernel set and its registration: fused multi-tensor CPU kernels for NumPy arrays
+and torch CPU tensors.
 
 Each pass of a step (SPEC "Cost") is ONE compiled, parallel call over all tensors
-(:mod:`neat.backends._numba_loops`): the tensors travel as arrays of data addresses, cut
+(:mod:`neat.backends.numba.loops`): the tensors travel as arrays of data addresses, cut
 into blocks by a table cached per tensor-size signature, so the Python work of a pass is
 O(K) attribute reads (addresses, sizes, dtypes, contiguity). The statistics pass reads
 ``g, m, v`` once; the update pass reads ``θ, g, m, v`` once and writes ``θ, m, v`` once.
 
 The per-player game runs on NumPy arrays (:attr:`NumbaKernels.game_xp`), also for torch
-tensors, as two compiled calls (:class:`CompiledGame`, :mod:`neat.backends._numba_game`).
+tensors, as two compiled calls (:class:`CompiledGame`, :mod:`neat.backends.numba.game`).
 numba is optional (``pip install 'neat-nash[cpu]'``) and imported only when the kernels
-can apply; torch is never imported here, only recognised when it already is.
+can apply; the compiled modules are reached through
+:func:`~neat.backends.numba.first_use.compiled_modules` only. torch is never imported here,
+only recognised when it already is.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -25,11 +27,13 @@ from typing import Any
 import array_api_compat.numpy
 import numpy as np
 
+from neat.backends.numba.first_use import CompiledModules, compiled_modules
+from neat.backends.numba.layout import step_values
 from neat.hookspecs import hookimpl
 from neat.kernels import Statistics
 
 #: Storage format of each supported element dtype: the NumPy dtype the compiled loops read
-#: (16-bit floats as their bits, see :mod:`neat.backends._numba_loops`).
+#: (16-bit floats as their bits, see :mod:`neat.backends.numba.loops`).
 _NUMPY_FORMATS = {np.dtype(np.float64): np.float64, np.dtype(np.float32): np.float32, np.dtype(np.float16): np.int16}
 _TORCH_FORMATS = {"float64": np.float64, "float32": np.float32, "float16": np.int16, "bfloat16": np.uint16}
 #: Dtypes ``m`` and ``v`` may have: the compute dtype of a tensor is that of its ``m``.
@@ -38,15 +42,13 @@ _STATE_FORMATS = (np.float64, np.float32)
 
 def _on_thread_pool(sizes: tuple[int, ...]) -> bool:
     """Whether a pass over tensors of ``sizes`` is worth numba's thread pool
-    (``_numba_loops.PARALLEL_ELEMENTS``, read when called; the FFI handlers of the jax_ffi set read
+    (``loops.PARALLEL_ELEMENTS``, read when called; the FFI handlers of the jax_ffi set read
     it when they compile)."""
-    from neat.backends import _numba_loops as loops
-
-    return sum(sizes) >= loops.PARALLEL_ELEMENTS
+    return sum(sizes) >= compiled_modules().loops.PARALLEL_ELEMENTS
 
 
-#: numba's workqueue thread pool (see :mod:`neat.backends._numba_loops`) must not be entered
-#: from two threads at once.
+#: numba's workqueue thread pool (see :mod:`neat.backends.numba.loops`) and torch's OpenMP pool
+#: (:mod:`neat.backends.numba.unsafe`) must not be entered from two threads at once.
 _ONE_CALL_AT_A_TIME = threading.Lock()
 
 
@@ -83,17 +85,12 @@ def numba_unsupported(xp, params: Sequence[Any]) -> str | None:
 
 @functools.cache
 def numba_missing() -> str | None:
-    """Why numba cannot be used here (not installed, fails to import), or ``None``."""
+    """Why numba cannot be used here (not installed, fails to import), or ``None``. Only checks:
+    numba is configured at the first use (:mod:`neat.backends.numba.first_use`)."""
     try:
-        import numba
+        import numba  # noqa: F401
     except ImportError as error:
         return f"numba is not available ({error}); install it with: pip install 'neat-nash[cpu]'"
-    # numba's default OpenMP pool keeps its threads spinning after every call, which takes the
-    # cores from torch's own OpenMP pool (a fused AdamW step measured 3-10x slower right after a
-    # numba call on 2 cores). The workqueue pool sleeps instead. A layer the user chose is kept.
-    config: Any = numba.config
-    if "NUMBA_THREADING_LAYER" not in os.environ and config.THREADING_LAYER == "default":
-        config.THREADING_LAYER = "workqueue"
     return None
 
 
@@ -109,7 +106,7 @@ class NumbaKernels:
     fixed blocks, added in order). The update pass recomputes ``u`` from the old ``m, v``.
     Arrays that are not C-contiguous go through contiguous copies (written back in place).
     A fused in-place step (:meth:`fused_play`) runs its passes on torch's OpenMP pool where torch
-    is loaded (:mod:`neat.backends._numba_openmp`), otherwise on numba's pool or one thread.
+    is loaded (:mod:`neat.backends.numba.openmp`), otherwise on numba's pool or one thread.
     """
 
     name = "numba"
@@ -121,8 +118,7 @@ class NumbaKernels:
 
     def statistics(self, xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype):
         """SPEC steps 2, 3: rows ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩`` (NumPy, ``stats_dtype``), no direction kept."""
-        from neat.backends import _numba_loops as loops
-
+        loops = compiled_modules().loops
         library = _library(grads[0])
         roles = [library.contiguous(arrays)[0] for arrays in (grads, exp_avg, exp_avg_sq)]
         sizes = _sizes(library, roles)
@@ -139,8 +135,7 @@ class NumbaKernels:
 
     def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
         """SPEC steps 2, 6, 8, 9: new ``(θ, m, v)``; nothing is written when ``finite`` is false."""
-        from neat.backends import _numba_loops as loops
-
+        loops = compiled_modules().loops
         library = _library(params[0])
         originals = (params, grads, exp_avg, exp_avg_sq)
         inputs, copied = zip(*(library.contiguous(arrays) for arrays in originals))
@@ -170,23 +165,23 @@ class NumbaKernels:
         return tuple(list(arrays) for arrays in outputs)
 
     def fused_play(self, params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay) -> bool:
-        """The whole step in place as one compiled call (:func:`neat.backends._numba_game.play`),
+        """The whole step in place as one compiled call (:func:`neat.backends.numba.game.play`),
         with the new game state written into ``game_state`` (NumPy arrays, or views): returns
         ``True``, or ``False`` having done nothing when the tensors need the two passes (several
         dtype combinations, arrays that are not C-contiguous)."""
         arguments = fused_arguments(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay)
         if arguments is None:
             return False
-        compiled, _ = _fused_step_modules()
+        game = _fused_step_modules().game
         with _ONE_CALL_AT_A_TIME:
-            compiled.play(*arguments)
+            game.play(*arguments)
         return True
 
 
 def fused_arguments(params, grads, exp_avg, exp_avg_sq, game_state, tables, config, lr, weight_decay):
-    """The arguments of the compiled step (:func:`neat.backends._numba_game.play`) for
+    """The arguments of the compiled step (:func:`neat.backends.numba.game.play`) for
     :meth:`NumbaKernels.fused_play`, or ``None`` when the arrays need the two passes."""
-    _, openmp = _fused_step_modules()
+    openmp = _fused_step_modules().openmp
     library = _library(params[0])
     roles = (params, grads, exp_avg, exp_avg_sq)
     if not all(library.all_contiguous(arrays) for arrays in roles):
@@ -204,82 +199,54 @@ def fused_arguments(params, grads, exp_avg, exp_avg_sq, game_state, tables, conf
         _likes(library, kind),
         _counts_as_vectors(game_state),
         tuple(tables),
-        _step_values(config, lr, weight_decay, num_tensors),
+        step_values(config, lr, weight_decay, num_tensors),
         openmp.pool(_formats(library, kind), game_state.log_step.dtype.char, sum(sizes), _on_thread_pool(sizes)),
     )
 
 
 class CompiledGame:
     """:func:`neat.game.direction_scalars` and :func:`neat.game.settle` (same arguments, same
-    results) as compiled calls on NumPy arrays: :mod:`neat.backends._numba_game`."""
+    results) as compiled calls on NumPy arrays: :mod:`neat.backends.numba.game`."""
 
     def direction_scalars(self, xp, tensor_count, stats_dtype, betas, eps) -> tuple:
-        from neat.backends import _numba_game as compiled
-
+        compiled = compiled_modules().game
         rows = np.empty((4, tensor_count.shape[0]), _numpy_dtype(stats_dtype))
         beta1, beta2, eps = np.asarray([betas[0], betas[1], eps], np.float64)
         compiled.direction_scalars(tensor_count, beta1, beta2, eps, rows)
         return tuple(rows)
 
     def settle(self, xp, tables, tensor_sums, game_state, config, lr, weight_decay, direction, out=None):
-        from neat.backends import _numba_game as compiled
         from neat.kernels import TensorScalars
         from neat.state import GameState
 
+        compiled = compiled_modules().game
         num_tensors = tables.owner.shape[0]
         state = _counts_as_vectors(game_state)
         new_state = tuple(np.empty_like(field) for field in state) if out is None else _counts_as_vectors(out)
         scalars = np.empty((6, num_tensors), game_state.log_step.dtype)
-        values = _step_values(config, lr, weight_decay, num_tensors)
-        finite = compiled.settle(
-            tensor_sums,
-            tuple(tables),
-            state,
-            values[3:HYPERPARAMETERS],
-            values[HYPERPARAMETERS : HYPERPARAMETERS + num_tensors],
-            values[HYPERPARAMETERS + num_tensors :],
-            direction,
-            scalars,
-            new_state,
-        )
+        values = step_values(config, lr, weight_decay, num_tensors)
+        finite = compiled.settle(tensor_sums, tuple(tables), state, values, direction, scalars, new_state)
         if out is None:
             out = GameState(np.reshape(new_state[0], ()), np.reshape(new_state[1], ()), *new_state[2:])
         return TensorScalars(*scalars), np.asarray(finite), out
 
 
 @functools.cache
-def _fused_step_modules() -> tuple:
-    """The compiled step's modules, imported once, after starting numba's thread pool: the step
-    links the parallel passes, whose entry into the pool numba fills in when the pool starts; a
-    step loaded from the on-disk cache does not start it (and would call a null address)."""
+def _fused_step_modules() -> CompiledModules:
+    """The compiled modules, once numba's thread pool has started: the compiled step links the
+    parallel passes, whose entry into the pool numba fills in when the pool starts; a step loaded
+    from the on-disk cache does not start it (and would call a null address)."""
     import numba
 
-    from neat.backends import _numba_game, _numba_openmp
-
+    modules = compiled_modules()  # first: it chooses the pool's threading layer
     numba.get_num_threads()
-    return _numba_game, _numba_openmp
+    return modules
 
 
 def _counts_as_vectors(game_state) -> tuple:
     """The fields of a ``GameState`` with the 0-d counts as 1-element views (the compiled
-    :func:`~neat.backends._numba_game.settle` reads and writes them)."""
+    :func:`~neat.backends.numba.game.settle` reads and writes them)."""
     return (game_state.count.reshape(1), game_state.skipped.reshape(1), *game_state[2:])
-
-
-#: Leading entries of :func:`_step_values`: ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax``.
-HYPERPARAMETERS = 8
-
-
-def _step_values(config, lr, weight_decay, count: int) -> np.ndarray:
-    """A step's numbers as one float64 array, the layout the compiled ``play`` reads:
-    ``β1, β2, ε, γ, ζ, ρ, log λmin, log λmax`` (``settle`` reads ``γ … log λmax``), then ``lr`` and
-    ``weight_decay`` per tensor (each a number, a 0-d or a ``(K,)`` array)."""
-    values = np.empty(HYPERPARAMETERS + 2 * count)
-    (beta1, beta2), (log_low, log_high) = config.betas, config.log_step_bounds
-    values[:HYPERPARAMETERS] = (beta1, beta2, config.eps, config.gamma, config.zeta, config.leak, log_low, log_high)
-    values[HYPERPARAMETERS : HYPERPARAMETERS + count] = lr
-    values[HYPERPARAMETERS + count :] = weight_decay
-    return values
 
 
 class _Arrays:
@@ -319,33 +286,12 @@ class _Arrays:
         storage = self._format_of(dtype)
         if storage is None:
             raise TypeError(f"the numba kernels cannot run arrays of dtype {dtype}")
-        return _LIKES[storage]
-
-
-_LIKES = {fmt: np.empty(0, fmt) for fmt in (np.float64, np.float32, np.int16, np.uint16)}
+        return compiled_modules().loops.LIKES[storage]
 
 
 def _numpy_addresses(arrays) -> np.ndarray:
-    """Data addresses of ndarrays, read from their ``PyArrayObject.data`` fields in one compiled
-    call where that layout was verified (``ndarray.ctypes.data`` costs ~1 µs an array), else
-    through ``ndarray.ctypes``."""
-    offset = _data_field_offset()
-    if offset is None:
-        return np.fromiter((a.ctypes.data for a in arrays), np.int64, len(arrays))
-    from neat.backends._numba_loops import read_words
-
-    return read_words(np.fromiter(map(id, arrays), np.int64, len(arrays)), offset)
-
-
-@functools.cache
-def _data_field_offset() -> int | None:
-    """The offset of ``PyArrayObject.data``: right after the object header (NumPy's C API), if
-    reading it there gives ``ndarray.ctypes.data`` for a probe array; else ``None``."""
-    from neat.backends._numba_loops import read_words
-
-    probe, offset = np.empty(3), object.__basicsize__
-    found = read_words(np.asarray([id(probe)], np.int64), offset)[0]
-    return offset if found == probe.ctypes.data else None
+    """Data addresses of ndarrays (:func:`neat.backends.numba.unsafe.numpy_addresses`)."""
+    return compiled_modules().unsafe.numpy_addresses(arrays)
 
 
 def _numpy_is_contiguous(array) -> bool:
@@ -432,10 +378,9 @@ def _likes(library: _Arrays, kind: tuple) -> tuple:
 
 @functools.lru_cache(maxsize=64)
 def _block_table(sizes: tuple[int, ...], members: bytes | None) -> np.ndarray:
-    """:func:`~neat.backends._numba_loops.block_table` of the listed tensors (all when ``members``
+    """:func:`~neat.backends.numba.loops.block_table` of the listed tensors (all when ``members``
     is None), numbered as in ``sizes``; cached per signature. Read-only."""
-    from neat.backends import _numba_loops as loops
-
+    loops = compiled_modules().loops
     size = np.asarray(sizes, np.int64)
     tensors = np.arange(len(size)) if members is None else np.frombuffer(members, np.int64)
     table = loops.block_table(np.ascontiguousarray(size[tensors]))

@@ -1,5 +1,5 @@
 """XLA FFI handlers (numba ``cfunc``) for :mod:`neat.backends.jax_ffi_backend`: the statistics pass
-(the compiled loop of :mod:`neat.backends._numba_loops`) and the moments' update (:func:`moments`)
+(the compiled loop of :mod:`neat.backends.numba.loops`) and the moments' update (:func:`moments`)
 on the buffers of an XLA:CPU custom call.
 
 A handler has the typed XLA FFI C signature ``XLA_FFI_Error* handler(XLA_FFI_CallFrame*)``
@@ -14,7 +14,10 @@ structs on an LP64 target) and answers XLA's two kinds of call:
   stages are not registered (only an execute handler is) and return at once.
 
 Buffers are used as given; their dtypes are fixed by the Python side, which registers one
-handler per element dtype (:data:`DTYPES`).
+handler per element dtype (:data:`DTYPES`). The frame and the buffers are read and written
+through :func:`neat.backends.numba.unsafe.view`.
+
+Loaded at the first use of the compiled kernels (:mod:`neat.backends.numba.first_use`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numba
 import numpy as np
 from numba import cfunc, njit, prange, types
 
-from neat.backends import _numba_loops as loops
-from neat.backends._numba_loops import _direction, _view
+from neat.backends.numba import loops
+from neat.backends.numba.loops import _direction
+from neat.backends.numba.unsafe import view
 
 #: The FFI API version whose struct layouts the handlers read (``XLA_FFI_API_MAJOR/MINOR`` of c_api.h).
 API_VERSION = (0, 3)
@@ -49,12 +53,12 @@ DTYPES = {"float32": _FLOAT32, "float64": _FLOAT64}
 
 @njit(inline="always")
 def _word(address):
-    return _view(address, 0, 1, _WORD)[0]
+    return view(address, 0, 1, _WORD)[0]
 
 
 @njit(inline="always")
 def _int32(address):
-    return _view(address, 0, 1, _INT32)[0]
+    return view(address, 0, 1, _INT32)[0]
 
 
 @njit
@@ -64,12 +68,12 @@ def _answered_query(frame) -> bool:
     if extension == 0 or _int32(extension + _EXTENSION_TYPE) != _METADATA_EXTENSION_TYPE:
         return False
     metadata = _word(extension + _EXTENSION_METADATA)
-    version = _view(metadata + _METADATA_API_VERSION, 0, 2, _WORD)
+    version = view(metadata + _METADATA_API_VERSION, 0, 2, _WORD)
     version[0], version[1] = _API_VERSION_SIZE, 0
-    numbers = _view(metadata + _METADATA_API_VERSION + 16, 0, 2, _INT32)
+    numbers = view(metadata + _METADATA_API_VERSION + 16, 0, 2, _INT32)
     numbers[0], numbers[1] = API_VERSION[0], API_VERSION[1]
-    _view(metadata + _METADATA_TRAITS, 0, 1, _INT32)[0] = 0
-    _view(metadata + _METADATA_STATE_TYPE, 0, 1, _WORD)[0] = 0
+    view(metadata + _METADATA_TRAITS, 0, 1, _INT32)[0] = 0
+    view(metadata + _METADATA_STATE_TYPE, 0, 1, _WORD)[0] = 0
     return True
 
 
@@ -77,11 +81,11 @@ def _answered_query(frame) -> bool:
 def _buffers(frame, size_at, pointers_at, first, count):
     """Data addresses and element counts of ``count`` buffers from position ``first`` of the
     frame's arguments (or results: ``size_at, pointers_at`` say which)."""
-    pointers = _view(_word(frame + pointers_at), first, first + count, _WORD)
+    pointers = view(_word(frame + pointers_at), first, first + count, _WORD)
     addresses, sizes = np.empty(count, np.int64), np.empty(count, np.int64)
     for i in range(count):
         buffer = pointers[i]
-        dims = _view(_word(buffer + _BUFFER_DIMS), 0, _word(buffer + _BUFFER_RANK), _WORD)
+        dims = view(_word(buffer + _BUFFER_DIMS), 0, _word(buffer + _BUFFER_RANK), _WORD)
         size = 1
         for d in dims:
             size *= d
@@ -92,7 +96,7 @@ def _buffers(frame, size_at, pointers_at, first, count):
 @njit
 def _rows(address, rows, count, like):
     """The ``rows`` rows of a ``(rows, count)`` array at ``address``, as a list of 1-D views."""
-    return [_view(address + r * count * like.itemsize, 0, count, like) for r in range(rows)]
+    return [view(address + r * count * like.itemsize, 0, count, like) for r in range(rows)]
 
 
 def _statistics_handler(like):
@@ -119,7 +123,7 @@ def _statistics_handler(like):
             loops.statistics(blocks, g_at, m_at, v_at, like, like, like, previous[0], previous[1], totals)
         else:
             loops.serial_statistics(blocks, g_at, m_at, v_at, like, like, like, previous[0], previous[1], totals)
-        result = _view(_word(frame + _RETS_POINTERS), 0, 1, _WORD)[0]
+        result = view(_word(frame + _RETS_POINTERS), 0, 1, _WORD)[0]
         _store(_word(result + _BUFFER_DATA), _int32(result + _BUFFER_DTYPE), totals.ravel())
         return 0
 
@@ -130,9 +134,9 @@ def _statistics_handler(like):
 def _store(address, dtype, values):
     """Write float64 ``values`` at ``address`` as float32 or float64 (``XLA_FFI_DataType``)."""
     if dtype == _F64:
-        _view(address, 0, values.size, _FLOAT64)[:] = values
+        view(address, 0, values.size, _FLOAT64)[:] = values
     else:
-        target = _view(address, 0, values.size, _FLOAT32)
+        target = view(address, 0, values.size, _FLOAT32)
         for i in range(values.size):
             target[i] = np.float32(values[i])
 
@@ -146,8 +150,8 @@ def _moments(blocks, g_at, m_at, v_at, like, columns, betas):
     keep1, weight1, keep2, weight2 = betas[0], betas[1], betas[2], betas[3]
     for b in prange(blocks.shape[0]):
         k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
-        g, m = _view(g_at[k], start, stop, like), _view(m_at[k], start, stop, like)
-        v = _view(v_at[k], start, stop, like)
+        g, m = view(g_at[k], start, stop, like), view(m_at[k], start, stop, like)
+        v = view(v_at[k], start, stop, like)
         scale, shift, nge = columns[0][k], columns[1][k], columns[2][k]
         for i in range(stop - start):
             g_i, m_i, v_i = g[i], m[i], v[i]
@@ -174,7 +178,7 @@ def _copy_unless_same(source, target, sizes, itemsize):
     """Copy each tensor at ``source[k]`` to ``target[k]`` where the two addresses differ."""
     for k in range(sizes.size):
         if source[k] != target[k]:
-            _view(target[k], 0, sizes[k] * itemsize, _BYTES)[:] = _view(source[k], 0, sizes[k] * itemsize, _BYTES)
+            view(target[k], 0, sizes[k] * itemsize, _BYTES)[:] = view(source[k], 0, sizes[k] * itemsize, _BYTES)
 
 
 def _moments_handler(like):
@@ -195,9 +199,9 @@ def _moments_handler(like):
         small, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 3)
         written, _ = _buffers(frame, _RETS_SIZE, _RETS_POINTERS, 0, 2 * count)
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
-        if _view(small[2], 0, 1, _BOOL)[0]:
+        if view(small[2], 0, 1, _BOOL)[0]:
             blocks = loops.block_table(sizes[:count])
-            columns, betas = _rows(small[0], 3, count, like), _view(small[1], 0, 4, like)
+            columns, betas = _rows(small[0], 3, count, like), view(small[1], 0, 4, like)
             if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS:  # by name, as in the statistics handler
                 moments(blocks, read[:count], written[:count], written[count:], like, columns, betas)
             else:

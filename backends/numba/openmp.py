@@ -11,26 +11,22 @@ taking the ``t``-th of ``n`` contiguous runs of the block table with about equal
 elements (:func:`_share`; the same blocks in both passes: one run per thread reads memory faster
 than every ``n``-th block, 3–4 % on GPT-2's shapes), and the calling thread waits for the
 region to end. The statistics of each block are kept apart and added in block order afterwards,
-so the sums are those of the serial pass bit for bit.
+so the sums are those of the serial pass bit for bit. The region, the runtime and the raw
+memory of the argument words are reached through :mod:`neat.backends.numba.unsafe`.
 
-Imported only when the numba kernels run.
+Loaded at the first use of the compiled kernels (:mod:`neat.backends.numba.first_use`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import glob
-import os
 import sys
 
 import numpy as np
-from llvmlite import ir
 from numba import cfunc, njit, types
-from numba.extending import intrinsic
 
-from neat.backends import _numba_loops as loops
-from neat.backends._numba_loops import _view
+from neat.backends.numba import loops
+from neat.backends.numba.unsafe import ask, start_region, torch_runtime, view
 
 #: Passes over fewer elements run on the calling thread (a region costs ~1 µs to start, and
 #: a small pass stays in one core's cache).
@@ -57,59 +53,21 @@ OPENMP_ELEMENTS = 1 << 15
 ARGUMENT_WORDS = 14
 # Slots of the pool description handed to the compiled step: how it runs its passes.
 SERIAL, NUMBA_POOL, OPENMP = 0, 1, 2
-_MODE, _PARALLEL, _POOL_THREAD_NUM, _POOL_NUM_THREADS, _THREADS, _STATISTICS_WORKER, _UPDATE_WORKER = range(7)
+MODE, _PARALLEL, _POOL_THREAD_NUM, _POOL_NUM_THREADS, _THREADS, _STATISTICS_WORKER, _UPDATE_WORKER = range(7)
 POOL_WORDS = 7
 
 _WORD, _FLOAT64 = np.empty(0, np.int64), np.empty(0, np.float64)
 
 
-@intrinsic
-def _start_region(typingctx, parallel, worker, data, threads):
-    """``GOMP_parallel(worker, data, threads, 0)`` through the function at address ``parallel``:
-    runs ``worker(data)`` on ``threads`` threads of the OpenMP pool and returns when all are done."""
-    signature = types.void(types.int64, types.int64, types.int64, types.int64)
-
-    def codegen(context, builder, sig, args):
-        pointer, int32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        function_type = ir.FunctionType(ir.VoidType(), [pointer, pointer, int32, int32])
-        function = builder.inttoptr(args[0], function_type.as_pointer())
-        builder.call(
-            function,
-            [
-                builder.inttoptr(args[1], pointer),
-                builder.inttoptr(args[2], pointer),
-                builder.trunc(args[3], int32),
-                ir.Constant(int32, 0),
-            ],
-        )
-        return context.get_dummy_value()
-
-    return signature, codegen
-
-
-@intrinsic
-def _ask(typingctx, function):
-    """The ``int`` returned by the argument-less C function at address ``function``
-    (``omp_get_thread_num``, ``omp_get_num_threads``)."""
-    signature = types.int64(types.int64)
-
-    def codegen(context, builder, sig, args):
-        function_type = ir.FunctionType(ir.IntType(32), [])
-        value = builder.call(builder.inttoptr(args[0], function_type.as_pointer()), [])
-        return builder.sext(value, ir.IntType(64))
-
-    return signature, codegen
-
-
 @njit(inline="always")
 def _table(words, slot, rows, columns, like):
-    return _view(words[slot], 0, rows * columns, like).reshape((rows, columns))
+    return view(words[slot], 0, rows * columns, like).reshape((rows, columns))
 
 
 @njit(inline="always")
 def _addresses(words, slot):
     """The tensors' addresses of one role (``θ``, ``g``, ``m`` or ``v``)."""
-    return _view(words[slot], 0, words[_TENSORS], _WORD)
+    return view(words[slot], 0, words[_TENSORS], _WORD)
 
 
 @njit(inline="always")
@@ -135,9 +93,9 @@ def _share(blocks, elements, thread, threads):
 def _this_thread(data):
     """The argument words at ``data``, the block table, and this thread's blocks (:func:`_share`
     by the region's actual number of threads)."""
-    words = _view(data, 0, ARGUMENT_WORDS, _WORD)
+    words = view(data, 0, ARGUMENT_WORDS, _WORD)
     blocks = _table(words, _BLOCKS, words[_BLOCK_COUNT], 3, _WORD)
-    mine = _share(blocks, words[_ELEMENTS], _ask(words[_THREAD_NUM]), _ask(words[_NUM_THREADS]))
+    mine = _share(blocks, words[_ELEMENTS], ask(words[_THREAD_NUM]), ask(words[_NUM_THREADS]))
     return words, blocks, mine
 
 
@@ -169,7 +127,7 @@ def _update_worker(p_like, g_like, m_like, v_like):
         m_at, v_at = _addresses(words, _EXP_AVG), _addresses(words, _EXP_AVG_SQ)
         scalars = _table(words, _SCALARS, 6, words[_TENSORS], m_like)
         columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
-        betas = _view(words[_BETAS], 0, 4, _FLOAT64)
+        betas = view(words[_BETAS], 0, 4, _FLOAT64)
         in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
         for b in mine:
             loops.update_block(blocks, b, in_place, likes, columns, betas, True, False)
@@ -181,14 +139,14 @@ def _update_worker(p_like, g_like, m_like, v_like):
 def statistics(pool, words, blocks, partial, totals):
     """The statistics pass on the OpenMP pool: ``words`` hold the pass's arrays (see the slots
     above), ``partial`` gets each block's sums, ``totals`` their sums per tensor in block order."""
-    _start_region(pool[_PARALLEL], pool[_STATISTICS_WORKER], words.ctypes.data, pool[_THREADS])
+    start_region(pool[_PARALLEL], pool[_STATISTICS_WORKER], words.ctypes.data, pool[_THREADS])
     loops.add_block_sums(blocks, partial, totals)
 
 
 @njit(inline="always")
 def update(pool, words):
     """The in-place update pass on the OpenMP pool."""
-    _start_region(pool[_PARALLEL], pool[_UPDATE_WORKER], words.ctypes.data, pool[_THREADS])
+    start_region(pool[_PARALLEL], pool[_UPDATE_WORKER], words.ctypes.data, pool[_THREADS])
 
 
 @njit(inline="always")
@@ -206,31 +164,6 @@ def argument_words(blocks, addresses, direction, partial, scalars, betas, pool):
     return words
 
 
-class _Runtime:
-    """The entry points of a loaded OpenMP runtime, as addresses."""
-
-    def __init__(self, library: ctypes.CDLL):
-        self.parallel, self.thread_num, self.num_threads = (
-            int(ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0)
-            for name in ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
-        )
-
-
-@functools.cache
-def _torch_runtime() -> _Runtime | None:
-    """torch's OpenMP runtime (shipped in ``torch/lib``), or None when it has none we can call."""
-    import torch
-
-    folder = os.path.join(os.path.dirname(torch.__file__), "lib")
-    for pattern in ("libgomp*.so*", "libomp*.so*", "libiomp5*.so*", "libomp*.dylib", "libiomp5*.dylib"):
-        for path in sorted(glob.glob(os.path.join(folder, pattern))):
-            try:
-                return _Runtime(ctypes.CDLL(path))
-            except (OSError, AttributeError):
-                continue
-    return None
-
-
 def pool(formats: tuple, stats_format: str, elements: int, numba_pool: bool) -> np.ndarray:
     """How a fused step over ``elements`` elements of storage ``formats`` (dtype characters of
     ``θ, g, m, v``) runs its passes: on torch's OpenMP pool when torch is loaded (with
@@ -246,13 +179,13 @@ def pool(formats: tuple, stats_format: str, elements: int, numba_pool: bool) -> 
 def _pool(formats: tuple, openmp: bool, threads: int, numba_pool: bool) -> np.ndarray:
     """:func:`pool`'s words (read-only), cached per signature."""
     words = np.zeros(POOL_WORDS, np.int64)
-    runtime = _torch_runtime() if openmp else None
+    runtime = torch_runtime() if openmp else None
     if runtime is not None:
         statistics_worker, update_worker = _workers(formats)
         entries = (runtime.parallel, runtime.thread_num, runtime.num_threads)
         words[:] = (OPENMP, *entries, threads, statistics_worker.address, update_worker.address)
     else:
-        words[_MODE] = NUMBA_POOL if numba_pool else SERIAL
+        words[MODE] = NUMBA_POOL if numba_pool else SERIAL
     words.flags.writeable = False
     return words
 
@@ -260,7 +193,5 @@ def _pool(formats: tuple, openmp: bool, threads: int, numba_pool: bool) -> np.nd
 @functools.cache
 def _workers(formats: tuple) -> tuple:
     """The two workers for storage formats ``θ, g, m, v`` (compiled on first use, cached on disk)."""
-    from neat.backends.numba_backend import _LIKES
-
-    p_like, g_like, m_like, v_like = (_LIKES[np.dtype(f).type] for f in formats)  # formats: dtype chars
+    p_like, g_like, m_like, v_like = (loops.LIKES[np.dtype(f).type] for f in formats)  # formats: dtype chars
     return _statistics_worker(g_like, m_like, v_like), _update_worker(p_like, g_like, m_like, v_like)
