@@ -10,18 +10,15 @@
   (inbound) and last (outbound) one. A subclassed model gets the chain.
 
 Importing this module imports no framework; the hooks answer ``None`` until
-Keras has been imported by the user. :func:`ensure_keras_backend` picks an
-installed Keras backend before Keras is imported (``neat.keras`` calls it).
+Keras has been imported by the user. The conformance hooks import the front end,
+``neat.keras`` (which picks an installed Keras backend before it imports Keras).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,72 +29,8 @@ from neat.plugins import AdapterInfo, ParamLayout, no_graph_names
 _INPUT = -1  # frontier marker: "reached from a model input through weightless layers"
 
 
-#: Keras backend → the module it needs, and the ``neat-nash`` extra that installs it ("" = none).
-KERAS_BACKEND_MODULES = {
-    "jax": ("jax", "jax"),
-    "torch": ("torch", "torch"),
-    "tensorflow": ("tensorflow", ""),
-    "numpy": ("numpy", ""),
-    "openvino": ("openvino", ""),
-}
-FALLBACK_BACKENDS = ("jax", "torch")  # tried in this order when the configured backend is not installed
-
-
 def _keras():
     return sys.modules.get("keras")
-
-
-def configured_keras_backend() -> str:
-    """The backend Keras will load, read as Keras reads it, without importing Keras: the
-    ``KERAS_BACKEND`` variable, else ``keras.json`` under ``KERAS_HOME`` (default ``~/.keras``,
-    or ``/tmp/.keras`` when home is not writable), else ``"tensorflow"``."""
-    keras = _keras()
-    if keras is not None and hasattr(keras, "config"):  # imported (an import that failed leaves no module)
-        return keras.config.backend()
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    if "KERAS_HOME" in os.environ:
-        home = Path(os.environ["KERAS_HOME"])
-    else:
-        base = Path.home() if os.access(Path.home(), os.W_OK) else Path("/tmp")
-        home = base / ".keras"
-    try:
-        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
-    except (OSError, ValueError, AttributeError):
-        return "tensorflow"
-
-
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
-def ensure_keras_backend() -> str:
-    """Before Keras is imported: when ``KERAS_BACKEND`` is unset and the configured backend's
-    module is missing (Keras' default, TensorFlow, usually), set ``KERAS_BACKEND`` to the first
-    installed of JAX and PyTorch, with a warning naming it; with neither, raise ``ImportError``
-    naming the backends and the extras that install them. Returns the backend Keras will use."""
-    backend = configured_keras_backend()
-    if _keras() is not None or os.environ.get("KERAS_BACKEND"):
-        return backend
-    module, _ = KERAS_BACKEND_MODULES.get(backend, (backend, ""))
-    if _installed(module):
-        return backend
-    for candidate in FALLBACK_BACKENDS:
-        if _installed(KERAS_BACKEND_MODULES[candidate][0]):
-            os.environ["KERAS_BACKEND"] = candidate
-            warnings.warn(
-                f"neat.keras: Keras is configured for the {backend!r} backend, which is not installed; "
-                f"using KERAS_BACKEND={candidate!r} (installed). Set KERAS_BACKEND to choose another.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return candidate
-    extras = " or ".join(f"`pip install neat-nash[keras,{KERAS_BACKEND_MODULES[b][1]}]`" for b in FALLBACK_BACKENDS)
-    raise ImportError(
-        f"neat.keras needs a Keras backend: Keras is configured for {backend!r}, whose module "
-        f"{module!r} is not installed, and neither of the other backends {FALLBACK_BACKENDS} is. "
-        f"Install one ({extras}, or tensorflow) or set KERAS_BACKEND to an installed backend."
-    )
 
 
 def _owners(model) -> dict[int, Any]:
@@ -205,9 +138,9 @@ def layer_graph(model, layers) -> list[tuple[int, int, float]] | None:
     return [(i, j, 1.0) for i, j in sorted(builder.edges)]
 
 
-def model_layout(model, variables=None) -> ParamLayout:
-    """``model``'s :class:`ParamLayout`; ``variables`` defaults to ``model.trainable_variables``."""
-    variables = list(model.trainable_variables if variables is None else variables)
+def model_layout(model) -> ParamLayout:
+    """``model``'s :class:`ParamLayout`: its ``trainable_variables``, players and graph."""
+    variables = list(model.trainable_variables)
     players, names, layers = group_by_layer(model, variables)
     return ParamLayout(
         tensors=variables,
@@ -215,17 +148,6 @@ def model_layout(model, variables=None) -> ParamLayout:
         players=players,
         graph=layer_graph(model, layers),
         player_names=names,
-    )
-
-
-def path_layout(variables) -> ParamLayout:
-    """Without a model: one player per owning path (a variable's path less its last part), chain graph."""
-    variables = list(variables)
-    names = [v.path.rsplit("/", 1)[0] for v in variables]
-    player_names = list(dict.fromkeys(names))
-    players = [[k for k, name in enumerate(names) if name == player] for player in player_names]
-    return ParamLayout(
-        tensors=variables, names=[v.path for v in variables], players=players, graph=None, player_names=player_names
     )
 
 
@@ -284,14 +206,16 @@ def _unavailable(reason: str):
 
 @hookimpl
 def neat_adapter_info():
-    """Imports Keras (which fixes its backend from ``KERAS_BACKEND`` for the process)."""
+    """Imports ``neat.keras`` and so Keras (which fixes its backend from ``KERAS_BACKEND`` for the
+    process; the front end sets it to an installed backend if the configured one is not)."""
     if importlib.util.find_spec("keras") is None:
         return _unavailable("keras is not installed")
     try:
-        ensure_keras_backend()  # as `import neat.keras` does: an installed backend if the configured one is not
-        import keras
+        import neat.keras  # noqa: F401
     except ImportError as error:  # no installed backend, or the one KERAS_BACKEND names fails to import
         return _unavailable(f"keras cannot be imported ({error}); set KERAS_BACKEND to an installed backend")
+    import keras
+
     return AdapterInfo(
         name=f"keras.NGAdam[{keras.config.backend()}]", requires=("keras",), dtypes=("float32",), run=_run_golden
     )

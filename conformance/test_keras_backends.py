@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from neat.adapters.keras_adapter import ensure_keras_backend
 from neat.conformance import discovery, plugin
 
 KERAS_BACKENDS = ("jax", "torch")
@@ -24,14 +23,17 @@ CHILD_TIMEOUT_S = 300
 
 
 def this_process_backend() -> str | None:
-    """The Keras backend of this process, picked before Keras is imported as ``import neat.keras``
-    picks it; ``None`` without Keras or without an installed backend."""
+    """The Keras backend of this process, picked by ``import neat.keras``; ``None`` without Keras
+    or without an installed backend."""
     if importlib.util.find_spec("keras") is None:
         return None
     try:
-        return ensure_keras_backend()
+        import neat.keras  # noqa: F401
     except ImportError:
         return None
+    import keras
+
+    return keras.config.backend()
 
 
 THIS_PROCESS = this_process_backend()

@@ -618,6 +618,18 @@ def test_an_unbound_optimizer_warns_and_takes_players_from_paths():
         nk.NGAdam(players=[[0], [1]], player_names=["a"])
 
 
+def test_a_bound_model_gives_players_to_the_variables_the_optimizer_is_built_with():
+    """Some of the model's variables: their layers' players and the graph between them; a variable
+    the model does not train is refused."""
+    model = residual_model()
+    optimizer = nk.NGAdam(model=model)
+    optimizer.build(model.trainable_variables[2:])  # d2 and d3
+    assert optimizer.player_names == ["d2", "d3"] and optimizer.players == [[0, 1], [2, 3]]
+    assert optimizer.graph == {"edges": [[0, 1, 1.0]]}
+    with pytest.raises(ValueError, match=r"NGAdam is bound to a model that does not train \['stray'\]"):
+        nk.NGAdam(model=model).build([keras.Variable(np.zeros(2, "float32"), name="stray")])
+
+
 def test_resolved_players_and_graph_are_in_the_config():
     model = residual_model()
     optimizer = nk.NGAdam(gamma=0.3, model=model)

@@ -1,4 +1,4 @@
-"""Keras 3 front end: ``neat.keras.NGAdam`` for ``model.compile`` and the ``NEATDiagnostics`` callback.
+"""The optimizer of the Keras 3 front end: ``neat.keras.NGAdam`` for ``model.compile``.
 
 Every step is :func:`neat.functional.step` on the Keras backend's own tensors
 (torch tensors, JAX arrays or tracers), with the kernels that
@@ -6,16 +6,12 @@ Every step is :func:`neat.functional.step` on the Keras backend's own tensors
 lives in Keras variables (the fields of :class:`neat.state.GameState`, then
 ``m`` and ``v`` per tensor), so Keras tracks it, ``stateless_apply`` (the JAX
 trainer's jitted step) threads it, and ``model.save`` / ``load_model`` restore it.
-
-Importing this module without ``KERAS_BACKEND`` set, when Keras' configured
-backend (TensorFlow by default) is not installed, selects JAX or PyTorch
-(whichever is installed, with a warning naming it) before Keras is imported.
+Keras is imported after ``neat/keras/__init__.py`` has chosen its backend.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 import weakref
 from collections.abc import Callable
@@ -23,19 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import keras
 import numpy as np
 
 from neat import arrays, checkpoint, functional
-from neat.adapters import keras_adapter
 from neat.config import DEFAULTS, NGAdamConfig
+from neat.keras.layouts import bound_model_layout, path_layout
 from neat.kernel_selection import select_kernels
 from neat.kernels import StepKernels
 from neat.state import GameState, NGAdamState
 from neat.topology import GameTables, Topology
-
-keras_adapter.ensure_keras_backend()
-
-import keras  # noqa: E402  (after the backend is chosen)
 
 #: ``keras.optimizers.AdamW``'s defaults (Keras 3), which ``NGAdam`` shares.
 KERAS_ADAMW_DEFAULTS = dict(learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
@@ -109,6 +102,8 @@ class NGAdam(keras.optimizers.Optimizer):
     skipped (non-finite) step; ``optimizer.iterations``, which drives
     learning-rate schedules, counts every call.
     """
+
+    __module__ = "neat.keras"  # its public home, which Keras writes into saved configs ("module")
 
     def __init__(
         self,
@@ -256,7 +251,7 @@ class NGAdam(keras.optimizers.Optimizer):
             return self.players, _graph_from_config(self.graph), names
         model = None if self._model is None else self._model()
         if model is not None:
-            layout = keras_adapter.model_layout(model, tensors)
+            layout = bound_model_layout(model, tensors)
         else:
             warnings.warn(
                 "NGAdam has no model bound: its players are the variables' owning paths (one per "
@@ -266,7 +261,7 @@ class NGAdam(keras.optimizers.Optimizer):
                 UserWarning,
                 stacklevel=4,
             )
-            layout = keras_adapter.path_layout(tensors)
+            layout = path_layout(tensors)
         graph = layout.graph if self.graph is None else _graph_from_config(self.graph)
         return layout.players, graph, list(layout.player_names)
 
@@ -445,85 +440,3 @@ def _no_grad_context():
 
         return torch.no_grad
     return contextlib.nullcontext
-
-
-class NEATDiagnostics(keras.callbacks.Callback):
-    """Adds NG-Adam's diagnostics to ``logs`` at the end of each epoch, as floats:
-
-    ``neat_mean_alignment``, ``neat_skipped_steps`` and, per player,
-    ``neat_step_scale/<player>`` (λ), ``neat_conflict/<player>`` (κ), ``neat_alignment/<player>`` (a).
-    With ``log_dir`` they are also written as TensorBoard scalars (needs the
-    ``tensorboard`` package, not TensorFlow; without it a warning says so and only ``logs`` is filled).
-    Reading them is the only host transfer, once per epoch.
-    """
-
-    def __init__(self, log_dir=None):
-        super().__init__()
-        self._writer = _event_writer(log_dir) if log_dir is not None else None
-
-    def on_epoch_end(self, epoch, logs=None):
-        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
-        if not isinstance(optimizer, NGAdam):
-            raise TypeError(
-                f"NEATDiagnostics needs a model compiled with neat.keras.NGAdam, got {type(optimizer).__qualname__}"
-            )
-        values = diagnostics_as_floats(optimizer)
-        if logs is not None:
-            logs.update(values)
-        if self._writer is not None:
-            self._writer(values, epoch)
-
-    def on_train_end(self, logs=None):
-        if self._writer is not None:
-            self._writer.close()
-
-
-def diagnostics_as_floats(optimizer: NGAdam) -> dict[str, float]:
-    """The optimizer's diagnostics as ``{log key: float}`` (this reads them to the host)."""
-    info = optimizer.diagnostics()
-
-    def host(x):
-        return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64)
-
-    values = {
-        "neat_mean_alignment": float(host(info["mean_alignment"])),
-        "neat_skipped_steps": float(host(info["skipped_steps"])),
-    }
-    for key, label in (("step_scale", "step_scale"), ("kappa", "conflict"), ("alignment", "alignment")):
-        for name, value in zip(info["player_names"], host(info[key])):
-            values[f"neat_{label}/{name}"] = float(value)
-    return values
-
-
-class _TensorBoardScalars:
-    """Scalar summaries through ``tensorboard``'s own event writer (no TensorFlow needed)."""
-
-    def __init__(self, log_dir):
-        from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
-        self._file = EventFileWriter(str(log_dir))
-
-    def __call__(self, values: dict, step: int) -> None:
-        summary = self._summary(
-            value=[self._summary.Value(tag=tag, simple_value=value) for tag, value in values.items()]
-        )
-        self._file.add_event(self._event(wall_time=time.time(), step=int(step), summary=summary))
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _event_writer(log_dir):
-    try:
-        return _TensorBoardScalars(log_dir)
-    except ImportError as error:
-        warnings.warn(
-            f"NEATDiagnostics: not writing TensorBoard summaries to {log_dir!r} because the "
-            f"'tensorboard' package is missing ({error}); `pip install tensorboard` to enable them. "
-            "The diagnostics still go into `logs`.",
-            stacklevel=3,
-        )
-        return None
