@@ -1,0 +1,84 @@
+"""Param groups: built from what ``NGAdam`` is given (a module, through its adapter; tensors,
+named or not; group dicts) with the players and graph that come with it, and checked against
+the optimizer's values."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neat import plugins
+from neat.torch.validation import checked_betas, checked_scalar, host
+
+#: The game's hyperparameters (SPEC "Hyperparameters": fixed for a run).
+GAME_KEYS = ("gamma", "zeta", "mu", "step_bounds", "leak")
+
+#: One value per optimizer: the game's and the kernel flags (the kernels are chosen once). A param
+#: group may repeat the optimizer's value, never set another.
+PER_OPTIMIZER_KEYS = (*GAME_KEYS, "foreach", "fused")
+
+
+def groups_players_graph(params, players, graph):
+    """Param groups, players and graph from a module (its layout from the adapters,
+    :func:`neat.plugins.param_layout`), tensors or param-group dicts."""
+    if isinstance(params, torch.nn.Module):
+        layout = plugins.param_layout(params, graph=graph if isinstance(graph, str) else None)
+        return (
+            [{"params": list(layout.tensors)}],
+            layout.players if players is None else players,
+            layout.graph if graph is None or isinstance(graph, str) else graph,
+            list(layout.player_names),
+        )
+    if isinstance(graph, str):
+        raise ValueError(f"graph={graph!r} needs an nn.Module as params, got {type(params).__qualname__}")
+    if isinstance(params, torch.Tensor):
+        raise TypeError("params must be an nn.Module or an iterable of tensors or dicts, got a single tensor")
+    groups = list(params)
+    if not groups:
+        raise ValueError("NGAdam got an empty parameter list")
+    if not isinstance(groups[0], dict):
+        groups = [{"params": groups}]
+    return groups, players, graph, []
+
+
+def players_of_names(names) -> tuple[list[list[int]], list[str]]:
+    """One player per module prefix of the parameter names (``"0.weight"``, ``"0.bias"`` → ``"0"``),
+    in order of first appearance, and the prefixes."""
+    players: dict[str, list[int]] = {}
+    for k, name in enumerate(names):
+        players.setdefault(name.rpartition(".")[0], []).append(k)
+    return list(players.values()), list(players)
+
+
+def check_group(group: dict, index: int, defaults: dict) -> None:
+    """A param group's values (its own or the defaults): ``torch.optim``'s rules for ``lr``,
+    ``eps``, ``weight_decay`` and ``betas``; ``maximize`` a bool; the per-optimizer keys
+    (:data:`PER_OPTIMIZER_KEYS`) equal to the optimizer's."""
+    where = f" in param group {index}"
+    for key in ("lr", "eps", "weight_decay"):
+        checked_scalar(group[key], key, where)
+    group["betas"] = checked_betas(group["betas"], where)
+    if not isinstance(group["maximize"], bool):
+        raise ValueError(f"Invalid maximize: {group['maximize']!r}{where} (expected True or False)")
+    for key in PER_OPTIMIZER_KEYS:
+        if not _same_setting(group[key], defaults[key]):
+            raise ValueError(
+                f"param group {index} sets {key}={group[key]!r} but NGAdam has {key}={defaults[key]!r}: "
+                f"{key} is one per optimizer (the game's gamma, zeta, mu, step_bounds, leak and the "
+                "kernel flags foreach, fused are fixed for a run); set it in NGAdam(...)"
+            )
+
+
+def _same_setting(value, expected) -> bool:
+    """Whether a group's per-optimizer value equals the optimizer's (numbers compared as floats)."""
+    if expected is None or isinstance(expected, bool):
+        return value is expected
+    try:
+        return np.array_equal(
+            np.asarray(
+                host(value) if not isinstance(value, (tuple, list)) else [host(v) for v in value], dtype=np.float64
+            ),
+            np.asarray(expected),
+        )
+    except (TypeError, ValueError):
+        return False
