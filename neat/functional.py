@@ -67,7 +67,7 @@ def step(
     *,
     lr=None,
     weight_decay=None,
-    kernels: str | StepKernels | None = None,
+    kernels: str | StepKernels | KernelPlan | None = None,
     inplace: bool = False,
     topology: Topology | None = None,
     xp=None,
@@ -368,7 +368,7 @@ class NGAdam:
     """The functional NG-Adam optimizer returned by :func:`ng_adam` (explicit state, pure step)."""
 
     config: NGAdamConfig
-    kernels: str | StepKernels | None = None
+    kernels: str | StepKernels | KernelPlan | None = None
 
     def init(self, params: Sequence[Any], players=None, graph=None) -> NGAdamState:
         """State for ``params`` (a list of arrays). ``players``: lists of tensor indices
@@ -396,7 +396,7 @@ def ng_adam(
     mu: float = DEFAULTS["mu"],
     step_bounds=DEFAULTS["step_bounds"],
     leak: float = DEFAULTS["leak"],
-    kernels: str | StepKernels | None = None,
+    kernels: str | StepKernels | KernelPlan | None = None,
 ) -> NGAdam:
     """NG-Adam with validated hyperparameters (docs/spec.md "Hyperparameters"); see :class:`NGAdam`.
 

@@ -141,7 +141,7 @@ class NumbaKernels:
         inputs, copied = zip(*(library.contiguous(arrays) for arrays in originals))
         if inplace:
             library.check_writable(params, exp_avg, exp_avg_sq)
-            outputs = (inputs[0], inputs[2], inputs[3])
+            outputs: tuple = (inputs[0], inputs[2], inputs[3])
         else:
             outputs = tuple([library.empty_like(a) for a in arrays] for arrays in (params, exp_avg, exp_avg_sq))
         sizes = _sizes(library, inputs)

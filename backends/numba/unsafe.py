@@ -63,7 +63,7 @@ def _pointer(typingctx, address, like):
 def view(address, start, stop, like):
     """Elements ``start:stop`` of the 1-D array of ``like``'s dtype at ``address``, as an array
     indexed from 0 (so that LLVM sees non-negative indices: no wrap-around, loops vectorise)."""
-    return numba.carray(_pointer(address + start * like.itemsize, like), stop - start)
+    return numba.carray(_pointer(address + start * like.itemsize, like), stop - start)  # type: ignore[call-arg]
 
 
 @njit(cache=True)

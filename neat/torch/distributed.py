@@ -41,7 +41,7 @@ class ShardReducedKernels:
             sums = (sums * counted).contiguous()
             dist.all_reduce(sums, group=self.mesh.get_group(dim))
         if not isinstance(statistics.sums, torch.Tensor):
-            sums = sums.numpy()
+            return Statistics(sums.numpy(), statistics.direction)
         return Statistics(sums, statistics.direction)
 
     def update(self, *args, **kwargs):

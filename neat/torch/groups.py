@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neat import plugins
+from neat import hyperparameters, plugins
 from neat.torch.validation import checked_betas, checked_scalar, host
 
-#: The game's hyperparameters (SPEC "Hyperparameters": fixed for a run).
-GAME_KEYS = ("gamma", "zeta", "mu", "step_bounds", "leak")
+#: The game's hyperparameters (SPEC "Hyperparameters": fixed for a run), from the schema.
+GAME_KEYS = hyperparameters.FIXED_FOR_A_RUN
 
 #: One value per optimizer: the game's and the kernel flags (the kernels are chosen once). A param
 #: group may repeat the optimizer's value, never set another.
@@ -67,6 +67,16 @@ def check_group(group: dict, index: int, defaults: dict) -> None:
                 f"{key} is one per optimizer (the game's gamma, zeta, mu, step_bounds, leak and the "
                 "kernel flags foreach, fused are fixed for a run); set it in NGAdam(...)"
             )
+
+
+def check_fixed(groups: list[dict], defaults: dict) -> None:
+    """Before a step: every group still holds the optimizer's per-optimizer values
+    (:data:`PER_OPTIMIZER_KEYS`); an edit of one is refused naming it (SPEC v2.1: never ignored)."""
+    for group in groups:
+        for key in PER_OPTIMIZER_KEYS:
+            value, expected = group[key], defaults[key]
+            if value is not expected and not _same_setting(value, expected):
+                raise hyperparameters.fixed_error(key, value, expected)
 
 
 def _same_setting(value, expected) -> bool:

@@ -9,7 +9,7 @@ import torch
 
 from neat import arrays, functional
 from neat.config import DEFAULTS, NGAdamConfig
-from neat.kernel_selection import select_kernels
+from neat.kernel_selection import KernelPlan, select_plan
 from neat.state import GameState, NGAdamState
 from neat.topology import Topology
 from neat.torch.distributed import device_mesh, local_shard
@@ -111,7 +111,9 @@ class NGAdam(Checkpointing):
         self._stats_dtype = arrays.statistics_dtype(self._xp, [moments_dtype(p) for p in local])
         self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
         self._exp_avg, self._exp_avg_sq = [], []
-        self._kernels = select_kernels(self._xp, local, kernel_request(foreach, fused, self._device))
+        #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once.
+        self.kernel_plan: KernelPlan = select_plan(self._xp, local, kernel_request(foreach, fused, self._device))
+        self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
         game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
         self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
         self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
@@ -144,6 +146,10 @@ class NGAdam(Checkpointing):
                 stacklevel=3,
             )
         return players
+
+    def __repr__(self) -> str:
+        """torch.optim's listing of the groups, then the kernel plan."""
+        return f"{super().__repr__()}\nKernel plan: {self.kernel_plan}"
 
     @property
     def players(self):

@@ -10,10 +10,12 @@ import torch
 
 from neat import functional
 from neat.config import NGAdamConfig, StepHyperparameters
+from neat.kernel_selection import KernelPlan
 from neat.kernels import GENERIC, StepKernels
 from neat.state import GameState, NGAdamState
 from neat.topology import GameTables, Topology
 from neat.torch.distributed import ShardReducedKernels, local_shard, shard_kernels
+from neat.torch.groups import check_fixed
 from neat.torch.hyperparameters import GroupValues
 from neat.torch.kernel_flags import check_betas_for
 from neat.torch.tensors import moments_dtype, real
@@ -27,7 +29,8 @@ class Stepping(GroupValues):
     topology: Topology
     _params: list[torch.Tensor]  # in parameter order, across the groups
     _xp: Any  # the parameters' array namespace
-    _kernels: StepKernels  # chosen at construction (foreach / fused)
+    kernel_plan: KernelPlan  # chosen at construction (foreach / fused)
+    _kernels: StepKernels  # its passes
     _game: GameState  # the live game state
     _host_game: GameState  # what the kernels write: views of _game
     _state: NGAdamState  # the core's state: _game, the moment lists, the game tables
@@ -51,7 +54,8 @@ class Stepping(GroupValues):
     def _step(self) -> None:
         """The step itself. Traceable by ``torch.compile``: there it plays with the generic kernels
         on :data:`TRACEABLE_NAMESPACE` (nothing resolved by a plug-in inside the trace); eagerly,
-        with the kernels chosen at construction."""
+        with the kernels chosen at construction. A changed fixed-for-a-run value is refused first."""
+        check_fixed(self.param_groups, self.defaults)
         self._init_group()
         params, grads = [real(p) for p in self._params], self._gradients()
         if self._mesh is not None:
@@ -59,7 +63,7 @@ class Stepping(GroupValues):
         elif torch.compiler.is_compiling():
             self._play(params, grads, GENERIC, TRACEABLE_NAMESPACE, self._traced_tables, self._game)
         else:
-            self._play(params, grads, self._kernels, self._xp, self._state.tables, self._host_game)
+            self._play(params, grads, self.kernel_plan, self._xp, self._state.tables, self._host_game)
 
     @torch.compiler.disable
     def _play_shards(self, params, grads) -> None:

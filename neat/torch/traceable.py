@@ -46,7 +46,7 @@ def _traceable_namespace():
 
         return binary
 
-    namespace.maximum, namespace.minimum = scalar_free(torch.maximum), scalar_free(torch.minimum)
+    namespace.__dict__.update(maximum=scalar_free(torch.maximum), minimum=scalar_free(torch.minimum))
     return namespace
 
 
