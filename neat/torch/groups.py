@@ -4,7 +4,8 @@ the optimizer's values."""
 
 from __future__ import annotations
 
-import numpy as np
+import numbers
+
 import torch
 
 from neat import hyperparameters, plugins
@@ -80,15 +81,18 @@ def check_fixed(groups: list[dict], defaults: dict) -> None:
 
 
 def _same_setting(value, expected) -> bool:
-    """Whether a group's per-optimizer value equals the optimizer's (numbers compared as floats)."""
+    """Whether a group's per-optimizer value equals the optimizer's (numbers compared as floats, in
+    plain Python: ``torch.compile`` traces this check, and would turn NumPy calls into tensors)."""
     if expected is None or isinstance(expected, bool):
         return value is expected
-    try:
-        return np.array_equal(
-            np.asarray(
-                host(value) if not isinstance(value, (tuple, list)) else [host(v) for v in value], dtype=np.float64
-            ),
-            np.asarray(expected),
+    if isinstance(expected, tuple):
+        return (
+            isinstance(value, (tuple, list)) and len(value) == len(expected) and all(map(_same_number, value, expected))
         )
-    except (TypeError, ValueError):
-        return False
+    return _same_number(value, expected)
+
+
+def _same_number(value, expected) -> bool:
+    """Whether ``value`` (a number or a one-element tensor) equals the float ``expected``."""
+    value = host(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) == float(expected)
