@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from neat import hyperparameters
 from neat.hookspecs import hookimpl
 from neat.plugins import AdapterInfo, ParamLayout, no_graph_names
 
@@ -172,16 +173,7 @@ def _run_golden(problem, dtype_name: str) -> list:
         for k, p in enumerate(problem.params)
     ]
     optimizer = NGAdam(
-        learning_rate=float(hp["lr"]),
-        beta_1=hp["betas"][0],
-        beta_2=hp["betas"][1],
-        epsilon=hp["eps"],
-        weight_decay=hp["weight_decay"],
-        gamma=hp["gamma"],
-        zeta=hp["zeta"],
-        mu=hp["mu"],
-        step_bounds=hp["step_bounds"],
-        leak=hp["leak"],
+        **hyperparameters.framework_values("keras", dict(hp, lr=float(hp["lr"]))),
         players=problem.players,
         graph=np.asarray(problem.weights).tolist(),
     )

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from neat import hyperparameters
 from neat.backends.jax_backend import from_numpy, x64_enabled
 from neat.hookspecs import hookimpl
 from neat.plugins import AdapterInfo, ParamLayout, no_graph_names
@@ -103,16 +104,7 @@ def run_golden(problem, dtype_name: str) -> list:
 
     hp = problem.hyperparameters
     tx = neat.optax.ng_adam(
-        hp["lr"],
-        b1=hp["betas"][0],
-        b2=hp["betas"][1],
-        eps=hp["eps"],
-        weight_decay=hp["weight_decay"],
-        gamma=hp["gamma"],
-        zeta=hp["zeta"],
-        mu=hp["mu"],
-        step_bounds=hp["step_bounds"],
-        leak=hp["leak"],
+        **hyperparameters.framework_values("optax", hp),
         players=problem.players,
         graph=problem.weights,
     )

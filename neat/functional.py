@@ -413,16 +413,6 @@ def ng_adam(
     Every invalid value raises ``ValueError`` naming it.
     """
     return NGAdam(
-        NGAdamConfig(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            gamma=gamma,
-            zeta=zeta,
-            mu=mu,
-            step_bounds=step_bounds,
-            leak=leak,
-        ),
+        NGAdamConfig(lr, betas, eps, weight_decay, gamma, zeta, mu, step_bounds, leak),
         kernels,
     )

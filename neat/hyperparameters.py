@@ -177,6 +177,16 @@ def core_values(framework: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+def framework_values(framework: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` keyed by the core's names as ``framework``'s keyword arguments (a pair spelled as
+    two keywords split in two): the inverse of :func:`core_values`."""
+    keywords = {}
+    for name, value in values.items():
+        spelled = BY_NAME[name].keywords(framework)
+        keywords.update(zip(spelled, value) if len(spelled) == 2 else {spelled[0]: value})
+    return keywords
+
+
 def fixed_error(name: str, value, current) -> ValueError:
     """The error for a changed fixed-for-a-run hyperparameter (SPEC v2.1: refused, never ignored)."""
     return ValueError(

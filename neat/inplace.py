@@ -55,17 +55,7 @@ class NGAdam:
         graph=None,
         kernels: str | StepKernels | None = None,
     ):
-        self.config = NGAdamConfig(
-            lr=lr,
-            betas=betas,
-            eps=eps,
-            weight_decay=weight_decay,
-            gamma=gamma,
-            zeta=zeta,
-            mu=mu,
-            step_bounds=step_bounds,
-            leak=leak,
-        )
+        self.config = NGAdamConfig(lr, betas, eps, weight_decay, gamma, zeta, mu, step_bounds, leak)
         self._params = functional._as_list(params, "params")
         self._xp = arrays.namespace_of(self._params, "params")
         _check_mutable(self._xp, self._params)

@@ -131,17 +131,8 @@ class NGAdam(keras.optimizers.Optimizer):
         if weight_decay is None:  # AdamW's own check and message
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
         self.amsgrad = amsgrad  # a config field only: refused when the optimizer is built
-        self.neat_config = NGAdamConfig(
-            lr=self._configured_learning_rate(),
-            betas=(beta_1, beta_2),
-            eps=epsilon,
-            weight_decay=weight_decay,
-            gamma=gamma,
-            zeta=zeta,
-            mu=mu,
-            step_bounds=step_bounds,
-            leak=leak,
-        )
+        lr, betas = self._configured_learning_rate(), (beta_1, beta_2)
+        self.neat_config = NGAdamConfig(lr, betas, epsilon, weight_decay, gamma, zeta, mu, step_bounds, leak)
         if kernels is not None and not isinstance(kernels, str):
             raise TypeError(f"kernels must be None or the name of a registered kernel set, got {kernels!r}")
         self.kernels = kernels
