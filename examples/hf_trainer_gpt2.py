@@ -150,10 +150,10 @@ def main() -> dict:
             results[route] = train(route, output_dir)
             results[route + "/resumed"] = train(route, output_dir, resume=True)
     for route in ("optimizers", "optimizer_cls_and_kwargs"):
-        run = results[route]
+        run, resumed = results[route], results[route + "/resumed"]
         print(f"{route}: {len(run['player_names'])} players, group weight decays {run['group_weight_decays']}")
         print("  losses:", [round(loss, 4) for loss in run["losses"]])
-        print(f"  resumed at step {CHECKPOINT_STEP}:", [round(loss, 4) for loss in results[route + "/resumed"]["losses"]])
+        print(f"  resumed at step {CHECKPOINT_STEP}:", [round(loss, 4) for loss in resumed["losses"]])
     return results
 
 

@@ -38,9 +38,7 @@ def groups_players_graph(params, players, graph, module=None):
     if module is not None and players is not None:
         raise ValueError("players= and module= both set the players: give one of them")
     if isinstance(graph, str) and module is None:
-        raise ValueError(
-            f"graph={graph!r} needs an nn.Module (as params or module=), got {type(params).__qualname__}"
-        )
+        raise ValueError(f"graph={graph!r} needs an nn.Module (as params or module=), got {type(params).__qualname__}")
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be an nn.Module or an iterable of tensors or dicts, got a single tensor")
     groups = list(params)
@@ -85,20 +83,20 @@ def players_of_names(names) -> tuple[list[list[int]], list[str]]:
     order of first appearance when the names come as ``named_parameters()`` gives them. For the
     module's own order pass ``module=``."""
     players: dict[str, list[int]] = {}
-    first: dict[tuple[str, ...], int] = {}  # a module path → where its subtree first appears
+    first: dict[tuple[str, ...], int] = {}  # a module path and its ancestors → where each first appears
     for k, name in enumerate(names):
         prefix = name.rpartition(".")[0]
         players.setdefault(prefix, []).append(k)
-        parts = tuple(prefix.split(".")) if prefix else ()
-        for depth in range(1, len(parts) + 1):
-            first.setdefault(parts[:depth], k)
-
-    def tree_position(prefix: str) -> tuple[int, ...]:
-        parts = tuple(prefix.split(".")) if prefix else ()
-        return tuple(first[parts[:depth]] for depth in range(1, len(parts) + 1))
-
-    order = sorted(players, key=tree_position)
+        for path in _ancestry(prefix):
+            first.setdefault(path, k)
+    order = sorted(players, key=lambda prefix: [first[path] for path in _ancestry(prefix)])
     return [players[prefix] for prefix in order], order
+
+
+def _ancestry(prefix: str) -> list[tuple[str, ...]]:
+    """The module paths from the top down to ``prefix``: ``"h.0.ln"`` → ``h``, ``h.0``, ``h.0.ln``."""
+    parts = prefix.split(".") if prefix else []
+    return [tuple(parts[:depth]) for depth in range(1, len(parts) + 1)]
 
 
 def check_group(group: dict, index: int, defaults: dict) -> None:

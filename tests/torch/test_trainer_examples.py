@@ -68,3 +68,49 @@ def test_hf_trainer_resumed_run_equals_the_uninterrupted_one(hf_trainer, route):
 def test_hf_trainer_routes_train_alike(hf_trainer):
     _, results = hf_trainer
     assert results["optimizers"]["losses"] == results["optimizer_cls_and_kwargs"]["losses"]
+
+
+@pytest.fixture(scope="module")
+def accelerate_loop():
+    pytest.importorskip("accelerate", reason=f"the Accelerate example needs {EXTRA}")
+    return run_example("accelerate_loop")
+
+
+def test_accelerate_steps_once_per_accumulated_gradient(accelerate_loop):
+    example, results = accelerate_loop
+    run = results["uninterrupted"]
+    batches = len(run["losses"])
+    assert run["optimizer_steps"] == batches // example.ACCUMULATION == 16
+    assert run["players"] == 3
+    first_epoch, last_epoch = run["losses"].view(example.EPOCHS, -1).mean(1)[[0, -1]]
+    assert last_epoch < 0.5 * first_epoch
+
+
+def test_accelerate_load_state_resumes_the_uninterrupted_run(accelerate_loop):
+    example, results = accelerate_loop
+    run, resumed = results["uninterrupted"], results["resumed"]
+    done = len(run["losses"]) // example.EPOCHS * example.CHECKPOINT_EPOCH
+    assert torch.equal(resumed["losses"], run["losses"][done:])
+    assert resumed["optimizer_steps"] == run["optimizer_steps"]
+    assert_same_weights(resumed["weights"], run["weights"])
+
+
+@pytest.fixture(scope="module")
+def lightning_module():
+    pytest.importorskip("lightning", reason=f"the Lightning example needs {EXTRA}")
+    return run_example("lightning_module")
+
+
+def test_lightning_optimizer_has_one_player_per_layer(lightning_module):
+    _, results = lightning_module
+    assert results["player_names"] == ["net.0", "net.2", "net.4"]
+    assert results["param_groups"] == 1
+
+
+def test_lightning_resumed_fit_equals_the_uninterrupted_one(lightning_module):
+    example, results = lightning_module
+    losses = results["losses"]
+    assert len(losses) == example.EPOCHS * example.BATCHES
+    assert losses.view(example.EPOCHS, -1).mean(1)[-1] < 0.8 * losses[: example.BATCHES].mean()
+    assert torch.equal(results["resumed_losses"], losses)
+    assert_same_weights(results["resumed_weights"], results["weights"])
