@@ -19,10 +19,13 @@ GAME_KEYS = hyperparameters.FIXED_FOR_A_RUN
 PER_OPTIMIZER_KEYS = (*GAME_KEYS, "foreach", "fused")
 
 
-def groups_players_graph(params, players, graph):
+def groups_players_graph(params, players, graph, module=None):
     """Param groups, players and graph from a module (its layout from the adapters,
-    :func:`neat.plugins.param_layout`), tensors or param-group dicts."""
+    :func:`neat.plugins.param_layout`), tensors or param-group dicts. With ``module=`` the players
+    and graph are left to :func:`module_players`, once the groups are built."""
     if isinstance(params, torch.nn.Module):
+        if module is not None:
+            raise ValueError("NGAdam got a module twice: pass NGAdam(model) or NGAdam(param_groups, module=model)")
         layout = plugins.param_layout(params, graph=graph if isinstance(graph, str) else None)
         return (
             [{"params": list(layout.tensors)}],
@@ -30,8 +33,12 @@ def groups_players_graph(params, players, graph):
             layout.graph if graph is None or isinstance(graph, str) else graph,
             list(layout.player_names),
         )
-    if isinstance(graph, str):
-        raise ValueError(f"graph={graph!r} needs an nn.Module as params, got {type(params).__qualname__}")
+    if module is not None and not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module= must be an nn.Module, got {type(module).__qualname__}")
+    if module is not None and players is not None:
+        raise ValueError("players= and module= both set the players: give one of them")
+    if isinstance(graph, str) and module is None:
+        raise ValueError(f"graph={graph!r} needs an nn.Module (as params or module=), got {type(params).__qualname__}")
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be an nn.Module or an iterable of tensors or dicts, got a single tensor")
     groups = list(params)
@@ -42,13 +49,54 @@ def groups_players_graph(params, players, graph):
     return groups, players, graph, []
 
 
+def module_players(module, tensors, graph) -> tuple[list[list[int]], object, list[str]]:
+    """Players, graph and player names of ``tensors`` (the optimizer's, in group order) from
+    ``module``'s layout: each tensor goes to the layer that owns it, whatever group holds it; the
+    players come in the module's order, a layer none of whose tensors is given is left out, and
+    the graph is a chain in that order (``graph=None``), the module's data-flow graph restricted to
+    these players (``"fx"``), or ``graph`` itself (over these players)."""
+    layout = plugins.param_layout(module, graph=graph if isinstance(graph, str) else None)
+    layer_of = {id(layout.tensors[k]): layer for layer, ks in enumerate(layout.players or ()) for k in ks}
+    by_layer: dict[int, list[int]] = {}
+    for k, tensor in enumerate(tensors):
+        if id(tensor) not in layer_of:
+            raise ValueError(
+                f"NGAdam got parameter {k} (shape {list(tensor.shape)}) that is not a parameter of the "
+                f"module= given ({type(module).__qualname__}): pass the module that owns every parameter"
+            )
+        by_layer.setdefault(layer_of[id(tensor)], []).append(k)
+    layers = sorted(by_layer)  # the module's order
+    if isinstance(graph, str):
+        number = {layer: n for n, layer in enumerate(layers)}
+        graph = [(number[i], number[j], w) for i, j, w in layout.graph if i in number and j in number]
+    return [by_layer[layer] for layer in layers], graph, [layout.player_names[layer] for layer in layers]
+
+
 def players_of_names(names) -> tuple[list[list[int]], list[str]]:
     """One player per module prefix of the parameter names (``"0.weight"``, ``"0.bias"`` → ``"0"``),
-    in order of first appearance, and the prefixes."""
+    and the prefixes, in module-tree order as far as the names tell it: a module's own player
+    before those of its submodules, sibling submodules in the order their first parameter appears.
+
+    Names split into groups (decay / no-decay) do not say where a module sits among its siblings,
+    but they do say which block it is in: this order keeps each block's players together (a
+    block's LayerNorm next to its attention, not chained after the whole network) and is the
+    order of first appearance when the names come as ``named_parameters()`` gives them. For the
+    module's own order pass ``module=``."""
     players: dict[str, list[int]] = {}
+    first: dict[tuple[str, ...], int] = {}  # a module path and its ancestors → where each first appears
     for k, name in enumerate(names):
-        players.setdefault(name.rpartition(".")[0], []).append(k)
-    return list(players.values()), list(players)
+        prefix = name.rpartition(".")[0]
+        players.setdefault(prefix, []).append(k)
+        for path in _ancestry(prefix):
+            first.setdefault(path, k)
+    order = sorted(players, key=lambda prefix: [first[path] for path in _ancestry(prefix)])
+    return [players[prefix] for prefix in order], order
+
+
+def _ancestry(prefix: str) -> list[tuple[str, ...]]:
+    """The module paths from the top down to ``prefix``: ``"h.0.ln"`` → ``h``, ``h.0``, ``h.0.ln``."""
+    parts = prefix.split(".") if prefix else []
+    return [tuple(parts[:depth]) for depth in range(1, len(parts) + 1)]
 
 
 def check_group(group: dict, index: int, defaults: dict) -> None:

@@ -13,7 +13,7 @@ from neat.kernel_selection import KernelPlan, select_plan
 from neat.state import GameState, NGAdamState
 from neat.topology import Topology
 from neat.torch.distributed import device_mesh, local_shard
-from neat.torch.groups import check_group, groups_players_graph, players_of_names
+from neat.torch.groups import check_group, groups_players_graph, module_players, players_of_names
 from neat.torch.kernel_flags import kernel_request
 from neat.torch.state_dict import Checkpointing
 from neat.torch.tensors import moments_dtype, real
@@ -30,14 +30,17 @@ class NGAdam(Checkpointing):
 
     ``params``: an ``nn.Module`` (one player per module), ``named_parameters()`` (one player per
     module prefix of the names), an iterable of tensors (one player per tensor, unless
-    ``players=``) or of param-group dicts. A group may set its own ``lr``, ``weight_decay`` and
+    ``players=``) or of param-group dicts. ``module``: the ``nn.Module`` that owns the parameters,
+    when they come as tensors or groups (the decay / no-decay groups that Hugging Face's ``Trainer``
+    builds): each tensor's player is its layer there, in the module's order, whatever group holds
+    it. A group may set its own ``lr``, ``weight_decay`` and
     ``maximize``; ``betas`` and ``eps`` may change from step to step (schedulers) but must be the
     same in every group; the game's ``gamma``, ``zeta``, ``mu``, ``step_bounds``, ``leak`` are one
     per optimizer. ``lr``, ``weight_decay``, ``eps`` and ``betas`` may be one-element tensors,
     which schedulers update in place: a compiled step reads them as inputs and is not recompiled
     (a float that changes, such as the beta1 that ``OneCycleLR`` writes, costs dynamo one
     recompilation, after which it is an input too). ``players``: lists of tensor indices in
-    parameter order. ``graph``: ``None`` (chain), ``"fx"`` (modules only), an ``n×n`` weight
+    parameter order. ``graph``: ``None`` (chain), ``"fx"`` (with a module), an ``n×n`` weight
     matrix or ``(i, j, weight)`` edges. ``maximize``: ascend the objective (the step is that of
     ``-f``). ``foreach``, ``fused``: as in ``torch.optim.AdamW`` (:func:`kernel_request`); every
     kernel set gives the numbers of the generic one.
@@ -60,6 +63,7 @@ class NGAdam(Checkpointing):
         players=None,
         graph=None,
         *,
+        module=None,
         maximize=False,
         foreach=None,
         fused=None,
@@ -79,7 +83,7 @@ class NGAdam(Checkpointing):
             step_bounds=tuple(map(host, step_bounds)),
             leak=host(leak),
         )
-        groups, players, graph, self.player_names = groups_players_graph(params, players, graph)
+        groups, players, graph, self.player_names = groups_players_graph(params, players, graph, module)
         config = self.config
         super().__init__(
             groups,
@@ -102,7 +106,10 @@ class NGAdam(Checkpointing):
             check_group(group, index, self.defaults)
         self._shared_values()  # betas and eps agree across the groups
         self._params = [p for group in self.param_groups for p in group["params"]]
-        players = self._players_from_names(params, players)
+        if module is None:
+            players = self._players_from_names(params, players)
+        else:
+            players, graph, self.player_names = module_players(module, self._params, graph)
         self.topology = Topology.build(len(self._params), players, graph, mu=config.mu)
         self._device = _one_device(self._params)
         local = [real(local_shard(p)) for p in self._params]
@@ -140,8 +147,9 @@ class NGAdam(Checkpointing):
         elif len(self._params) > 1:
             warnings.warn(
                 f"NGAdam got {len(self._params)} parameters without names: each tensor is a player of "
-                "its own. For one player per layer pass the module (NGAdam(model)) or "
-                "model.named_parameters(), or give players=[[tensor indices], ...].",
+                "its own. For one player per layer pass the module (NGAdam(model)), "
+                "model.named_parameters(), the module that owns the groups' tensors "
+                "(NGAdam(param_groups, module=model)) or players=[[tensor indices], ...].",
                 UserWarning,
                 stacklevel=3,
             )
