@@ -57,8 +57,7 @@ def grown_state(state: NGAdamState, new_params: Sequence[Any], topology: Topolog
     new_params = _as_list(new_params, "new_params")
     if topology.num_tensors != state.num_tensors + len(new_params):
         raise ValueError(
-            f"the grown game has {topology.num_tensors} tensors, but {state.num_tensors} + {len(new_params)} "
-            "were given"
+            f"the grown game has {topology.num_tensors} tensors, but {state.num_tensors} + {len(new_params)} were given"
         )
     xp = arrays.namespace_of([*state.exp_avg, *new_params], "params")
     arrays.check_floating(xp, new_params, "new_params")
@@ -67,7 +66,7 @@ def grown_state(state: NGAdamState, new_params: Sequence[Any], topology: Topolog
     if arrays.statistics_dtype(xp, [*(m.dtype for m in state.exp_avg), *state_dtypes]) != stats_dtype:
         raise ValueError(
             f"the joining parameters would change the statistics dtype ({stats_dtype}) of the game: "
-            "a game keeps its statistics dtype (SPEC \"State\")"
+            'a game keeps its statistics dtype (SPEC "State")'
         )
     device = array_api_compat.device(state.game.log_step)
     return NGAdamState(

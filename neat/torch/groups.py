@@ -5,6 +5,7 @@ the optimizer's values."""
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 
@@ -49,6 +50,17 @@ def players_of_names(names) -> tuple[list[list[int]], list[str]]:
     for k, name in enumerate(names):
         players.setdefault(name.rpartition(".")[0], []).append(k)
     return list(players.values()), list(players)
+
+
+def warn_one_player_per_tensor(count: int, how: str, stacklevel: int) -> None:
+    """The warning for ``count`` parameters without names, each a player of its own; ``how``: how to
+    get one player per layer instead."""
+    warnings.warn(
+        f"NGAdam got {count} parameters without names: each tensor is a player of its own. "
+        f"For one player per layer {how}.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def check_group(group: dict, index: int, defaults: dict) -> None:
