@@ -236,3 +236,26 @@ def test_a_graph_not_built_as_a_chain_needs_the_groups_edges(graph):
         optimizer.add_param_group({"params": params, "players": [[0, 1], [2, 3]]})
     optimizer.add_param_group({"params": params, "players": [[0, 1], [2, 3]], "graph": [(1, 2, 1.0)]})
     np.testing.assert_array_equal(optimizer.graph.weights, [[0, 0, 0], [0, 0, 1], [0, 1, 0]])
+
+
+def test_a_compiled_step_recompiles_for_the_grown_game_and_matches_eager():
+    import torch._dynamo
+
+    runs = []
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        model = mlp()
+        head, backbone = frozen_backbone(model)
+        optimizer = NGAdam(head, **HP)
+        step = torch.compile(optimizer.step, fullgraph=True) if compiled else optimizer.step
+        x, y = batch()
+        for index in range(4):
+            if index == 2:
+                optimizer.add_param_group({"params": unfreeze(backbone), "lr": HP["lr"] / 10})
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            step()
+        runs.append([p.detach().clone() for p in model.parameters()])
+    torch._dynamo.reset()
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
