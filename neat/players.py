@@ -74,7 +74,12 @@ class Players:
         tensors so far) belongs to player ``player_of_new[i]`` of the grown game, an existing player
         (``< n``) or a new one; the new players are numbered ``n, n+1, …`` without gaps. The
         existing tensors keep their players and indices."""
-        owners = [_index(p, "player of a joining tensor") for p in player_of_new]
+        try:
+            owners = [_index(p, "player of a joining tensor") for p in player_of_new]
+        except TypeError:
+            raise ValueError(
+                f"Invalid growth: {player_of_new!r} (expected each joining tensor's player index)"
+            ) from None
         if not owners:
             raise ValueError("Invalid growth: no tensor joins")
         n = self.num_players

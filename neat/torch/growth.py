@@ -173,8 +173,12 @@ class Growing(Checkpointing):
             raise ValueError("NGAdam's param_groups hold other parameters than the game's: only new groups can join")
         added = self.param_groups[self._num_groups :]
         self.param_groups = known
-        for group in added:
-            self.add_param_group(group)
+        for index, group in enumerate(added):
+            try:
+                self.add_param_group(group)
+            except BaseException:
+                self.param_groups.extend(added[index:])  # left as given: refused again at the next step
+                raise
 
     def _derive(self) -> None:
         """Everything derived from the parameters, the topology and the game state (at construction,

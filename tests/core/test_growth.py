@@ -40,6 +40,7 @@ def test_new_tensors_form_new_players_or_join_assigned_ones():
         ([3], r"players \[2\] get no tensor"),
         ([-1], "negative"),
         ([2.0], "expected an integer"),
+        (2, "expected each joining tensor's player index"),
     ],
 )
 def test_bad_growth_of_players_is_refused(assignment, message):

@@ -174,6 +174,21 @@ def test_groups_put_into_param_groups_directly_join_as_lightning_resumes_them():
         assert torch.equal(a, b)
 
 
+def test_param_groups_that_lost_what_the_game_plays_are_refused_at_the_next_step():
+    model = mlp()
+    optimizer = grown_run(model, 1, 1)
+    optimizer.param_groups = optimizer.param_groups[1:]
+    with pytest.raises(ValueError, match="lost groups or parameters"):
+        train(model, optimizer, 1)
+    optimizer = grown_run(mlp(), 1, 1)
+    bad = {**optimizer.param_groups[0], "params": [torch.zeros(2, requires_grad=True)], "param_names": ["w"], "lr": -1}
+    optimizer.param_groups = [*optimizer.param_groups, bad]
+    for _ in range(2):  # refused at every step, the game unchanged
+        with pytest.raises(ValueError, match="Invalid learning rate"):
+            train(model, optimizer, 1)
+        assert len(optimizer.param_groups) == 3 and optimizer.topology.num_tensors == 6
+
+
 def bad_groups(model):
     """Groups that ``add_param_group`` refuses, with the message naming the problem."""
     first, second = model[0], model[2]
