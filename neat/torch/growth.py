@@ -13,7 +13,10 @@ each with ``z = 0``:
 The graph gains the new players by the rule that built it: a chain (``graph=None`` at
 construction) chains them after the last player; an explicit graph, and ``graph="fx"``, need the
 group's ``"graph"``: ``(i, j, weight)`` edges in the grown game's player numbering, each naming a
-new player (``[]`` for none), or the grown ``n × n`` matrix. ``"players"`` and ``"graph"`` are
+new player (``[]`` for none), or the grown ``n × n`` matrix. (With ``graph="fx"`` every
+parameter of the traced module, frozen ones included, is in the game from the start, sitting out
+while its ``grad`` is ``None``; a joining tensor comes from outside that module, so the trace
+cannot place it.) ``"players"`` and ``"graph"`` are
 taken out of the group (the state dict's ``"neat"`` entry records the players and the graph).
 Players, graph and ``S`` are those of :meth:`neat.topology.Topology.grown`; the game state grows by
 :meth:`neat.state.GameState.grown`; nothing of the tensors and players already playing changes.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from neat import arrays, functional
-from neat.kernel_selection import registered
+from neat.kernel_selection import check_plan_runs
 from neat.players import Players
 from neat.state import NGAdamState
 from neat.torch.distributed import device_mesh, local_shard
@@ -102,13 +105,7 @@ class Growing(Checkpointing):
                 f"the new group would change the game's statistics dtype from {self._stats_dtype} to {stats_dtype} "
                 '(SPEC "State": a game keeps its statistics dtype); add parameters of the existing dtypes'
             )
-        kernel_set = registered().get(self.kernel_plan.name)
-        reason = None if kernel_set is None else kernel_set.unsupported(self._xp, all_local)
-        if reason is not None:
-            raise ValueError(
-                f"the kernels chosen at construction ({self.kernel_plan.name!r}) cannot run the new group's "
-                f"parameters: {reason}; build NGAdam with kernels that run every parameter (foreach=, fused=)"
-            )
+        check_plan_runs(self.kernel_plan, self._xp, all_local)
 
     def _new_players(self, group: dict, players, index: int) -> tuple[list[int], list[str]]:
         """Each joining tensor's player in the grown game and the new players' labels (module

@@ -154,3 +154,28 @@ def test_grown_state_refuses_what_does_not_fit_and_changes_nothing():
     with pytest.raises(ValueError, match="statistics dtype"):
         functional.grown_state(state, [params[3]], topology.grown(num_new=1))  # float64 joins float32
     assert state.num_tensors == 3 and state.game.tensor_count.shape == (3,)
+
+
+def test_in_place_optimizer_grows_as_the_functional_state_does():
+    """``neat.NGAdam.add_params``: the joining arrays and their players follow the reference (the
+    grown game), the arrays already playing keep their identity."""
+    import neat
+
+    params, grads = _problem(1)
+    live = [p.copy() for p in params]
+    optimizer = neat.NGAdam(live[:3], players=[[0, 1], [2]], kernels="generic", **HP)
+    for step_grads in grads[:2]:
+        optimizer.step(step_grads[:3])
+    optimizer.add_params(live[3:], players=[[0, 1]])
+    assert optimizer.topology.players.groups == ((0, 1), (2,), (3, 4))
+    assert all(a is b for a, b in zip(optimizer.params, live))
+    for step_grads in grads[2:]:
+        optimizer.step(step_grads)
+    reference = ReferenceNGAdam(params, [[0, 1], [2], [3, 4]], optimizer.topology.graph.weights, HP)
+    for index, step_grads in enumerate(grads):
+        reference.step([g if index >= 2 or k < 3 else None for k, g in enumerate(step_grads)])
+    for actual, expected in zip(live, reference.params):
+        np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="same array as params"):
+        optimizer.add_params([live[0]])
+    assert optimizer.topology.num_tensors == 5 and len(optimizer.state.exp_avg) == 5

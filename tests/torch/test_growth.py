@@ -274,3 +274,20 @@ def test_a_compiled_step_recompiles_for_the_grown_game_and_matches_eager():
     torch._dynamo.reset()
     for a, b in zip(*runs):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_group_the_chosen_kernels_cannot_run_is_refused(monkeypatch):
+    """The kernels chosen at construction stay; a group they cannot run is refused, naming why."""
+    import types
+
+    import neat.kernel_selection
+
+    model = mlp()
+    head, backbone = frozen_backbone(model)
+    optimizer = NGAdam(head, foreach=True, **HP)
+    plan, topology = optimizer.kernel_plan, optimizer.topology
+    picky = types.SimpleNamespace(plan=plan, unsupported=lambda xp, params: f"{len(params)} tensors are too many")
+    monkeypatch.setattr(neat.kernel_selection, "registered", lambda: {plan.name: picky})
+    with pytest.raises(ValueError, match=r"kernels chosen at construction \('foreach'\).*6 tensors are too many"):
+        optimizer.add_param_group({"params": unfreeze(backbone)})
+    assert len(optimizer.param_groups) == 1 and optimizer.topology is topology and optimizer.kernel_plan is plan
