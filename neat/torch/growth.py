@@ -16,8 +16,8 @@ group's ``"graph"``: ``(i, j, weight)`` edges in the grown game's player numberi
 new player (``[]`` for none), or the grown ``n × n`` matrix. (With ``graph="fx"`` every
 parameter of the traced module, frozen ones included, is in the game from the start, sitting out
 while its ``grad`` is ``None``; a joining tensor comes from outside that module, so the trace
-cannot place it.) ``"players"`` and ``"graph"`` are
-taken out of the group (the state dict's ``"neat"`` entry records the players and the graph).
+cannot place it.) ``"players"`` and ``"graph"`` are taken out of the group (the state dict's
+``"neat"`` entry records the players and the graph).
 Players, graph and ``S`` are those of :meth:`neat.topology.Topology.grown`; the game state grows by
 :meth:`neat.state.GameState.grown`; nothing of the tensors and players already playing changes.
 """
@@ -111,11 +111,10 @@ class Growing(Checkpointing):
         """Each joining tensor's player in the grown game and the new players' labels (module
         docstring: ``players``, else the names' module prefixes, else one player per tensor)."""
         n, count = self.topology.num_players, len(group["params"])
-        if players is not None:
-            labels = [f"param_groups[{index}].players[{i}]" for i in range(len(players))]
-        elif "param_names" in group:
+        labels = None
+        if players is None and "param_names" in group:
             players, labels = players_of_names(group["param_names"])
-        else:
+        elif players is None:
             if count > 1:
                 warn_one_player_per_tensor(
                     count,
@@ -125,10 +124,12 @@ class Growing(Checkpointing):
                 )
             return list(range(n, n + count)), [f"param_groups[{index}][{i}]" for i in range(count)]
         try:
-            owner = Players.from_spec(players, count).owner
+            joining = Players.from_spec(players, count)
         except ValueError as error:
             raise ValueError(f"param group {index}: {error} (indices into the group's params)") from None
-        return [n + player for player in owner], labels
+        if labels is None:
+            labels = [f"param_groups[{index}].players[{i}]" for i in range(joining.num_players)]
+        return [n + player for player in joining.owner], labels
 
     def _new_edges(self, graph):
         """The new players' edges for :meth:`neat.topology.Topology.grown`: the group's ``graph``, or

@@ -204,10 +204,11 @@ def bad_groups(model):
         ({"params": [("w", torch.zeros(2, device="meta", requires_grad=True))]}, ValueError, "one device"),
         ({"params": [("w", model[4].weight * 2)]}, ValueError, "non-leaf"),
         ({"params": list(second.parameters())}, ValueError, "with/without names"),
+        ({"params": list(first.named_parameters()), "players": 3}, ValueError, "param group 1: Invalid players: 3"),
     ]
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(12))
 def test_a_bad_group_is_refused_and_changes_nothing(index):
     model = mlp()
     head, _ = frozen_backbone(model)
