@@ -48,6 +48,35 @@ def init_state(params: Sequence[Any], topology: Topology) -> NGAdamState:
     )
 
 
+def grown_state(state: NGAdamState, new_params: Sequence[Any], topology: Topology) -> NGAdamState:
+    """``state`` after ``new_params`` join the game, ``topology`` being the grown game
+    (:meth:`Topology.grown`; SPEC "Growing the game"): the joining tensors get ``m = v = 0`` and
+    ``t_k = 0``, new players ``z = 0``, the existing entries are kept; the tables are the grown game's.
+    Pure: ``state`` is unchanged. The joining arrays must share the namespace, device and statistics
+    dtype of the existing ones."""
+    new_params = _as_list(new_params, "new_params")
+    if topology.num_tensors != state.num_tensors + len(new_params):
+        raise ValueError(
+            f"the grown game has {topology.num_tensors} tensors, but {state.num_tensors} + {len(new_params)} were given"
+        )
+    xp = arrays.namespace_of([*state.exp_avg, *new_params], "params")
+    arrays.check_floating(xp, new_params, "new_params")
+    state_dtypes = [arrays.state_dtype(xp, p.dtype) for p in new_params]
+    stats_dtype = state.game.log_step.dtype
+    if arrays.statistics_dtype(xp, [*(m.dtype for m in state.exp_avg), *state_dtypes]) != stats_dtype:
+        raise ValueError(
+            f"the joining parameters would change the statistics dtype ({stats_dtype}) of the game: "
+            'a game keeps its statistics dtype (SPEC "State")'
+        )
+    device = array_api_compat.device(state.game.log_step)
+    return NGAdamState(
+        game=state.game.grown(xp, len(new_params), topology.num_players - state.num_players),
+        exp_avg=[*state.exp_avg, *(xp.zeros_like(p, dtype=d) for p, d in zip(new_params, state_dtypes))],
+        exp_avg_sq=[*state.exp_avg_sq, *(xp.zeros_like(p, dtype=d) for p, d in zip(new_params, state_dtypes))],
+        tables=topology.tables(xp, device, stats_dtype),
+    )
+
+
 def _checked_namespace(params, grads, moments, xp=None):
     """The namespace of the (active) ``params`` and ``grads`` (``xp`` when given: no plug-in
     lookup), after checking their dtypes and that ``grads`` and ``moments`` match ``params``

@@ -21,8 +21,9 @@ import array_api_compat
 
 from neat import arrays, checkpoint, functional
 from neat.config import DEFAULTS, NGAdamConfig
-from neat.kernel_selection import KernelPlan, select_plan
+from neat.kernel_selection import KernelPlan, check_plan_runs, select_plan
 from neat.kernels import StepKernels
+from neat.players import Players
 from neat.topology import Topology
 
 
@@ -82,6 +83,22 @@ class NGAdam:
     def topology(self) -> Topology:
         """Players, graph and ``μ`` of the game."""
         return self._topology
+
+    def add_params(self, params: Sequence[Any], *, players=None, graph=None) -> None:
+        """Arrays that join the game after the start (SPEC "Growing the game"), with ``m = v = 0``
+        and ``t_k = 0``, as new players with ``z = 0``: ``players`` lists of indices into ``params``
+        (``None``: one player per array); ``graph``: the new players' ``(i, j, w)`` edges in the grown
+        game's numbering (``None``: chained after the last player). They take the indices after the
+        existing arrays; the state of the players already playing is unchanged. Checked before any
+        change (mutable arrays of this namespace and statistics dtype that the kernels run)."""
+        new = functional._as_list(params, "params")
+        _check_mutable(self._xp, [*self._params, *new])
+        n = self._topology.num_players
+        topology = self._topology.grown([n + p for p in Players.from_spec(players, len(new)).owner], graph)
+        state = functional.grown_state(self._state, new, topology)
+        check_plan_runs(self.kernel_plan, self._xp, [*self._params, *new])
+        self._params.extend(new)
+        self._topology, self._state = topology, state
 
     def step(self, grads: Sequence[Any], *, lr=None, weight_decay=None) -> None:
         """Apply one step in place. ``lr`` / ``weight_decay`` override the configured ones for

@@ -105,6 +105,19 @@ def select_plan(xp, params: Sequence[Any], requested: str | StepKernels | Kernel
     return sets[requested].plan
 
 
+def check_plan_runs(plan: KernelPlan, xp, params: Sequence[Any]) -> None:
+    """``ValueError`` naming the reason when ``plan``, chosen earlier, is a registered set's that
+    cannot run ``params`` (a front end's tensors after some joined: SPEC "Growing the game"). A
+    plan of a kernels object of the caller's own is not checked: it was given for these arrays."""
+    kernel_set = registered().get(plan.name)
+    reason = None if kernel_set is None or kernel_set.plan is not plan else kernel_set.unsupported(xp, params)
+    if reason is not None:
+        raise ValueError(
+            f"the kernels chosen at construction ({plan.name!r}) cannot run the new parameters: {reason}; "
+            "build the optimizer with kernels that run every parameter"
+        )
+
+
 def select_kernels(xp, params: Sequence[Any], requested: str | StepKernels | KernelPlan | None = None) -> StepKernels:
     """The two passes of :func:`select_plan`'s plan."""
     return select_plan(xp, params, requested).kernels

@@ -31,6 +31,11 @@ The optax contract (``optax/_src/alias_test.py``'s ``AliasTest`` runs on ``ng_ad
 * A gradient leaf may be ``None`` (a parameter without a gradient this step): that leaf is
   left as it is (update 0) and the step is the sub-game of the active players (SPEC v2);
   under ``jit`` each pattern of ``None`` leaves is its own compilation.
+* Growing the game (SPEC "Growing the game"): ``init`` fixes the pytree for a run. Layers to be
+  unfrozen later stay in the pytree from the start with ``None`` gradient leaves (they sit out
+  with zero moments and counts until their first gradient); a pytree with new leaves needs
+  ``init`` again (a fresh game). The core grows a game with :meth:`neat.topology.Topology.grown`
+  and :func:`neat.functional.grown_state`.
 * Players: by default one per parent path of a leaf (``params['Dense_0']``), joined in a chain
   in pytree order; see :func:`neat.adapters.optax_adapter.pytree_layout`.
 

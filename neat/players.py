@@ -4,7 +4,9 @@ A :class:`Players` is a partition of the tensor indices ``0..K-1`` into ``n``
 non-empty players; a :class:`PlayerGraph` is the symmetric, non-negative
 ``n × n`` weight matrix ``W`` with zero diagonal that couples them. Both are
 validated on construction and are plain host-side (NumPy) objects: they are
-fixed before the first step and never change inside one.
+fixed before the first step and never change inside one. Tensors and players that join
+later (SPEC "Growing the game") make new objects: :meth:`Players.grown`,
+:meth:`PlayerGraph.grown`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,33 @@ class Players:
     @property
     def num_players(self) -> int:
         return len(self.groups)
+
+    def grown(self, player_of_new) -> Players:
+        """The partition after tensors join (SPEC "Growing the game"): tensor ``K + i`` (``K`` the
+        tensors so far) belongs to player ``player_of_new[i]`` of the grown game, an existing player
+        (``< n``) or a new one; the new players are numbered ``n, n+1, …`` without gaps. The
+        existing tensors keep their players and indices."""
+        try:
+            owners = [_index(p, "player of a joining tensor") for p in player_of_new]
+        except TypeError:
+            raise ValueError(
+                f"Invalid growth: {player_of_new!r} (expected each joining tensor's player index)"
+            ) from None
+        if not owners:
+            raise ValueError("Invalid growth: no tensor joins")
+        n = self.num_players
+        if min(owners) < 0:
+            raise ValueError(f"Invalid growth: player {min(owners)} of a joining tensor is negative")
+        missing = sorted(set(range(n, max(owners) + 1)) - set(owners))
+        if missing:
+            raise ValueError(
+                f"Invalid growth: new players must be numbered {n}, {n + 1}, … without gaps; "
+                f"players {missing} get no tensor"
+            )
+        groups = [list(group) for group in self.groups] + [[] for _ in range(max(owners) + 1 - n)]
+        for i, player in enumerate(owners):
+            groups[player].append(self.num_tensors + i)
+        return Players(tuple(map(tuple, groups)), self.num_tensors + len(owners))
 
     @property
     def owner(self) -> tuple[int, ...]:
@@ -150,6 +179,32 @@ class PlayerGraph:
     @property
     def num_players(self) -> int:
         return self.weights.shape[0]
+
+    def grown(self, num_new: int, spec=None) -> PlayerGraph:
+        """The graph after ``num_new`` players join (SPEC "Growing the game"): ``spec`` ``None``
+        chains them after the last player (the default graph's rule: ``(n−1, n), (n, n+1), …``);
+        ``(i, j, weight)`` edges in the grown numbering, each naming a new player, are added (``[]``:
+        the new players stay unconnected); an ``(n+p) × (n+p)`` matrix is the grown graph. The
+        weights between the players already playing never change."""
+        n, size = self.num_players, self.num_players + num_new
+        if spec is None:
+            spec = [(i, i + 1, 1.0) for i in range(n - 1, size - 1)]
+        added = PlayerGraph.from_spec(spec, size)
+        if _looks_like_edges(spec, size):
+            weights = added.weights.copy()
+            weights[:n, :n] += self.weights
+            if np.any(added.weights[:n, :n]):
+                raise ValueError(
+                    "Invalid growth of the graph: an edge joins two players already playing; "
+                    "edges given on growth must name a new player (the existing graph is kept)"
+                )
+            return PlayerGraph(weights)
+        if not np.array_equal(added.weights[:n, :n], self.weights):
+            raise ValueError(
+                "Invalid growth of the graph: the grown weight matrix changes the weights between the "
+                f"{n} players already playing; its top-left {n}×{n} block must be the current graph"
+            )
+        return added
 
     def laplacian(self) -> np.ndarray:
         """``L = D − W`` with ``D = diag(W·1)``."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import array_api_compat
+
 from neat.topology import GameTables
 
 
@@ -36,6 +38,18 @@ class GameState(NamedTuple):
             return xp.zeros((num_players,), dtype=stats_dtype, device=device)
 
         return cls(integers(()), integers(()), integers((num_tensors,)), floats(), floats(), floats())
+
+    def grown(self, xp, num_new_tensors: int, num_new_players: int) -> GameState:
+        """The state after tensors and players join (SPEC "Growing the game"): new ``t_k = 0``, new
+        players' ``z = a = κ = 0``; the existing entries, ``t`` and the skipped count unchanged (new
+        arrays, on the device and in the dtypes of the current ones)."""
+
+        def extended(array, count):
+            zeros = xp.zeros((count,), dtype=array.dtype, device=array_api_compat.device(array))
+            return xp.concat([array, zeros])
+
+        per_player = (extended(field, num_new_players) for field in (self.log_step, self.alignment, self.conflict))
+        return GameState(self.count, self.skipped, extended(self.tensor_count, num_new_tensors), *per_player)
 
 
 class NGAdamState(NamedTuple):

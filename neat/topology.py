@@ -3,7 +3,8 @@
 :class:`Topology` owns everything about *who plays with whom* (docs/spec.md, "Objects"):
 the partition of tensors into players, the graph ``W`` and ``S = (I + μL)^{-1}``.
 It is built once, restricts itself to the players of the active tensors (SPEC v2
-sub-game, cached per pattern) and hands the step its :class:`GameTables`: small
+sub-game, cached per pattern), grows when tensors join (:meth:`Topology.grown`, SPEC
+"Growing the game") and hands the step its :class:`GameTables`: small
 index and weight arrays whose size grows with the number of tensors and players
 (and with the non-negligible entries of ``S``), never as tensors × players.
 """
@@ -60,6 +61,19 @@ class Topology:
         spec (``n × n`` weights, ``(i, j, w)`` edges, or ``None``: a chain)."""
         player_map = Players.from_spec(players, num_tensors)
         return cls(player_map, PlayerGraph.from_spec(graph, player_map.num_players), float(mu))
+
+    def grown(self, player_of_new=None, graph=None, *, num_new: int | None = None) -> Topology:
+        """The game after tensors join (SPEC "Growing the game"), a new topology (``S`` is computed
+        once for it, when first needed; this one is unchanged). ``player_of_new``: each joining
+        tensor's player in the grown game (:meth:`Players.grown`), or ``None`` with ``num_new``: one
+        new player per joining tensor. ``graph``: the new players' edges (:meth:`PlayerGraph.grown`;
+        ``None``: chained after the last player). Joining tensors take the indices after the existing ones."""
+        if player_of_new is None:
+            if num_new is None:
+                raise ValueError("Topology.grown needs player_of_new or num_new")
+            player_of_new = range(self.num_players, self.num_players + num_new)
+        players = self.players.grown(player_of_new)
+        return Topology(players, self.graph.grown(players.num_players - self.num_players, graph), self.mu)
 
     @property
     def num_tensors(self) -> int:

@@ -85,7 +85,10 @@ class NGAdam(keras.optimizers.Optimizer):
     optimizer is built with) and ``graph`` (an ``n × n`` weight matrix or
     ``(i, j, weight)`` edges) set them explicitly. Once built, the resolved
     players, graph and ``player_names`` are in ``get_config``, so ``from_config``
-    and ``load_model`` restore them without the model.
+    and ``load_model`` restore them without the model. Growing the game (SPEC "Growing the
+    game"): Keras builds an optimizer once, for the variables trainable at its first step, and
+    refuses other variables later (its "Unknown variable" error); after unfreezing layers, compile
+    with a new ``NGAdam`` (Keras' fine-tuning recipe), whose game starts afresh.
     ``kernels``: ``None`` (the fastest registered kernel set for the variables'
     arrays) or a registered name such as ``"generic"``.
 

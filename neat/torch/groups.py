@@ -5,6 +5,7 @@ the optimizer's values."""
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 
@@ -97,6 +98,17 @@ def _ancestry(prefix: str) -> list[tuple[str, ...]]:
     """The module paths from the top down to ``prefix``: ``"h.0.ln"`` → ``h``, ``h.0``, ``h.0.ln``."""
     parts = prefix.split(".") if prefix else []
     return [tuple(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
+def warn_one_player_per_tensor(count: int, how: str, stacklevel: int) -> None:
+    """The warning for ``count`` parameters without names, each a player of its own; ``how``: how to
+    get one player per layer instead."""
+    warnings.warn(
+        f"NGAdam got {count} parameters without names: each tensor is a player of its own. "
+        f"For one player per layer {how}.",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def check_group(group: dict, index: int, defaults: dict) -> None:

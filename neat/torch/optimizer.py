@@ -3,21 +3,24 @@ graph, array namespace, kernels, game state) and its public views of the game.""
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from neat import arrays, functional
 from neat.config import DEFAULTS, NGAdamConfig
 from neat.kernel_selection import KernelPlan, select_plan
-from neat.state import GameState, NGAdamState
+from neat.state import GameState
 from neat.topology import Topology
-from neat.torch.distributed import device_mesh, local_shard
-from neat.torch.groups import check_group, groups_players_graph, module_players, players_of_names
+from neat.torch.distributed import local_shard
+from neat.torch.groups import (
+    check_group,
+    groups_players_graph,
+    module_players,
+    players_of_names,
+    warn_one_player_per_tensor,
+)
+from neat.torch.growth import Growing
 from neat.torch.kernel_flags import kernel_request
-from neat.torch.state_dict import Checkpointing
 from neat.torch.tensors import moments_dtype, real
-from neat.torch.traceable import TRACEABLE_NAMESPACE
 from neat.torch.validation import checked_betas, checked_scalar, host
 
 #: ``torch.optim.AdamW``'s defaults, which the torch front end takes (:data:`neat.config.DEFAULTS`
@@ -25,7 +28,7 @@ from neat.torch.validation import checked_betas, checked_scalar, host
 TORCH_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
 
 
-class NGAdam(Checkpointing):
+class NGAdam(Growing):
     """NG-Adam (docs/spec.md) as a ``torch.optim.Optimizer``, with ``torch.optim.AdamW``'s defaults.
 
     ``params``: an ``nn.Module`` (one player per module), ``named_parameters()`` (one player per
@@ -43,7 +46,8 @@ class NGAdam(Checkpointing):
     parameter order. ``graph``: ``None`` (chain), ``"fx"`` (with a module), an ``n×n`` weight
     matrix or ``(i, j, weight)`` edges. ``maximize``: ascend the objective (the step is that of
     ``-f``). ``foreach``, ``fused``: as in ``torch.optim.AdamW`` (:func:`kernel_request`); every
-    kernel set gives the numbers of the generic one.
+    kernel set gives the numbers of the generic one. ``add_param_group`` after construction grows
+    the game (SPEC "Growing the game", :mod:`neat.torch.growth`): progressive unfreezing works.
     """
 
     __module__ = "neat.torch"  # its public path, which reprs, pickles and docs name
@@ -83,6 +87,7 @@ class NGAdam(Checkpointing):
             step_bounds=tuple(map(host, step_bounds)),
             leak=host(leak),
         )
+        self._graph_rule = graph if isinstance(graph, str) else "chain" if graph is None else "explicit"
         groups, players, graph, self.player_names = groups_players_graph(params, players, graph, module)
         config = self.config
         super().__init__(
@@ -121,19 +126,7 @@ class NGAdam(Checkpointing):
         #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once.
         self.kernel_plan: KernelPlan = select_plan(self._xp, local, kernel_request(foreach, fused, self._device))
         self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
-        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
-        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
-        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
-        self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
-        self._collect_moments()
-        self._mesh = device_mesh(self._params)
-        self._sharded = {}
-        self._group_of = torch.tensor(
-            [i for i, group in enumerate(self.param_groups) for _ in group["params"]],
-            dtype=torch.long,
-            device=self._device,
-        )
-        self._hyperparameters = {}
+        self._derive()
 
     def _players_from_names(self, params, players):
         """Players from the parameter names of ``named_parameters()`` (one per module prefix,
@@ -145,12 +138,10 @@ class NGAdam(Checkpointing):
         if len(names) == len(self._params):
             players, self.player_names = players_of_names(names)
         elif len(self._params) > 1:
-            warnings.warn(
-                f"NGAdam got {len(self._params)} parameters without names: each tensor is a player of "
-                "its own. For one player per layer pass the module (NGAdam(model)), "
-                "model.named_parameters(), the module that owns the groups' tensors "
-                "(NGAdam(param_groups, module=model)) or players=[[tensor indices], ...].",
-                UserWarning,
+            warn_one_player_per_tensor(
+                len(self._params),
+                "pass the module (NGAdam(model)), model.named_parameters(), the module that owns the groups' "
+                "tensors (NGAdam(param_groups, module=model)) or players=[[tensor indices], ...]",
                 stacklevel=3,
             )
         return players
@@ -161,22 +152,13 @@ class NGAdam(Checkpointing):
 
     @property
     def players(self):
-        """The :class:`~neat.players.Players` of the game (fixed at construction)."""
+        """The :class:`~neat.players.Players` of the game (grown by :meth:`add_param_group`)."""
         return self.topology.players
 
     @property
     def graph(self):
-        """The :class:`~neat.players.PlayerGraph` of the game (fixed at construction)."""
+        """The :class:`~neat.players.PlayerGraph` of the game (grown by :meth:`add_param_group`)."""
         return self.topology.graph
-
-    def add_param_group(self, param_group: dict) -> None:
-        """Only during construction: the players and the graph are fixed once built."""
-        if "topology" in self.__dict__:
-            raise ValueError(
-                "NGAdam's players and graph are fixed at construction: add_param_group afterwards "
-                "is not supported; build a new NGAdam with every parameter"
-            )
-        super().add_param_group(param_group)
 
     def __setstate__(self, state: dict) -> None:
         """torch's, and groups of older state dicts get this optimizer's missing keys (as ``torch.optim.Adam``
