@@ -180,7 +180,7 @@ def core_values(framework: str, values: Mapping[str, Any]) -> dict[str, Any]:
 def framework_values(framework: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` keyed by the core's names as ``framework``'s keyword arguments (a pair spelled as
     two keywords split in two): the inverse of :func:`core_values`."""
-    keywords = {}
+    keywords: dict[str, Any] = {}
     for name, value in values.items():
         spelled = BY_NAME[name].keywords(framework)
         keywords.update(zip(spelled, value) if len(spelled) == 2 else {spelled[0]: value})
