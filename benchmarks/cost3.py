@@ -1,9 +1,10 @@
 """What protocol v3 costs on this machine: each cell's runs in budget-lengths (:mod:`benchmarks.plan3`)
 times a measured run of that cell's model.
 
-A cell's run time is fitted as ``fixed + per_step × steps`` from two short runs (``SHORT`` and
-``LONG`` steps, AdamW and NEAT averaged, evaluated at the start and the end); a full run adds the
-protocol's evaluations (``1 / EVAL_FRACTION`` + 1 of them, each costing half the fixed part).
+A cell's run time is ``per_step × steps`` + the protocol's evaluations (``1 / EVAL_FRACTION`` + 1),
+both measured on a short run (``STEPS`` steps, AdamW and NEAT averaged, evaluated at its start and
+end): ``per_step`` from the run's own clock (forward, backward, step), an evaluation from the rest
+of its wall time.
 """
 
 from __future__ import annotations
@@ -14,29 +15,29 @@ from benchmarks import plan3
 from benchmarks.runner import train
 from benchmarks.workloads import WORKLOADS, available
 
-SHORT, LONG = 5, 25
+STEPS = 40
 
 
 def run_seconds(cell: plan3.Cell, device: str = "cpu") -> tuple[float, float]:
-    """``(fixed, per_step)`` seconds of one run of ``cell``'s model (see the module docstring)."""
+    """``(one evaluation, per_step)`` seconds of ``cell``'s model (see the module docstring)."""
     workload = WORKLOADS[cell.workload]
     problem = workload.build(device)
-    times = {}
-    for steps in (SHORT, LONG):
-        total = 0.0
-        for optimizer in (plan3.REFERENCE, plan3.PRIMARY):
-            start = time.perf_counter()
-            train(workload, problem, optimizer, dict(lr=1e-3, weight_decay=0.1, beta2=0.95), 0, steps, eval_every=steps)
-            total += time.perf_counter() - start
-        times[steps] = total / 2
-    per_step = max(0.0, (times[LONG] - times[SHORT]) / (LONG - SHORT))
-    return max(0.0, times[SHORT] - SHORT * per_step), per_step
+    evaluation, per_step = 0.0, 0.0
+    for optimizer in (plan3.REFERENCE, plan3.PRIMARY):
+        hp = dict(lr=1e-3, weight_decay=0.1, beta2=0.95)
+        train(workload, problem, optimizer, hp, 0, 2, eval_every=2)  # warm: first-call and compile costs
+        start = time.perf_counter()
+        record = train(workload, problem, optimizer, hp, 0, STEPS, eval_every=STEPS)
+        wall = time.perf_counter() - start
+        per_step += record["train_time_s"] / STEPS / 2
+        evaluation += max(0.0, wall - record["train_time_s"]) / 2 / 2
+    return evaluation, per_step
 
 
-def cell_hours(cell: plan3.Cell, fixed: float, per_step: float) -> dict:
+def cell_hours(cell: plan3.Cell, evaluation: float, per_step: float) -> dict:
     """CPU-hours of each kind of run in ``cell`` (one thread)."""
     evaluations = 1 / plan3.EVAL_FRACTION + 1
-    budget_run = per_step * cell.steps + fixed / 2 * evaluations
+    budget_run = per_step * cell.steps + evaluation * evaluations
     return {kind: lengths * budget_run / 3600 for kind, lengths in cell.budget_lengths().items()}
 
 
@@ -48,12 +49,12 @@ def estimate(cells, device: str = "cpu", out=print) -> float:
         if not ok:
             out(f"{cell.workload}: not estimated — {why}")
             continue
-        fixed, per_step = run_seconds(cell, device)
-        hours = cell_hours(cell, fixed, per_step)
+        evaluation, per_step = run_seconds(cell, device)
+        hours = cell_hours(cell, evaluation, per_step)
         total += sum(hours.values())
         out(
-            f"{cell.workload} ({cell.part}): B = {cell.steps} steps, {per_step * 1e3:.1f} ms/step + {fixed:.2f} s "
-            f"per evaluation pair; runs in budget-lengths {cell.budget_lengths()}; "
+            f"{cell.workload} ({cell.part}): B = {cell.steps} steps, {per_step * 1e3:.1f} ms/step, {evaluation:.2f} s "
+            f"per evaluation; runs in budget-lengths {cell.budget_lengths()}; "
             + ", ".join(f"{k} {v:.2f} h" for k, v in hours.items())
             + f"; cell {sum(hours.values()):.2f} h"
         )

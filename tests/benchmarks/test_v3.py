@@ -404,7 +404,7 @@ def test_plan_budgets_and_equal_tokens_per_parameter():
 
 def test_cost_is_budget_lengths_times_a_run():
     cell = plan3.Cell("W1", 1000, 10)
-    hours = cost3.cell_hours(cell, fixed=0.2, per_step=0.01)
+    hours = cost3.cell_hours(cell, evaluation=0.1, per_step=0.01)
     run = 0.01 * 1000 + 0.1 * 11  # per-step work + eleven evaluations
     assert hours == pytest.approx({k: v * run / 3600 for k, v in cell.budget_lengths().items()})
     assert sum(cell.budget_lengths().values()) == pytest.approx(112 + 3 * 2.6 + 10 * (4 + 2.6))
