@@ -389,7 +389,7 @@ def write_report(results: Path) -> Path:
         "finer than one evaluation interval.",
         "",
     ]
-    for m in machines:
+    for m in sorted(machines):
         lines.append("Machine: " + ", ".join(f"{k}={v}" for k, v in m if v not in ("None",)))
     lines.append(
         "Source of the runs (harness digest, library digest, git HEAD, dirty: runs): "

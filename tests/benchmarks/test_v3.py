@@ -424,3 +424,13 @@ def test_readme_markers_are_required():
         readme.splice("no markers here", "x")
     text = f"a\n{readme.START}\nold\n{readme.END}\nb\n"
     assert readme.splice(text, "new") == f"a\n{readme.START}\nnew\n{readme.END}\nb\n"
+
+
+def test_v2_report_is_reproduced_from_its_records(tmp_path):
+    import shutil
+
+    from benchmarks.report import write_report
+
+    for path in readme.V2.glob("*.jsonl"):
+        shutil.copy(path, tmp_path / path.name)
+    assert write_report(tmp_path).read_text() == (readme.V2 / "report.md").read_text()
