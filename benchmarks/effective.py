@@ -64,7 +64,7 @@ def effective(fractions, adamw_metrics, metric: float | None, higher_is_better: 
     if goal < curve[0]:
         return Effective(None, "below")
     j = next(i for i, y in enumerate(curve) if y >= goal)
-    if j == 0 or curve[j] == curve[j - 1]:
-        return Effective(math.exp(logs[j]))
+    if j == 0:  # AdamW's smallest budget already matches
+        return Effective(math.exp(logs[0]))
     share = (goal - curve[j - 1]) / (curve[j] - curve[j - 1])
     return Effective(math.exp(logs[j - 1] + share * (logs[j] - logs[j - 1])))

@@ -73,9 +73,9 @@ def step_times(device: str, dry_run: bool) -> dict:
     from benchmarks.shapes import gpt2_modules, per_module
 
     modules = per_module(gpt2_modules(layers=1, width=32, vocab=64, context=16) if dry_run else gpt2_modules())
-    rows = cuda_step.candidates(["foreach"], 2)
-    rows = rows[:3] if dry_run else rows  # the Triton and CUDA-graph rows need a GPU
     steps, warmup = (3, 1) if dry_run else (50, 5)
+    rows = cuda_step.candidates(["foreach"], warmup)
+    rows = rows[:3] if dry_run else rows  # the Triton and CUDA-graph rows need a GPU
     ms = cuda_step.median_times(rows, modules, steps, warmup, device)
     base = ms[0]
     return {label: dict(ms=t, ratio=None if t is None or base is None else t / base) for (label, _), t in zip(rows, ms)}

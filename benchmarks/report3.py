@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from benchmarks import analysis, analysis3, plan3, provenance, records
+from benchmarks import analysis, analysis3, grid, plan3, provenance, records
 from benchmarks.workloads import W3_SIZE, WORKLOADS
 
 ALPHA = 0.05
@@ -130,6 +130,30 @@ def size_table(trend: dict) -> list[str]:
     return out
 
 
+def tuning_table(per_workload: dict, workloads) -> list[str]:
+    """Per workload and optimizer: the selection at B, the grid runs behind it and whether its
+    learning rate is still at the grid's edge."""
+    out = [
+        "| workload | optimizer | selected at B (lr, weight decay, β2) | tuning runs at B (rounds) "
+        "| lr at the grid's edge? |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for w in workloads:
+        recs = per_workload.get(w, [])
+        for o in plan3.OPTIMIZERS:
+            tuned = [r for r in recs if r["optimizer"] == o and r["phase"] == "tune" and r["budget_fraction"] == 1.0]
+            best = analysis3.selections(recs, o).get(1.0)
+            if best is None:
+                continue
+            hp = best["hp"]
+            edge = grid.edge(hp["lr"], sorted({r["hp"]["lr"] for r in tuned}))
+            out.append(
+                f"| {w} | {TITLES[o]} | {hp['lr']:.3g}, {hp['weight_decay']:g}, {hp['beta2']:g} | {len(tuned)} "
+                f"({1 + max(r['round'] for r in tuned)}) | {edge or 'inside'} |"
+            )
+    return out
+
+
 def alignment_table(rows: dict) -> list[str]:
     out = [
         f"| workload | AdamW (paper {analysis3.PAPER_ALIGNMENT['adamw']:+.2f}) | NEAT (paper "
@@ -161,6 +185,7 @@ def tables(results: Path, root=provenance.ROOT) -> dict:
         verdict=verdict(rows[plan3.PRIMARY], workloads),
         trend=analysis3.size_trend(per_workload),
         alignment=analysis3.alignment(per_workload, workloads),
+        tuning=tuning_table(per_workload, workloads),
         commits=sorted({r["source"]["commit"] for r in recs}),
     )
 
@@ -176,6 +201,12 @@ def markdown(t: dict) -> list[str]:
     for o, rows in t["rows"].items():
         out += [f"#### {TITLES[o]} against AdamW", "", headline_table(rows, t["workloads"]), ""]
     out += ["#### Size trend (W3, same tokens per parameter at every width)", "", *size_table(t["trend"]), ""]
+    out += [
+        "#### Tuning (equal effort: the same grid for every optimizer, selected on validation)",
+        "",
+        *t["tuning"],
+        "",
+    ]
     out += ["#### SPEC mean alignment over training (mean ± 95 % t-interval over seeds)", ""]
     out += [*alignment_table(t["alignment"]), ""]
     return out

@@ -108,6 +108,7 @@ def test_k_is_where_the_other_optimizer_meets_adamws_curve_in_log_budget():
     assert effective(FRACTIONS, curve, 0.84, True).k == pytest.approx(0.7)
     assert effective(FRACTIONS, curve, 0.85, True).k == pytest.approx(math.sqrt(0.7 * 1.0))
     assert effective(FRACTIONS, curve, 0.865, True).k == pytest.approx(math.sqrt(1.0 * 1.4))
+    assert effective(FRACTIONS, curve, 0.80, True) == Effective(0.5)  # AdamW's smallest budget matches exactly
     assert effective(FRACTIONS, curve, 0.88, True) == Effective(None, "above")
     assert effective(FRACTIONS, curve, 0.79, True) == Effective(None, "below")
     assert effective(FRACTIONS, curve, None, True) == Effective(None, "below")  # diverged: worse than any budget
@@ -292,6 +293,10 @@ def test_report_uses_verified_clean_records_and_fails_on_an_edited_one(repo, tmp
     assert t["verdict"].startswith("v3 verdict: NEAT (defaults) needs fewer steps than AdamW on 3 of 3")
     text = "\n".join(report3.markdown(t))
     assert "| W1 (accuracy, 100) | 1.15 [" in text and "Holm" in text and "NEAT (paper +0.08)" in text
+    assert (
+        "| W1 | NEAT (defaults) | 0.001, 0.1, 0.95 | 2 (1) | inside |" not in text
+    )  # 2 rates: the selection is an edge
+    assert "| W1 | NEAT (defaults) | 0.001, 0.1, 0.95 | 2 (1) | low |" in text
     edited = results / "W5.jsonl"
     lines = edited.read_text().splitlines()
     lines[3] = lines[3].replace(source["harness"], "0" * 12)
