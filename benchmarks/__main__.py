@@ -1,4 +1,8 @@
-"""Command line: ``python -m benchmarks {list,run,steptime,estimate,sweep,report}`` (from the repository root).
+"""Command line: ``python -m benchmarks {list,run,steptime,estimate,sweep,all,v3,gpu,report}`` (from the
+repository root).
+
+``v3`` runs protocol v3 (:mod:`benchmarks.plan3`) from committed code into ``benchmarks/results/v3``
+(resumable; ``--estimate`` prints its cost); ``gpu`` is the prepared one-GPU run (:mod:`benchmarks.gpu`).
 
 ``run``, ``steptime``, ``estimate`` and ``sweep`` write JSON lines to ``--results`` (default
 ``./neat-benchmarks``, outside the tracked ``benchmarks/results/``); ``report`` reads
@@ -15,6 +19,7 @@ import time
 from pathlib import Path
 
 RECORDED = Path(__file__).resolve().parent / "results" / "v2"
+RECORDED_V3 = Path(__file__).resolve().parent / "results" / "v3"
 USER_RESULTS = Path("neat-benchmarks")
 PRIORITY = ["W1", "W5", "W4", "W2", "W3"]  # cheapest first
 
@@ -71,8 +76,31 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--steps", type=int, default=None, help="override every workload's budget (smoke runs)")
     _common(plan)
 
+    v3 = sub.add_parser("v3", help="protocol v3 (benchmarks/plan3.py) from committed code; resumes")
+    v3.add_argument("--parts", nargs="+", default=["headline", "size"], help="headline, optional, size")
+    v3.add_argument("--workloads", nargs="+", default=None, help="only these cells (e.g. W1 W3-96)")
+    v3.add_argument("--optimizers", nargs="+", default=None, help="only these optimizers (AdamW always runs)")
+    v3.add_argument("--steps", type=int, default=None, help="override every cell's budget B (smoke runs)")
+    v3.add_argument("--seeds", type=int, default=None, help="override every cell's number of seeds (smoke runs)")
+    v3.add_argument("--hours", type=float, default=None, help="start no run after this many hours")
+    v3.add_argument("--estimate", action="store_true", help="print the plan's runs and CPU cost; run nothing")
+    v3.add_argument("--allow-dirty", action="store_true", help="record from a tree with uncommitted changes")
+    _common(v3, results=RECORDED_V3)
+
+    gpu = sub.add_parser("gpu", help="the prepared one-GPU run (conformance rows, step time, byte GPT); < 8 min")
+    gpu.add_argument("--dry-run", action="store_true", help="toy sizes on CPU (what the test suite runs)")
+    gpu.add_argument("--out", type=Path, default=Path("neat-gpu"), help="folder of gpu.jsonl (default: ./neat-gpu)")
+    gpu.add_argument("--limit", type=float, default=480.0, help="seconds the whole run may take (default 480)")
+
     report = sub.add_parser("report", help="Markdown report with plots from the recorded results")
     report.add_argument("--results", type=Path, default=RECORDED, help=f"default: {RECORDED}")
+    report.add_argument("--v3-results", type=Path, default=RECORDED_V3, help=f"default: {RECORDED_V3}")
+    report.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="README to write the section into (default: the repository's README.md when --results is the default)",
+    )
     return parser
 
 
@@ -101,13 +129,11 @@ def main(argv=None) -> int:
         print(f"core set (run's default): {' '.join(CORE)}; extra: {' '.join(EXTRA)}; variants: {' '.join(VARIANTS)}")
         return 0
     if args.command == "report":
-        from benchmarks.report import write_report
+        return _report(args)
+    if args.command == "gpu":
+        from benchmarks import gpu
 
-        if not Path(args.results).is_dir():
-            sys.exit(f"no results folder {args.results}")
-        path = write_report(args.results)
-        print(f"wrote {path} (and its tables and plots in {path.parent})")
-        return 0
+        return gpu.main(args.out, args.limit, args.dry_run)
 
     import torch
 
@@ -122,6 +148,8 @@ def main(argv=None) -> int:
         return _estimate(args)
     if args.command == "all":
         return _all(args)
+    if args.command == "v3":
+        return _v3(args, argv)
 
     _check_data(args.workload)
     if args.command == "run":
@@ -162,6 +190,90 @@ def main(argv=None) -> int:
     )
     protocol.sweep(session, best["hp"], args.seeds, args.only)
     print(f"recorded in {session.path}")
+    return 0
+
+
+def _report(args) -> int:
+    """The v2 report of ``--results``; with the recorded default also the v3 report and README's section."""
+    from benchmarks import provenance, readme, report3
+    from benchmarks.report import write_report
+
+    if not Path(args.results).is_dir():
+        sys.exit(f"no results folder {args.results}")
+    path = write_report(args.results)
+    print(f"wrote {path} (and its tables and plots in {path.parent})")
+    target = args.readme or (readme.README if Path(args.results).resolve() == RECORDED else None)
+    if target is None:
+        return 0
+    try:
+        tables = report3.tables(args.v3_results)
+        if tables:
+            v3_path = Path(args.v3_results) / "report.md"
+            v3_path.write_text("# NEAT benchmark v3 results\n\n" + "\n".join(report3.markdown(tables)) + "\n")
+            print(f"wrote {v3_path}")
+        print(f"wrote the benchmark section of {readme.write(target, args.results, args.v3_results)}")
+    except provenance.ProvenanceError as error:
+        sys.exit(f"report: provenance check failed: {error}")
+    return 0
+
+
+def _v3(args, argv) -> int:
+    """Protocol v3's cells in order (or their cost with ``--estimate``); refuses a dirty tree."""
+    import dataclasses
+
+    from benchmarks import cost3, plan3, protocol, protocol3, provenance, records
+    from benchmarks.workloads import WORKLOADS, available
+
+    try:
+        cells = list(plan3.cells(args.parts))
+    except ValueError as error:
+        sys.exit(str(error))
+    if args.workloads:
+        cells = [c for c in cells if c.workload in args.workloads]
+    changes = {}
+    if args.steps:
+        changes["steps"] = args.steps
+    if args.seeds:
+        changes["seeds"] = args.seeds
+    if args.optimizers:
+        unknown = [o for o in args.optimizers if o not in plan3.OPTIMIZERS]
+        if unknown:
+            sys.exit(f"unknown optimizer(s) {unknown}; protocol v3 runs {', '.join(plan3.OPTIMIZERS)}")
+        changes["optimizers"] = (plan3.REFERENCE, *[o for o in args.optimizers if o != plan3.REFERENCE])
+    cells = [
+        dataclasses.replace(c, **{k: v for k, v in changes.items() if k != "optimizers" or c.part != "size"})
+        for c in cells
+    ]
+    if not cells:
+        sys.exit("no cell of the plan matches --parts/--workloads")
+    if args.estimate:
+        cost3.estimate(cells, args.device)
+        return 0
+    try:
+        provenance.require_clean(provenance.current(), args.allow_dirty)
+    except provenance.ProvenanceError as error:
+        sys.exit(f"v3: {error}")
+    deadline = time.time() + 3600 * args.hours if args.hours else None
+    for cell in cells:
+        ok, why = available(WORKLOADS[cell.workload])
+        if not ok:
+            print(f"=== {cell.workload}: skipped — {why}", flush=True)
+            continue
+        print(f"=== {time.strftime('%H:%M:%S')} {cell.workload} ({cell.part}): B = {cell.steps} steps", flush=True)
+        try:
+            protocol3.CellRun(cell, args.results, protocol.command_line(argv), args.device, deadline).run()
+        except protocol3.OutOfTime as stop:
+            print(f"stopped: {stop}; rerun the same command to resume", flush=True)
+            return 0
+        except LookupError as error:
+            print(f"=== {cell.workload}: not run — {error}", flush=True)
+            continue
+        timed = [r for r in records.load(records.path_for(args.results, "steptime")) if r["workload"] == cell.workload]
+        if cell.part != "size" and not any(r["source"].get("dirty") is False for r in timed):
+            budget = ["--steps", "2", "--rounds", "2"] if args.steps else []
+            common = ["--results", str(args.results), "--threads", str(args.threads), "--device", args.device]
+            _steptime_argv = ["steptime", "--workloads", cell.workload, "--optimizers", *cell.optimizers, *budget]
+            main(_steptime_argv + common)
     return 0
 
 

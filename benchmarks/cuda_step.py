@@ -138,13 +138,15 @@ class CudaEvents(Clock):
         return [start.elapsed_time(end) / 1e3]
 
 
-def median_times(makers, modules, steps: int, warmup: int) -> list:
-    """Median CUDA-event milliseconds of one step per candidate (``None`` where it could not be built)."""
+def median_times(makers, modules, steps: int, warmup: int, device: str = "cuda") -> list:
+    """Median milliseconds of one step per candidate (``None`` where it could not be built): CUDA
+    events on a CUDA device, wall time elsewhere (the CPU dry run of ``python -m benchmarks gpu``)."""
     import torch
 
+    from benchmarks.timing import WALL
     from benchmarks.torch_step import make_params
 
-    device = torch.device("cuda")
+    device = torch.device(device)
     runs = {}
     for index, (label, make) in enumerate(makers):
         params, players = make_params(modules, device)
@@ -152,7 +154,7 @@ def median_times(makers, modules, steps: int, warmup: int) -> list:
             runs[index] = make(params, players)
         except Exception as error:  # noqa: BLE001 - reported in its row, the others still run
             print(f"  {label}: not run ({type(error).__name__}: {error})", file=sys.stderr)
-    [timings] = interleaved(runs, steps, warmup, clocks=[CudaEvents()])
+    [timings] = interleaved(runs, steps, warmup, clocks=[CudaEvents() if device.type == "cuda" else WALL])
     medians = timings.medians
     return [1e3 * medians[index] if index in medians else None for index in range(len(makers))]
 

@@ -30,8 +30,10 @@ HARNESS_IMPLEMENTATION = (
 
 
 def _hyper(hp: dict) -> dict:
-    """Search coordinates → constructor keywords (``step_width`` → ``step_bounds``)."""
+    """Search coordinates → constructor keywords (``step_width`` → ``step_bounds``, ``beta2`` →
+    ``betas = (ADAM_BETAS[0], beta2)``; without ``beta2``, ``betas = ADAM_BETAS``)."""
     hp = dict(hp)
+    hp["betas"] = (ADAM_BETAS[0], hp.pop("beta2")) if "beta2" in hp else ADAM_BETAS
     if "step_width" in hp:
         width = hp.pop("step_width")
         hp["step_bounds"] = (1.0 / width, width)
@@ -43,13 +45,13 @@ def _hyper(hp: dict) -> dict:
 def _neat(model, hp):
     from neat.torch import NGAdam
 
-    return NGAdam(model, betas=ADAM_BETAS, eps=1e-8, **_hyper(hp))
+    return NGAdam(model, eps=1e-8, **_hyper(hp))
 
 
 def _harness_neat(model, hp):
     from benchmarks.variants import HarnessNEAT
 
-    return HarnessNEAT(model, betas=ADAM_BETAS, eps=1e-8, **_hyper(hp))
+    return HarnessNEAT(model, eps=1e-8, **_hyper(hp))
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ OPTIMIZERS = {
         OptimizerSpec(
             "adamw",
             "AdamW (fused)",
-            lambda m, hp: torch.optim.AdamW(m.parameters(), betas=ADAM_BETAS, fused=True, **hp),
+            lambda m, hp: torch.optim.AdamW(m.parameters(), fused=True, **_hyper(hp)),
             dict(ADAM_SPACE),
             adam_probe=True,
             implementation="torch.optim.AdamW(fused=True)",
@@ -105,7 +107,7 @@ OPTIMIZERS = {
         OptimizerSpec(
             "nadamw",
             "NAdamW (AlgoPerf's form)",
-            lambda m, hp: NAdamW(m.parameters(), betas=ADAM_BETAS, **hp),
+            lambda m, hp: NAdamW(m.parameters(), **_hyper(hp)),
             dict(ADAM_SPACE),
             implementation="benchmarks.nadamw.NAdamW",
         ),

@@ -100,15 +100,21 @@ class Session:
         command: str = "",
         device: str = "cpu",
         schedule=DEFAULT_SCHEDULE,
+        version: int = PROTOCOL,
+        eval_fraction: float | None = None,
     ):
+        """``version``: the protocol the records carry (and the only ones resumed from);
+        ``eval_fraction``: evaluate every that fraction of a run (default: the workload's)."""
         self.command = command
+        self.version = version
+        self.eval_fraction = eval_fraction
         self.workload = WORKLOADS[workload_name]
         self.device = device
         self.problem = self.workload.build(device)
         self.steps = steps or self.workload.steps
         self.schedule = schedule
         self.path = records.path_for(results, workload_name, kind)
-        self.done = {records.key(r): r for r in records.load(self.path) if r.get("protocol") == PROTOCOL}
+        self.done = {records.key(r): r for r in records.load(self.path) if r.get("protocol") == version}
         self.machine = machine(device)
         self.provenance = provenance.current()
 
@@ -142,11 +148,21 @@ class Session:
                 bar.update(steps)
             return self.done[records.key(probe)]
         started = time.time()
+        every = max(1, int(self.eval_fraction * steps)) if self.eval_fraction else None
         record = train(
-            self.workload, self.problem, optimizer, hp, seed, steps, progress=bar, schedule=self.schedule, splits=splits
+            self.workload,
+            self.problem,
+            optimizer,
+            hp,
+            seed,
+            steps,
+            progress=bar,
+            schedule=self.schedule,
+            splits=splits,
+            eval_every=every,
         )
         record.update(
-            protocol=PROTOCOL,
+            protocol=self.version,
             phase=phase,
             trial=trial,
             round=round_,

@@ -337,12 +337,29 @@ def plot_profile(path: Path, profile: dict, taus) -> None:
     plt.close(fig)
 
 
+def _v2_records(results: Path) -> tuple[list[dict], list[dict]]:
+    """The protocol v2 runs (tune, seed, target) and the step-time records of ``results``."""
+    everything = records.load_all(results)
+    main_records = [r for r in analysis.v2(everything) if r["phase"] in ("tune", "seed", "target")]
+    return main_records, [r for r in everything if r["phase"] == "steptime"]
+
+
+def v2_headline(results: Path, candidate: str = "neat") -> str:
+    """The v2 headline table (what ``headline.md`` holds) computed from ``results`` alone."""
+    main_records, cost_records = _v2_records(Path(results))
+    per_workload = analysis.by_workload(main_records)
+    summaries = {
+        w: analysis.summary(per_workload[w], [protocol.REFERENCE, candidate], cost_records)
+        for w in MAIN
+        if w in per_workload
+    }
+    return headline_table(summaries, MAIN, candidate)
+
+
 def write_report(results: Path) -> Path:
     """Write ``report.md``, ``headline.md`` and the plots into ``results``; returns the report path."""
     results = Path(results)
-    everything = records.load_all(results)
-    main_records = [r for r in analysis.v2(everything) if r["phase"] in ("tune", "seed", "target")]
-    cost_records = [r for r in everything if r["phase"] == "steptime"]
+    main_records, cost_records = _v2_records(results)
     per_workload = analysis.by_workload(main_records)
     order = [w for w in WORKLOADS if w in per_workload]
     summaries = {w: analysis.summary(per_workload[w], ALL, cost_records) for w in order}
@@ -372,7 +389,7 @@ def write_report(results: Path) -> Path:
         "finer than one evaluation interval.",
         "",
     ]
-    for m in machines:
+    for m in sorted(machines):
         lines.append("Machine: " + ", ".join(f"{k}={v}" for k, v in m if v not in ("None",)))
     lines.append(
         "Source of the runs (harness digest, library digest, git HEAD, dirty: runs): "

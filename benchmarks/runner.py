@@ -78,15 +78,16 @@ def train(
     progress=None,
     schedule: Schedule = DEFAULT_SCHEDULE,
     splits: tuple[str, ...] = ("val", "test"),
+    eval_every: int | None = None,
 ) -> dict:
     """Train once and return the JSON-ready record (without protocol fields).
 
     Every optimizer's learning rate follows ``schedule`` (peak ``hp["lr"]``). Evaluations at step 0,
-    every ``workload.eval_every(steps)`` steps and at the last step read each split in ``splits``
-    ("val": trial selection; "test": targets and results)."""
+    every ``eval_every`` steps (default ``workload.eval_every(steps)``) and at the last step read each
+    split in ``splits`` ("val": trial selection; "test": targets and results)."""
     spec = OPTIMIZERS[optimizer_name]
     steps = steps or workload.steps
-    eval_every = workload.eval_every(steps)
+    eval_every = eval_every or workload.eval_every(steps)
     trace_every = max(1, steps // TRACE_POINTS)
     torch.manual_seed(seed)
     model = problem.model_factory()

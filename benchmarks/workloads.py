@@ -260,6 +260,12 @@ def _w5(device="cpu") -> Problem:
 
 
 FASHION = "Debian package dataset-fashion-mnist"
+V3_WIDTHS = (48, 96, 144, 192)  # protocol v3's size trend (benchmarks/plan3.py); 64 is W3 itself
+
+
+def w3_parameters(width: int) -> int:
+    """Parameters of W3's transformer at ``width`` (the size trend's x axis)."""
+    return sum(p.numel() for p in ByteTransformer(**{**W3_SIZE, "width": width}).parameters())
 
 
 def _w3_width(width: int):
@@ -341,7 +347,7 @@ WORKLOADS = {
                     model=f"transformer { ({**W3_SIZE, 'width': width}) }", corpus_bytes=2_000_000, windows=W3_WINDOWS
                 ),
             )
-            for width in (128, 256)
+            for width in (*V3_WIDTHS, 128, 256)
         ),
     ]
 }

@@ -59,7 +59,7 @@ def test_records_carry_protocol_schedule_splits_and_provenance(smoke):
     source = provenance.current()
     for r in runs:
         assert r["protocol"] == 2 and r["schedule"] == Schedule().as_record()
-        assert r["source"] == source and set(source) == {"harness", "library", "source", "git", "dirty"}
+        assert r["source"] == source and set(source) == {"harness", "library", "source", "git", "commit", "dirty"}
         assert isinstance(r["source"]["dirty"], bool) and len(r["source"]["harness"]) == 12
         assert r["eval_every"] <= 0.025 * r["steps"] or r["eval_every"] == 1
         steps = [e["step"] for e in r["evals"]]
