@@ -126,7 +126,9 @@ def _problem(name, seed, shapes, players, weights, hp, scales, non_finite_steps=
     return GoldenProblem(name=name, hyperparameters=hp, players=players, weights=weights, params=params, grads=grads)
 
 
-def _base_hp(**changes):
+def golden_hyperparameters(**changes) -> dict:
+    """The golden problems' hyperparameters, with ``changes``; the tests that need a full set of
+    hyperparameters take theirs from here."""
     hp = dict(
         lr=0.05,
         betas=(0.9, 0.99),
@@ -155,7 +157,7 @@ def _inactive() -> GoldenProblem:
         [*SHAPES_CHAIN, (2, 2)],
         [[0, 1], [2, 3], [4], [5]],
         _chain(4),
-        _base_hp(),
+        golden_hyperparameters(),
         scales=[*SCALES_CHAIN, 0.5],
         non_finite_steps=(20,),
     )
@@ -182,7 +184,13 @@ def _eps0() -> GoldenProblem:
     move (ω = 0: a float16 run would otherwise see 50 steps of decay rounded alike, a drift the
     random-walk tolerance does not model)."""
     problem = _problem(
-        "eps0", 7, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(eps=0.0, weight_decay=0.0), scales=SCALES_CHAIN
+        "eps0",
+        7,
+        SHAPES_CHAIN,
+        PLAYERS_CHAIN,
+        _chain(3),
+        golden_hyperparameters(eps=0.0, weight_decay=0.0),
+        scales=SCALES_CHAIN,
     )
     for s, grads in enumerate(problem.grads):
         grads[0][:, 0] = 0.0
@@ -195,7 +203,7 @@ def _eps0() -> GoldenProblem:
 def _overflow() -> GoldenProblem:
     """Finite gradients whose player sum ``G_0`` overflows float64 on steps 4, 18 and 19."""
     shapes = [(10, 10), (10, 10), (3, 2), (2,), (5,)]
-    problem = _problem("overflow", 8, shapes, PLAYERS_CHAIN, _chain(3), _base_hp(), scales=[1.0] * 5)
+    problem = _problem("overflow", 8, shapes, PLAYERS_CHAIN, _chain(3), golden_hyperparameters(), scales=[1.0] * 5)
     signs = np.random.default_rng(80)
     for s in (3, 17, 18):
         for k in (0, 1):
@@ -212,14 +220,14 @@ def problem_inputs() -> list[GoldenProblem]:
     shapes_star = [(6,), (), (2, 2, 2), (3,), (4, 2), (), (7,)]
     players_star = [[0, 1], [2], [3, 4], [5], [6]]
     return [
-        _problem("chain3", 1, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), _base_hp(), scales=SCALES_CHAIN),
+        _problem("chain3", 1, SHAPES_CHAIN, PLAYERS_CHAIN, _chain(3), golden_hyperparameters(), scales=SCALES_CHAIN),
         _problem(
             "star5",
             2,
             shapes_star,
             players_star,
             star,
-            _base_hp(gamma=0.7, zeta=0.3, mu=2.5, step_bounds=(0.25, 4.0), leak=0.0, weight_decay=0.0),
+            golden_hyperparameters(gamma=0.7, zeta=0.3, mu=2.5, step_bounds=(0.25, 4.0), leak=0.0, weight_decay=0.0),
             scales=[1.0, 10.0, 0.5, 1e-3, 2.0, 1.0, 0.2],
         ),
         _problem(
@@ -228,7 +236,7 @@ def problem_inputs() -> list[GoldenProblem]:
             SHAPES_CHAIN,
             [[0], [1, 2], [3, 4]],
             _chain(3),
-            _base_hp(mu=0.0, zeta=0.5, leak=0.2),
+            golden_hyperparameters(mu=0.0, zeta=0.5, leak=0.2),
             scales=[1.0] * 5,
         ),
         _problem(
@@ -237,7 +245,7 @@ def problem_inputs() -> list[GoldenProblem]:
             SHAPES_CHAIN,
             PLAYERS_CHAIN,
             _chain(3),
-            _base_hp(gamma=0.0, zeta=0.0, weight_decay=0.1),
+            golden_hyperparameters(gamma=0.0, zeta=0.0, weight_decay=0.1),
             scales=SCALES_CHAIN,
         ),
         _problem(
@@ -246,7 +254,7 @@ def problem_inputs() -> list[GoldenProblem]:
             SHAPES_CHAIN,
             PLAYERS_CHAIN,
             _chain(3),
-            _base_hp(eps=0.0),
+            golden_hyperparameters(eps=0.0),
             scales=SCALES_CHAIN,
             non_finite_steps=(0, 7, 8, 31),
         ),

@@ -6,18 +6,11 @@ from __future__ import annotations
 import pytest
 
 from neat import hyperparameters
+from neat.conformance.golden import golden_hyperparameters
 
 #: A changed value of every hyperparameter in the schema, by the core's name.
-NEW_VALUES = dict(
-    lr=3e-3,
-    betas=(0.8, 0.99),
-    eps=1e-6,
-    weight_decay=0.1,
-    gamma=0.9,
-    zeta=0.2,
-    mu=0.5,
-    step_bounds=(0.25, 4.0),
-    leak=0.05,
+NEW_VALUES = golden_hyperparameters(
+    lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, gamma=0.9, mu=0.5, step_bounds=(0.25, 4.0)
 )
 STEPS = 3
 

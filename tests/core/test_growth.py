@@ -9,21 +9,12 @@ import pytest
 from conformance.reference import ReferenceNGAdam
 from neat import functional
 from neat.config import NGAdamConfig
+from neat.conformance.golden import golden_hyperparameters
 from neat.players import PlayerGraph, Players
 from neat.state import GameState
 from neat.topology import Topology
 
-HP = dict(
-    lr=0.05,
-    betas=(0.9, 0.99),
-    eps=1e-8,
-    weight_decay=0.01,
-    gamma=0.7,
-    zeta=0.2,
-    mu=1.5,
-    step_bounds=(0.5, 2.0),
-    leak=0.02,
-)
+HP = golden_hyperparameters(gamma=0.7, mu=1.5, leak=0.02)
 
 
 def test_new_tensors_form_new_players_or_join_assigned_ones():

@@ -16,9 +16,9 @@ import pytest
 
 import neat
 import neat.keras as nk
-from neat import checkpoint, kernel_selection
+from neat import checkpoint, hyperparameters, kernel_selection
 from neat.adapters import keras_adapter
-from neat.conformance.golden import load_all
+from neat.conformance.golden import golden_hyperparameters, load_all
 from neat.kernels import GENERIC
 from neat.state import GameState
 from neat.topology import Topology
@@ -30,18 +30,7 @@ UNBOUND = "NGAdam has no model bound"
 pytestmark = pytest.mark.filterwarnings(f"ignore:{UNBOUND}:UserWarning")
 # NGAdam's defaults for SPEC's ω and ε are keras.optimizers.AdamW's, not neat.ng_adam's.
 KERAS_DEFAULTS = dict(weight_decay=nk.KERAS_ADAMW_DEFAULTS["weight_decay"], eps=nk.KERAS_ADAMW_DEFAULTS["epsilon"])
-NEAT_HP = dict(
-    learning_rate=0.01,
-    beta_1=0.9,
-    beta_2=0.99,
-    epsilon=1e-8,
-    weight_decay=0.01,
-    gamma=0.8,
-    zeta=0.2,
-    mu=1.5,
-    step_bounds=(0.5, 2.0),
-    leak=0.05,
-)
+NEAT_HP = hyperparameters.framework_values("keras", golden_hyperparameters(lr=0.01, gamma=0.8, mu=1.5))
 
 
 def residual_model(seed=0):
@@ -378,24 +367,8 @@ def test_save_and_load_resume_exactly(tmp_path):
 # ---------------------------------------------------------- checkpoint content
 #: One problem's hyperparameters under NEAT's names; the learning rate is a power of two, which Keras'
 #: float32 learning-rate variable holds exactly.
-CHECKPOINT_HP = dict(
-    lr=2.0**-6,
-    betas=(0.9, 0.99),
-    eps=1e-8,
-    weight_decay=0.01,
-    gamma=0.8,
-    zeta=0.2,
-    mu=1.5,
-    step_bounds=(0.5, 2.0),
-    leak=0.05,
-)
-KERAS_CHECKPOINT_HP = dict(
-    learning_rate=CHECKPOINT_HP["lr"],
-    beta_1=CHECKPOINT_HP["betas"][0],
-    beta_2=CHECKPOINT_HP["betas"][1],
-    epsilon=CHECKPOINT_HP["eps"],
-    **{key: CHECKPOINT_HP[key] for key in ("weight_decay", *checkpoint.GAME_HYPERPARAMETERS)},
-)
+CHECKPOINT_HP = golden_hyperparameters(lr=2.0**-6, gamma=0.8, mu=1.5)
+KERAS_CHECKPOINT_HP = hyperparameters.framework_values("keras", CHECKPOINT_HP)
 
 
 def checkpoint_problem():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from neat.conformance.golden import golden_hyperparameters
+
 
 def mlp(seed: int = 0, dtype=torch.float32) -> torch.nn.Module:
     torch.manual_seed(seed)
@@ -35,14 +37,4 @@ def assert_close_lists(actual, expected, rtol, atol):
         torch.testing.assert_close(a, e, rtol=rtol, atol=atol)
 
 
-HP = dict(
-    lr=0.02,
-    betas=(0.9, 0.99),
-    eps=1e-8,
-    weight_decay=0.01,
-    gamma=0.8,
-    zeta=0.3,
-    mu=1.5,
-    step_bounds=(0.5, 2.0),
-    leak=0.05,
-)
+HP = golden_hyperparameters(lr=0.02, gamma=0.8, zeta=0.3, mu=1.5)
