@@ -18,14 +18,13 @@ that tests also compile for the CPU and compare with :data:`neat.kernels.GENERIC
 from __future__ import annotations
 
 import functools
-import sys
 
 import array_api_compat
 import numpy as np
 
 from neat.hookspecs import hookimpl
 from neat.kernels import GENERIC, Statistics
-from neat.plugins import BackendInfo
+from neat.plugins import BackendInfo, namespace_if_instance
 
 #: Per-element formulas, shared by the GPU kernels and the CPU formula test. They are
 #: :mod:`neat.kernels`' arithmetic, operation for operation: ``m · scale / (√v + shift)``,
@@ -203,12 +202,7 @@ KERNELS = CupyKernels()
 
 @hookimpl
 def neat_array_namespace(array):
-    cupy = sys.modules.get("cupy")
-    if cupy is not None and isinstance(array, cupy.ndarray):
-        import array_api_compat.cupy
-
-        return array_api_compat.cupy
-    return None
+    return namespace_if_instance(array, "cupy", "ndarray", "array_api_compat.cupy")
 
 
 @hookimpl

@@ -13,15 +13,12 @@ import numpy as np
 
 from neat.hookspecs import hookimpl
 from neat.kernels import Statistics, adam_direction
-from neat.plugins import BackendInfo
+from neat.plugins import BackendInfo, namespace_if_instance
 
 
 @hookimpl
 def neat_array_namespace(array):
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(array, jax.Array):
-        return jax.numpy
-    return None
+    return namespace_if_instance(array, "jax", "Array", "jax.numpy")
 
 
 def x64_enabled() -> bool:

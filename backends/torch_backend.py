@@ -8,17 +8,12 @@ import sys
 
 from neat.hookspecs import hookimpl
 from neat.kernels import Statistics
-from neat.plugins import BackendInfo
+from neat.plugins import BackendInfo, namespace_if_instance
 
 
 @hookimpl
 def neat_array_namespace(array):
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(array, torch.Tensor):
-        import array_api_compat.torch
-
-        return array_api_compat.torch
-    return None
+    return namespace_if_instance(array, "torch", "Tensor", "array_api_compat.torch")
 
 
 @hookimpl

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,3 +114,13 @@ def param_layout(obj, graph: str | None = None) -> ParamLayout:
             "to players; pass a list of arrays instead"
         )
     return layout
+
+
+def namespace_if_instance(array, module: str, array_type: str, namespace: str):
+    """The array namespace ``namespace`` (imported on first use) when ``array`` is a
+    ``module.array_type`` of an already imported ``module``, else ``None``: a backend's
+    ``neat_array_namespace`` that never imports its framework."""
+    loaded = sys.modules.get(module)
+    if loaded is None or not isinstance(array, getattr(loaded, array_type)):
+        return None
+    return importlib.import_module(namespace)
