@@ -3,6 +3,7 @@ graph, array namespace, kernels, game state) and its public views of the game.""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import torch
@@ -13,8 +14,8 @@ from neat.kernel_selection import KernelPlan, select_plan
 from neat.state import GameState, NGAdamState
 from neat.topology import Topology
 from neat.torch.distributed import device_mesh, local_shard
-from neat.torch.groups import check_group, groups_players_graph, players_of_names
-from neat.torch.kernel_flags import kernel_request
+from neat.torch.groups import GAME_KEYS, check_group, common_game, groups_players_graph, players_of_names
+from neat.torch.kernel_flags import device_request, groups_request
 from neat.torch.state_dict import Checkpointing
 from neat.torch.tensors import moments_dtype, real
 from neat.torch.traceable import TRACEABLE_NAMESPACE
@@ -98,35 +99,53 @@ class NGAdam(Checkpointing):
                 leak=config.leak,
             ),
         )
+        self.config = dataclasses.replace(config, **common_game(self.param_groups))  # the groups' one game
+        self.defaults.update({key: getattr(self.config, key) for key in GAME_KEYS})
         for index, group in enumerate(self.param_groups):
-            check_group(group, index, self.defaults)
+            check_group(group, index, self.config)
         self._shared_values()  # betas and eps agree across the groups
+        self._kernel_request = groups_request(self.param_groups)  # one kernel set for all groups
         self._params = [p for group in self.param_groups for p in group["params"]]
         players = self._players_from_names(params, players)
-        self.topology = Topology.build(len(self._params), players, graph, mu=config.mu)
+        self.topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
+        self._prepare(game=None)
+
+    def _prepare(self, game: GameState | None) -> None:
+        """Everything derived from the parameters, the topology and the kernel request: the device,
+        array namespace and statistics dtype, the kernel plan and its tables, the game state
+        (``game``, or zeros: SPEC "State"), its views for the kernels and the moments' lists. Run at
+        construction, on a copy (:meth:`__setstate__`) and at the first step of parameters built on
+        the ``meta`` device (whose kernels wait until they are materialized, e.g. by ``to_empty``)."""
+        self._params = [p for group in self.param_groups for p in group["params"]]
         self._device = _one_device(self._params)
         local = [real(local_shard(p)) for p in self._params]
         self._xp = arrays.namespace_of(local, "params")
         arrays.check_floating(self._xp, local, "params")
         self._stats_dtype = arrays.statistics_dtype(self._xp, [moments_dtype(p) for p in local])
-        self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
+        if game is None:
+            game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
+        self._game = game
         self._exp_avg, self._exp_avg_sq = [], []
-        #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once.
-        self.kernel_plan: KernelPlan = select_plan(self._xp, local, kernel_request(foreach, fused, self._device))
-        self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
-        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
-        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
-        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
-        self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
-        self._collect_moments()
         self._mesh = device_mesh(self._params)
         self._sharded = {}
+        self._hyperparameters = {}
         self._group_of = torch.tensor(
             [i for i, group in enumerate(self.param_groups) for _ in group["params"]],
             dtype=torch.long,
             device=self._device,
         )
-        self._hyperparameters = {}
+        self._collect_moments()
+        #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once
+        #: (``None`` while the parameters are on ``meta``).
+        self.kernel_plan: KernelPlan | None = None
+        if self._device.type == "meta":
+            return
+        self.kernel_plan = select_plan(self._xp, local, device_request(self._kernel_request, self._device))
+        self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
+        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
+        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
+        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
+        self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
 
     def _players_from_names(self, params, players):
         """Players from the parameter names of ``named_parameters()`` (one per module prefix,
@@ -149,7 +168,8 @@ class NGAdam(Checkpointing):
 
     def __repr__(self) -> str:
         """torch.optim's listing of the groups, then the kernel plan."""
-        return f"{super().__repr__()}\nKernel plan: {self.kernel_plan}"
+        plan = self.kernel_plan or "chosen at the first step on the parameters' device (now meta)"
+        return f"{super().__repr__()}\nKernel plan: {plan}"
 
     @property
     def players(self):
@@ -170,13 +190,42 @@ class NGAdam(Checkpointing):
             )
         super().add_param_group(param_group)
 
+    def __getstate__(self) -> dict:
+        """What a copy (``copy.deepcopy``, ``pickle``, ``torch.save``) holds: torch's ``defaults``,
+        ``state`` and ``param_groups``, and under ``"neat"`` what the game needs to go on: the
+        config, players, graph, player names, kernel request and the game state (SPEC "State").
+        Everything else is rebuilt from these by :meth:`__setstate__`."""
+        return {
+            **super().__getstate__(),
+            "neat": dict(
+                config=self.config,
+                players=self.topology.players,
+                graph=self.topology.graph,
+                player_names=self.player_names,
+                kernel_request=self._kernel_request,
+                game=self._game._asdict(),
+            ),
+        }
+
     def __setstate__(self, state: dict) -> None:
-        """torch's, and groups of older state dicts get this optimizer's missing keys (as ``torch.optim.Adam``
-        fills in ``maximize`` or ``foreach``)."""
-        super().__setstate__(state)
+        """torch's, with groups of older state dicts given this optimizer's missing keys (as
+        ``torch.optim.Adam`` fills in ``maximize`` or ``foreach``) and no ``differentiable`` default
+        (torch's adds one for its own optimizers; NG-Adam has no such flag). A copy's state
+        (:meth:`__getstate__`) then rebuilds the game: its topology, kernels and tables, around the
+        copied game state, so the copy steps as the original would, bit for bit."""
+        game = state.get("neat")
+        own_keys = set(state.get("defaults", getattr(self, "defaults", {})))
+        super().__setstate__({key: value for key, value in state.items() if key != "neat"})
+        for key in set(self.defaults) - own_keys:
+            del self.defaults[key]
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+        if game is not None:
+            self.config, self.player_names = game["config"], game["player_names"]
+            self._kernel_request = game["kernel_request"]
+            self.topology = Topology(game["players"], game["graph"], self.config.mu)
+            self._prepare(GameState(**game["game"]))
 
     def diagnostics(self) -> dict:
         """:func:`neat.diagnostics` of the current state: per-player ``alignment``, ``kappa``,

@@ -182,25 +182,55 @@ def test_one_cycle_betas_reach_the_game():
 
 
 @pytest.mark.parametrize(
-    "key, value",
-    [
-        ("gamma", 0.1),
-        ("zeta", 0.0),
-        ("mu", 2.0),
-        ("step_bounds", (0.8, 1.2)),
-        ("leak", 0.5),
-        ("foreach", True),
-        ("fused", False),
-    ],
+    "key, value", [("gamma", 0.1), ("zeta", 0.0), ("mu", 2.0), ("step_bounds", (0.8, 1.2)), ("leak", 0.5)]
 )
-def test_per_optimizer_keys_cannot_differ_per_group(key, value):
+def test_game_keys_cannot_differ_per_group(key, value):
     model = mlp()
-    with pytest.raises(ValueError, match=f"sets {key}=.*one per optimizer"):
+    with pytest.raises(ValueError, match=f"param group 1 has {key}=.*one per optimizer"):
         NGAdam([{"params": model[0].parameters()}, {"params": model[2].parameters(), key: value}])
     same = NGAdam(
         [{"params": model[0].parameters(), "gamma": 0.5, "step_bounds": [0.5, 2.0]}], gamma=0.5, players=[[0, 1]]
     )
     assert same.param_groups[0]["gamma"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "key, value", [("gamma", 0.1), ("zeta", 0.0), ("mu", 2.0), ("step_bounds", (0.8, 1.2)), ("leak", 0.5)]
+)
+def test_a_game_value_every_group_sets_is_the_optimizers(key, value):
+    """As torch.optim: a key every group sets is the groups' value, not the constructor's default."""
+    a, b = mlp(dtype=F64), mlp(dtype=F64)
+    groups = [
+        {"params": a[0].parameters(), key: value},
+        {"params": [*a[2].parameters(), *a[4].parameters()], key: value},
+    ]
+    grouped = NGAdam(groups, players=[[0, 1], [2, 3], [4, 5]])
+    built = NGAdam(b, **{key: value})
+    assert getattr(grouped.config, key) == getattr(built.config, key) == grouped.defaults[key]
+    assert grouped.state_dict()["neat"][key] == getattr(built.config, key)
+    assert_close_lists(train_f64(a, grouped, 4), train_f64(b, built, 4), rtol=0, atol=0)
+
+
+def test_groups_share_one_kernel_request():
+    """A group may ask for kernels (torch.optim: flags per group); NG-Adam runs one set for all groups."""
+    model = mlp()
+    with pytest.raises(ValueError, match="param groups ask for different kernels: .*one kernel set for all groups"):
+        NGAdam([{"params": model[0].parameters(), "foreach": True}, {"params": model[2].parameters(), "fused": True}])
+    with pytest.raises(ValueError, match="param groups ask for different kernels"):
+        NGAdam([{"params": model[0].parameters(), "fused": False}, {"params": model[2].parameters()}], fused=True)
+    asked = NGAdam(
+        [{"params": model[0].parameters(), "foreach": False, "fused": False}, {"params": model[2].parameters()}]
+    )
+    assert asked.kernel_plan.name == "generic"
+    assert [group["foreach"] for group in asked.param_groups] == [False, None]  # each group keeps its own
+    repeated = NGAdam([{"params": model[0].parameters(), "fused": True}, {"params": model[2].parameters()}], fused=True)
+    assert repeated.kernel_plan.name == "numba"
+    train(model, asked, 1)
+    asked.param_groups[1]["foreach"] = True  # now asks for others: refused at the step
+    with pytest.raises(ValueError, match="^foreach is fixed for a run .*build a new optimizer"):
+        asked.step()
+    asked.param_groups[1]["foreach"] = False  # repeats the request: accepted
+    asked.step()
 
 
 @pytest.mark.parametrize("key, value", [("betas", (0.8, 0.999)), ("eps", 1e-6)])
