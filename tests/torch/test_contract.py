@@ -4,6 +4,7 @@ parameters, named parameters."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -219,11 +220,16 @@ def test_groups_share_one_kernel_request():
     with pytest.raises(ValueError, match="param groups ask for different kernels"):
         NGAdam([{"params": model[0].parameters(), "fused": False}, {"params": model[2].parameters()}], fused=True)
     asked = NGAdam(
-        [{"params": model[0].parameters(), "foreach": False, "fused": False}, {"params": model[2].parameters()}]
+        [{"params": model[0].parameters(), "foreach": False, "fused": False}, {"params": model[2].parameters()}],
+        players=[[0, 1], [2, 3]],
     )
     assert asked.kernel_plan.name == "generic"
     assert [group["foreach"] for group in asked.param_groups] == [False, None]  # each group keeps its own
-    repeated = NGAdam([{"params": model[0].parameters(), "fused": True}, {"params": model[2].parameters()}], fused=True)
+    repeated = NGAdam(
+        [{"params": model[0].parameters(), "fused": True}, {"params": model[2].parameters()}],
+        fused=True,
+        players=[[0, 1], [2, 3]],
+    )
     assert repeated.kernel_plan.name == "numba"
     train(model, asked, 1)
     asked.param_groups[1]["foreach"] = True  # now asks for others: refused at the step
@@ -402,3 +408,55 @@ def test_a_state_dict_with_other_game_hyperparameters_is_refused():
     other_flags = NGAdam(mlp(), **HP, foreach=False)
     other_flags.load_state_dict(state_dict)  # the kernel flags are this optimizer's
     assert other_flags.param_groups[0]["foreach"] is False
+
+
+def test_a_single_tensor_is_refused_in_torch_optims_words():
+    with pytest.raises(
+        TypeError,
+        match=r"^params argument given to the optimizer should be an iterable of Tensors or dicts, "
+        r"but got torch\.FloatTensor$",
+    ):
+        NGAdam(torch.nn.Parameter(torch.zeros(3)))
+
+
+def test_a_resumed_state_dict_is_the_saved_one():
+    """load_state_dict adds no key to the groups (torch's __setstate__ adds a ``differentiable``
+    default for its own optimizers; NGAdam has no such flag)."""
+    model = mlp()
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 2)
+    saved = copy.deepcopy(optimizer.state_dict())
+    resumed = NGAdam(copy.deepcopy(model), **HP)
+    resumed.load_state_dict(saved)
+    assert resumed.state_dict()["param_groups"] == saved["param_groups"]
+    assert "differentiable" not in resumed.defaults and resumed.defaults == optimizer.defaults
+
+
+@pytest.mark.parametrize("flags", [{"fused": True}, {}], ids=["fused", "default"])
+def test_built_on_meta_then_materialized_in_place(flags):
+    """As torch's fused AdamW: an optimizer of ``meta`` parameters is built, refuses to step them
+    (``torch.optim``'s words for ``fused=True``), and steps once they are materialized in place
+    (``to_empty`` swapping the parameters' contents), as one built on them."""
+    with torch.device("meta"):
+        meta_model = mlp()
+    optimizer = NGAdam(meta_model, **HP, **flags)
+    assert optimizer.kernel_plan is None and "chosen at the first step" in repr(optimizer)
+    optimizer.step()  # no gradients: nothing to do, as torch.optim
+    for p in meta_model.parameters():
+        p.grad = torch.ones_like(p)
+    message = "`fused=True` requires all the params to be floating point Tensors" if flags else "meta device"
+    with pytest.raises(RuntimeError, match=message):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    swap = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        meta_model.to_empty(device="cpu")
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(swap)
+    reference = mlp(seed=3)
+    meta_model.load_state_dict(reference.state_dict())
+    assert all(p is q for p, q in zip(meta_model.parameters(), optimizer.param_groups[0]["params"]))
+    built = NGAdam(reference, **HP, **flags)
+    assert all(torch.equal(a, b) for a, b in zip(train(meta_model, optimizer, 3), train(reference, built, 3)))
+    assert optimizer.kernel_plan is built.kernel_plan
