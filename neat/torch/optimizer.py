@@ -46,6 +46,7 @@ class NGAdam(Checkpointing):
 
     __module__ = "neat.torch"  # its public path, which reprs, pickles and docs name
 
+    @torch.compiler.disable  # host work (players, graph, kernels), never traced: as torch.optim's add_param_group
     def __init__(
         self,
         params,
@@ -110,6 +111,7 @@ class NGAdam(Checkpointing):
         self.topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
         self._prepare(game=None)
 
+    @torch.compiler.disable
     def _prepare(self, game: GameState | None) -> None:
         """Everything derived from the parameters, the topology and the kernel request: the device,
         array namespace and statistics dtype, the kernel plan and its tables, the game state
@@ -190,6 +192,7 @@ class NGAdam(Checkpointing):
             )
         super().add_param_group(param_group)
 
+    @torch.compiler.disable  # copies are host work, never traced
     def __getstate__(self) -> dict:
         """What a copy (``copy.deepcopy``, ``pickle``, ``torch.save``) holds: torch's ``defaults``,
         ``state`` and ``param_groups``, and under ``"neat"`` what the game needs to go on: the
@@ -207,13 +210,14 @@ class NGAdam(Checkpointing):
             ),
         }
 
+    @torch.compiler.disable
     def __setstate__(self, state: dict) -> None:
         """torch's, with groups of older state dicts given this optimizer's missing keys (as
         ``torch.optim.Adam`` fills in ``maximize`` or ``foreach``) and no ``differentiable`` default
         (torch's adds one for its own optimizers; NG-Adam has no such flag). A copy's state
         (:meth:`__getstate__`) then rebuilds the game: its topology, kernels and tables, around the
         copied game state, so the copy steps as the original would, bit for bit."""
-        game = state.get("neat")
+        copied = state.get("neat")  # None for torch's load_state_dict, which sets groups and state only
         own_keys = set(state.get("defaults", getattr(self, "defaults", {})))
         super().__setstate__({key: value for key, value in state.items() if key != "neat"})
         for key in set(self.defaults) - own_keys:
@@ -221,11 +225,11 @@ class NGAdam(Checkpointing):
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
-        if game is not None:
-            self.config, self.player_names = game["config"], game["player_names"]
-            self._kernel_request = game["kernel_request"]
-            self.topology = Topology(game["players"], game["graph"], self.config.mu)
-            self._prepare(GameState(**game["game"]))
+        if copied is not None:
+            self.config, self.player_names = copied["config"], copied["player_names"]
+            self._kernel_request = copied["kernel_request"]
+            self.topology = Topology(copied["players"], copied["graph"], self.config.mu)
+            self._prepare(GameState(**copied["game"]))
 
     def diagnostics(self) -> dict:
         """:func:`neat.diagnostics` of the current state: per-player ``alignment``, ``kappa``,

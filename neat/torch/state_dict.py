@@ -17,6 +17,7 @@ from neat.torch.tensors import moments_dtype, real
 class Checkpointing(Stepping):
     """The part of :class:`neat.torch.NGAdam` that saves and restores its state."""
 
+    @torch.compiler.disable  # as torch.optim's: host work, never traced
     def state_dict(self) -> dict:
         """torch's ``{"state", "param_groups"}`` (per-tensor ``step``, ``exp_avg``, ``exp_avg_sq``,
         ``step`` a 0-d int32 view of the tensor's count ``t_k`` in the game state; the live per-group
@@ -27,6 +28,7 @@ class Checkpointing(Stepping):
         state_dict["neat"] = checkpoint.header(self.config, self.topology, self._game, convert=_tensor_copy)
         return state_dict
 
+    @torch.compiler.disable
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; raises ``ValueError`` (before changing anything) when it
         belongs to another spec version, other players, another graph or other game
