@@ -4,6 +4,8 @@ graph, array namespace, kernels, game state) and its public views of the game.""
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import warnings
 
 import torch
@@ -164,7 +166,7 @@ class NGAdam(Checkpointing):
                 "its own. For one player per layer pass the module (NGAdam(model)) or "
                 "model.named_parameters(), or give players=[[tensor indices], ...].",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=_user_stacklevel(),
             )
         return players
 
@@ -240,6 +242,20 @@ class NGAdam(Checkpointing):
     def game_state(self) -> GameState:
         """The live :class:`~neat.state.GameState` (overwritten in place by every step)."""
         return self._game
+
+
+#: Where the frames between a user's call and a warning live: this package and torch's compiler
+#: wrappers (``torch.compiler.disable`` adds a frame around the constructor).
+_INTERNAL_DIRECTORIES = (os.path.dirname(__file__), os.path.dirname(torch._dynamo.__file__))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning issued by the caller of this function that points at the
+    user's line: the first frame outside :data:`_INTERNAL_DIRECTORIES`."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRECTORIES):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _one_device(tensors) -> torch.device:
