@@ -28,7 +28,7 @@ def optim_inputs_func_ngadam(device, dtype=None) -> list[OptimizerInput]:
         OptimizerInput(params=None, kwargs={"weight_decay": 0.1}, desc="nonzero weight_decay"),
         OptimizerInput(params=None, kwargs={"weight_decay": 0.1, "maximize": True}, desc="maximize"),
         OptimizerInput(params=None, kwargs={"lr": torch.tensor(0.001)}, desc="Tensor lr"),
-        # last: the param-group tests refuse these (EXCLUDED), after checking every configuration above
+        # last: test_param_groups_lr refuses these in a group of their own (EXCLUDED), after the ones above
         OptimizerInput(params=None, kwargs={"gamma": 0.0, "zeta": 0.0}, desc="game off"),
         OptimizerInput(params=None, kwargs={"mu": 0.0}, desc="uncoupled players"),
         OptimizerInput(params=None, kwargs={"gamma": 1.0, "zeta": 0.5, "step_bounds": (0.25, 4.0)}, desc="strong game"),
