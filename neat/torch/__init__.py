@@ -31,7 +31,6 @@ One module per job: :mod:`~neat.torch.optimizer` (the class and its constructor)
 # `X as X`: names importable from neat.torch, as before the split, though not in __all__.
 from neat.torch.distributed import ShardReducedKernels as ShardReducedKernels
 from neat.torch.groups import GAME_KEYS as GAME_KEYS
-from neat.torch.groups import PER_OPTIMIZER_KEYS as PER_OPTIMIZER_KEYS
 from neat.torch.hyperparameters import PER_STEP_KEYS as PER_STEP_KEYS
 from neat.torch.kernel_flags import FUSED_KERNELS as FUSED_KERNELS
 from neat.torch.kernel_flags import kernel_request

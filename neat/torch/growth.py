@@ -32,6 +32,7 @@ from neat.players import Players
 from neat.state import NGAdamState
 from neat.torch.distributed import device_mesh, local_shard
 from neat.torch.groups import check_group, players_of_names, warn_one_player_per_tensor
+from neat.torch.kernel_flags import check_kernel_flags
 from neat.torch.state_dict import Checkpointing
 from neat.torch.tensors import moments_dtype, real
 from neat.torch.traceable import TRACEABLE_NAMESPACE
@@ -74,7 +75,8 @@ class Growing(Checkpointing):
         """The tensors of param group ``index`` (just appended) join the game: checked first, then
         the topology, the game state and everything derived from them are replaced at once."""
         group = self.param_groups[index]
-        check_group(group, index, self.defaults)
+        check_group(group, index, self.config)
+        check_kernel_flags([group], self._kernel_request)
         self._shared_values()  # betas and eps agree with the other groups
         new = list(group["params"])
         if not new:
@@ -105,7 +107,8 @@ class Growing(Checkpointing):
                 f"the new group would change the game's statistics dtype from {self._stats_dtype} to {stats_dtype} "
                 '(SPEC "State": a game keeps its statistics dtype); add parameters of the existing dtypes'
             )
-        check_plan_runs(self.kernel_plan, self._xp, all_local)
+        if self.kernel_plan is not None:  # on meta the kernels are chosen at the first step, for every tensor
+            check_plan_runs(self.kernel_plan, self._xp, all_local)
 
     def _new_players(self, group: dict, players, index: int) -> tuple[list[int], list[str]]:
         """Each joining tensor's player in the grown game and the new players' labels (module
@@ -180,13 +183,10 @@ class Growing(Checkpointing):
 
     def _derive(self) -> None:
         """Everything derived from the parameters, the topology and the game state (at construction,
-        and again when tensors join): the core's state with the game tables of the kernels'
-        namespace, the host views of the game state, the tables of the traceable namespace, the
-        moment lists, the device mesh, each tensor's group and the caches built from these."""
-        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
-        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
-        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
-        self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)
+        and again when tensors join): the moment lists (and ``state["step"]`` views of the game
+        state's counts), the device mesh, each tensor's group, the caches built from these and, once
+        the kernels are chosen, the core's state with the game tables of the kernels' namespace,
+        the host views of the game state and the tables of the traceable namespace."""
         self._collect_moments()
         self._mesh = device_mesh(self._params)
         self._sharded = {}
@@ -197,3 +197,9 @@ class Growing(Checkpointing):
         )
         self._num_groups = len(self.param_groups)
         self._hyperparameters = {}
+        if self.kernel_plan is None:  # parameters on meta: the kernels and their tables wait for a device
+            return
+        game_tables = functional.game_tables(self._kernels, self.topology, self._xp, self._device, self._stats_dtype)
+        self._state = NGAdamState(self._game, self._exp_avg, self._exp_avg_sq, game_tables)
+        self._host_game = functional.host_game(self._kernels, self._game)  # views of self._game
+        self._traced_tables = self.topology.tables(TRACEABLE_NAMESPACE, self._device, self._stats_dtype)

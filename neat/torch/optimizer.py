@@ -3,6 +3,10 @@ graph, array namespace, kernels, game state) and its public views of the game.""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import sys
+
 import torch
 
 from neat import arrays, functional
@@ -12,14 +16,16 @@ from neat.state import GameState
 from neat.topology import Topology
 from neat.torch.distributed import local_shard
 from neat.torch.groups import (
+    GAME_KEYS,
     check_group,
+    common_game,
     groups_players_graph,
     module_players,
     players_of_names,
     warn_one_player_per_tensor,
 )
 from neat.torch.growth import Growing
-from neat.torch.kernel_flags import kernel_request
+from neat.torch.kernel_flags import device_request, groups_request
 from neat.torch.tensors import moments_dtype, real
 from neat.torch.validation import checked_betas, checked_scalar, host
 
@@ -52,6 +58,7 @@ class NGAdam(Growing):
 
     __module__ = "neat.torch"  # its public path, which reprs, pickles and docs name
 
+    @torch.compiler.disable  # host work (players, graph, kernels), never traced: as torch.optim's add_param_group
     def __init__(
         self,
         params,
@@ -107,25 +114,43 @@ class NGAdam(Growing):
                 leak=config.leak,
             ),
         )
+        self.config = dataclasses.replace(config, **common_game(self.param_groups))  # the groups' one game
+        self.defaults.update({key: getattr(self.config, key) for key in GAME_KEYS})
         for index, group in enumerate(self.param_groups):
-            check_group(group, index, self.defaults)
+            check_group(group, index, self.config)
         self._shared_values()  # betas and eps agree across the groups
+        self._kernel_request = groups_request(self.param_groups)  # one kernel set for all groups
         self._params = [p for group in self.param_groups for p in group["params"]]
         if module is None:
             players = self._players_from_names(params, players)
         else:
             players, graph, self.player_names = module_players(module, self._params, graph)
-        self.topology = Topology.build(len(self._params), players, graph, mu=config.mu)
+        self.topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
+        self._prepare(game=None)
+
+    @torch.compiler.disable
+    def _prepare(self, game: GameState | None) -> None:
+        """Everything derived from the parameters and the kernel request: the device, array
+        namespace and statistics dtype, the kernel plan, the game state (``game``, or zeros: SPEC
+        "State") and, by :meth:`_derive`, its tables, views and the moments' lists. Run at
+        construction, on a copy (:meth:`__setstate__`) and at the first step of parameters built on
+        the ``meta`` device (whose kernels wait until they are materialized, e.g. by ``to_empty``)."""
+        self._params = [p for group in self.param_groups for p in group["params"]]
         self._device = _one_device(self._params)
         local = [real(local_shard(p)) for p in self._params]
         self._xp = arrays.namespace_of(local, "params")
         arrays.check_floating(self._xp, local, "params")
         self._stats_dtype = arrays.statistics_dtype(self._xp, [moments_dtype(p) for p in local])
-        self._game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
+        if game is None:
+            game = GameState.zeros(self._xp, len(local), self.topology.num_players, self._stats_dtype, self._device)
+        self._game = game
         self._exp_avg, self._exp_avg_sq = [], []
-        #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once.
-        self.kernel_plan: KernelPlan = select_plan(self._xp, local, kernel_request(foreach, fused, self._device))
-        self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
+        #: The kernels every eager step runs (:class:`~neat.kernel_selection.KernelPlan`), chosen once
+        #: (``None`` while the parameters are on ``meta``).
+        self.kernel_plan: KernelPlan | None = None
+        if self._device.type != "meta":
+            self.kernel_plan = select_plan(self._xp, local, device_request(self._kernel_request, self._device))
+            self._kernels = self.kernel_plan.kernels  # the passes, also wrapped for sharded parameters
         self._derive()
 
     def _players_from_names(self, params, players):
@@ -142,13 +167,14 @@ class NGAdam(Growing):
                 len(self._params),
                 "pass the module (NGAdam(model)), model.named_parameters(), the module that owns the groups' "
                 "tensors (NGAdam(param_groups, module=model)) or players=[[tensor indices], ...]",
-                stacklevel=3,
+                stacklevel=_user_stacklevel(),
             )
         return players
 
     def __repr__(self) -> str:
         """torch.optim's listing of the groups, then the kernel plan."""
-        return f"{super().__repr__()}\nKernel plan: {self.kernel_plan}"
+        plan = self.kernel_plan or "chosen at the first step on the parameters' device (now meta)"
+        return f"{super().__repr__()}\nKernel plan: {plan}"
 
     @property
     def players(self):
@@ -160,13 +186,46 @@ class NGAdam(Growing):
         """The :class:`~neat.players.PlayerGraph` of the game (grown by :meth:`add_param_group`)."""
         return self.topology.graph
 
+    @torch.compiler.disable  # copies are host work, never traced
+    def __getstate__(self) -> dict:
+        """What a copy (``copy.deepcopy``, ``pickle``, ``torch.save``) holds: torch's ``defaults``,
+        ``state`` and ``param_groups``, and under ``"neat"`` what the game needs to go on: the
+        config, players, graph (and how it was built), player names, kernel request and the game
+        state (SPEC "State").
+        Everything else is rebuilt from these by :meth:`__setstate__`."""
+        return {
+            **super().__getstate__(),
+            "neat": dict(
+                config=self.config,
+                players=self.topology.players,
+                graph=self.topology.graph,
+                player_names=self.player_names,
+                kernel_request=self._kernel_request,
+                graph_rule=self._graph_rule,
+                game=self._game._asdict(),
+            ),
+        }
+
+    @torch.compiler.disable
     def __setstate__(self, state: dict) -> None:
-        """torch's, and groups of older state dicts get this optimizer's missing keys (as ``torch.optim.Adam``
-        fills in ``maximize`` or ``foreach``)."""
-        super().__setstate__(state)
+        """torch's, with groups of older state dicts given this optimizer's missing keys (as
+        ``torch.optim.Adam`` fills in ``maximize`` or ``foreach``) and no ``differentiable`` default
+        (torch's adds one for its own optimizers; NG-Adam has no such flag). A copy's state
+        (:meth:`__getstate__`) then rebuilds the game: its topology, kernels and tables, around the
+        copied game state, so the copy steps as the original would, bit for bit."""
+        copied = state.get("neat")  # None for torch's load_state_dict, which sets groups and state only
+        own_keys = set(state.get("defaults", getattr(self, "defaults", {})))
+        super().__setstate__({key: value for key, value in state.items() if key != "neat"})
+        for key in set(self.defaults) - own_keys:
+            del self.defaults[key]
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+        if copied is not None:
+            self.config, self.player_names = copied["config"], copied["player_names"]
+            self._kernel_request, self._graph_rule = copied["kernel_request"], copied["graph_rule"]
+            self.topology = Topology(copied["players"], copied["graph"], self.config.mu)
+            self._prepare(GameState(**copied["game"]))
 
     def diagnostics(self) -> dict:
         """:func:`neat.diagnostics` of the current state: per-player ``alignment``, ``kappa``,
@@ -177,6 +236,20 @@ class NGAdam(Growing):
     def game_state(self) -> GameState:
         """The live :class:`~neat.state.GameState` (overwritten in place by every step)."""
         return self._game
+
+
+#: Where the frames between a user's call and a warning live: this package and torch's compiler
+#: wrappers (``torch.compiler.disable`` adds a frame around the constructor).
+_INTERNAL_DIRECTORIES = (os.path.dirname(__file__), os.path.dirname(torch._dynamo.__file__))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning issued by the caller of this function that points at the
+    user's line: the first frame outside :data:`_INTERNAL_DIRECTORIES`."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRECTORIES):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _one_device(tensors) -> torch.device:

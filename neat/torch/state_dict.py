@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from neat import checkpoint
@@ -16,27 +17,34 @@ from neat.torch.tensors import moments_dtype, real
 class Checkpointing(Stepping):
     """The part of :class:`neat.torch.NGAdam` that saves and restores its state."""
 
+    @torch.compiler.disable  # as torch.optim's: host work, never traced
     def state_dict(self) -> dict:
-        """torch's ``{"state", "param_groups"}`` (per-tensor ``exp_avg``, ``exp_avg_sq``; the live
-        per-group hyperparameters) plus ``"neat"``: :func:`neat.checkpoint.header` with arrays as
+        """torch's ``{"state", "param_groups"}`` (per-tensor ``step``, ``exp_avg``, ``exp_avg_sq``,
+        ``step`` a 0-d int32 view of the tensor's count ``t_k`` in the game state; the live per-group
+        hyperparameters) plus ``"neat"``: :func:`neat.checkpoint.header` with arrays as
         tensors (spec version, the hyperparameters this optimizer was built with, ``player_of``,
         the graph and every :class:`~neat.state.GameState` field)."""
         state_dict = super().state_dict()
         state_dict["neat"] = checkpoint.header(self.config, self.topology, self._game, convert=_tensor_copy)
         return state_dict
 
+    @torch.compiler.disable
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a :meth:`state_dict`; raises ``ValueError`` (before changing anything) when it
         belongs to another spec version, other players, another graph or other game
         hyperparameters, holds invalid counts or moments of other shapes or non-finite values, or
-        its groups hold invalid values. The kernel flags ``foreach``, ``fused`` stay this optimizer's."""
+        its groups hold invalid values, or a parameter's ``step`` differs from its count in the game
+        state (``tensor_count``, which restores it; a state dict without ``step`` loads too). The
+        kernel flags ``foreach``, ``fused`` stay this optimizer's (its kernels were chosen at
+        construction)."""
         if "neat" not in state_dict:
             raise ValueError("not an NGAdam state dict: it has no 'neat' entry (the game state)")
         game = self._checked(state_dict)
         moments = {k: dict(state) for k, state in state_dict["state"].items()}
+        kernel_flags = [(group["foreach"], group["fused"]) for group in self.param_groups]
         super().load_state_dict({key: value for key, value in state_dict.items() if key != "neat"})
-        for group in self.param_groups:  # the kernels were chosen at construction
-            group.update(foreach=self.defaults["foreach"], fused=self.defaults["fused"])
+        for group, (foreach, fused) in zip(self.param_groups, kernel_flags):
+            group.update(foreach=foreach, fused=fused)
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
         for saved_id, param in zip(saved_ids, self._params):
             if saved_id in moments:  # torch casts state to the param dtype; m, v keep theirs (bit-exact)
@@ -45,7 +53,7 @@ class Checkpointing(Stepping):
                         device=param.device, dtype=moments_dtype(param), copy=True
                     )
         torch._foreach_copy_(list(self._game), [torch.as_tensor(value) for value in game])
-        self._collect_moments()
+        self._collect_moments()  # state["step"]: views of the restored tensor_count
 
     def _checked(self, state_dict) -> GameState:
         """``state_dict`` checked against this optimizer, by :mod:`neat.checkpoint` (its ``"neat"``
@@ -56,10 +64,9 @@ class Checkpointing(Stepping):
         checkpoint.checked_settings(
             saved, self.config, self.topology, fixed=checkpoint.FIXED_FOR_A_RUN, name="state dict"
         )
-        kernel_flags = {key: self.defaults[key] for key in ("foreach", "fused")}  # this optimizer's, kept
         for index, group in enumerate(state_dict["param_groups"]):
             try:
-                check_group({**self.defaults, **group, **kernel_flags}, index, self.defaults)
+                check_group({**self.defaults, **group}, index, self.config)
             except ValueError as error:
                 raise ValueError(f"state dict: {error}") from None
         saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
@@ -76,7 +83,22 @@ class Checkpointing(Stepping):
             [tuple(real(local_shard(param)).shape) for param in self._params],
             name="state dict",
         )
+        _check_steps([moment.get("step") for moment in moments], game.tensor_count)
         return game
+
+
+def _check_steps(steps, tensor_count) -> None:
+    """Each saved ``step`` (a tensor or a number; ``None`` where absent) is its tensor's count in the
+    game state: the count has one owner, ``tensor_count``, which the load restores."""
+    for k, (step, count) in enumerate(zip(steps, tensor_count.tolist())):
+        if step is None:
+            continue
+        value = checkpoint.host(step)
+        if value.shape != () or not np.issubdtype(value.dtype, np.number) or value.item() != count:
+            raise ValueError(
+                f"state dict: parameter {k} has step {step!r} but its count in the game state "
+                f"(neat tensor_count) is {count}: they must agree"
+            )
 
 
 def _tensor_copy(array) -> torch.Tensor:

@@ -4,6 +4,7 @@ the sub-game of the active tensors)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from neat.topology import GameTables, Topology
 from neat.torch.distributed import ShardReducedKernels, local_shard, shard_kernels
 from neat.torch.groups import check_fixed
 from neat.torch.hyperparameters import GroupValues
-from neat.torch.kernel_flags import check_betas_for
+from neat.torch.kernel_flags import check_betas_for, check_kernel_flags, device_request
 from neat.torch.tensors import moments_dtype, real
 from neat.torch.traceable import TRACEABLE_NAMESPACE, symbolic
 
@@ -29,7 +30,9 @@ class Stepping(GroupValues):
     topology: Topology
     _params: list[torch.Tensor]  # in parameter order, across the groups
     _xp: Any  # the parameters' array namespace
-    kernel_plan: KernelPlan  # chosen at construction (foreach / fused)
+    kernel_plan: KernelPlan | None  # chosen at construction (foreach / fused); None on meta
+    _kernel_request: str | None  # what the groups' foreach / fused flags ask for
+    _prepare: Callable[[GameState | None], None]  # (re)builds everything derived (NGAdam._prepare)
     _kernels: StepKernels  # its passes
     _game: GameState  # the live game state
     _host_game: GameState  # what the kernels write: views of _game
@@ -55,7 +58,10 @@ class Stepping(GroupValues):
         """The step itself. Traceable by ``torch.compile``: there it plays with the generic kernels
         on :data:`TRACEABLE_NAMESPACE` (nothing resolved by a plug-in inside the trace); eagerly,
         with the kernels chosen at construction. A changed fixed-for-a-run value is refused first."""
-        check_fixed(self.param_groups, self.defaults)
+        check_fixed(self.param_groups, self.config)
+        check_kernel_flags(self.param_groups, self._kernel_request)
+        if self.kernel_plan is None and not self._materialized():
+            return
         self._init_group()
         params, grads = [real(p) for p in self._params], self._gradients()
         if self._mesh is not None:
@@ -64,6 +70,23 @@ class Stepping(GroupValues):
             self._play(params, grads, GENERIC, TRACEABLE_NAMESPACE, self._traced_tables, self._game)
         else:
             self._play(params, grads, self.kernel_plan, self._xp, self._state.tables, self._host_game)
+
+    def _materialized(self) -> bool:
+        """Whether a step of parameters built on ``meta`` can run: once they are on a real device
+        (materialized in place: ``module.to_empty(device=...)`` under
+        ``torch.__future__.set_swap_module_params_on_conversion(True)``), the kernels, tables and
+        game state are built there. While they are on ``meta``: a no-op when none has a gradient (as
+        ``torch.optim`` skips them), else ``RuntimeError`` (``torch.optim``'s words for ``fused=True``)."""
+        if any(p.device.type == "meta" for p in self._params):
+            if all(p.grad is None for p in self._params):
+                return False
+            device_request(self._kernel_request, torch.device("meta"))  # fused=True: torch.optim's error
+            raise RuntimeError(
+                "NGAdam cannot step parameters on the meta device: materialize them in place first "
+                "(module.to_empty(device=...) with torch.__future__.set_swap_module_params_on_conversion(True))"
+            )
+        self._prepare(None)
+        return True
 
     @torch.compiler.disable
     def _play_shards(self, params, grads) -> None:
@@ -124,6 +147,7 @@ class Stepping(GroupValues):
         for k in [k for k in self._pending if self._params[k].grad is not None]:
             param = self._params[k]
             state = self.state[param]
+            state["step"] = self._game.tensor_count[k]  # t_k (SPEC "State"), a live view: one owner
             for key in ("exp_avg", "exp_avg_sq"):
                 state[key] = torch.zeros_like(param, dtype=moments_dtype(param), memory_format=torch.preserve_format)
             self._exp_avg[k], self._exp_avg_sq[k] = (real(local_shard(state[key])) for key in ("exp_avg", "exp_avg_sq"))
@@ -142,13 +166,17 @@ class Stepping(GroupValues):
         return grads
 
     def _collect_moments(self) -> None:
-        """Point the state's moment lists at ``self.state`` (real views of the local shards). A
-        tensor that has never had a gradient has no moments yet (as in ``torch.optim``): it gets a
-        read-only zero of its shape, never touched since the tensor is inactive."""
+        """Point the state's moment lists at ``self.state`` (real views of the local shards) and each
+        tensor's ``state["step"]`` at its count ``t_k`` in the game state (a 0-d int32 view of
+        ``tensor_count``: the game state owns the count, ``state`` shows it where ``torch.optim``
+        keeps ``step``). A tensor that has never had a gradient has no state yet (as in
+        ``torch.optim``): its moments are a read-only zero of its shape, never touched since the
+        tensor is inactive."""
         self._pending = set()
         for k, param in enumerate(self._params):
             state = self.state.get(param, {})
             if "exp_avg" in state:
+                state["step"] = self._game.tensor_count[k]
                 moments = [real(local_shard(state["exp_avg"])), real(local_shard(state["exp_avg_sq"]))]
             else:
                 self._pending.add(k)

@@ -54,7 +54,7 @@ def test_state_dict_holds_the_global_state():
     assert {key: neat_state[key] for key in checkpoint.HYPERPARAMETERS} == HP
     for name, value in zip(GameState._fields, optimizer.game_state):
         assert torch.equal(neat_state[name], value), name
-    assert set(optimizer.state_dict()["state"][0]) == {"exp_avg", "exp_avg_sq"}
+    assert set(optimizer.state_dict()["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
 
 
 def test_mismatched_state_dict_is_refused_without_changes():

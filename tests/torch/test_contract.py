@@ -4,6 +4,7 @@ parameters, named parameters."""
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -182,25 +183,60 @@ def test_one_cycle_betas_reach_the_game():
 
 
 @pytest.mark.parametrize(
-    "key, value",
-    [
-        ("gamma", 0.1),
-        ("zeta", 0.0),
-        ("mu", 2.0),
-        ("step_bounds", (0.8, 1.2)),
-        ("leak", 0.5),
-        ("foreach", True),
-        ("fused", False),
-    ],
+    "key, value", [("gamma", 0.1), ("zeta", 0.0), ("mu", 2.0), ("step_bounds", (0.8, 1.2)), ("leak", 0.5)]
 )
-def test_per_optimizer_keys_cannot_differ_per_group(key, value):
+def test_game_keys_cannot_differ_per_group(key, value):
     model = mlp()
-    with pytest.raises(ValueError, match=f"sets {key}=.*one per optimizer"):
+    with pytest.raises(ValueError, match=f"param group 1 has {key}=.*one per optimizer"):
         NGAdam([{"params": model[0].parameters()}, {"params": model[2].parameters(), key: value}])
     same = NGAdam(
         [{"params": model[0].parameters(), "gamma": 0.5, "step_bounds": [0.5, 2.0]}], gamma=0.5, players=[[0, 1]]
     )
     assert same.param_groups[0]["gamma"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "key, value", [("gamma", 0.1), ("zeta", 0.0), ("mu", 2.0), ("step_bounds", (0.8, 1.2)), ("leak", 0.5)]
+)
+def test_a_game_value_every_group_sets_is_the_optimizers(key, value):
+    """As torch.optim: a key every group sets is the groups' value, not the constructor's default."""
+    a, b = mlp(dtype=F64), mlp(dtype=F64)
+    groups = [
+        {"params": a[0].parameters(), key: value},
+        {"params": [*a[2].parameters(), *a[4].parameters()], key: value},
+    ]
+    grouped = NGAdam(groups, players=[[0, 1], [2, 3], [4, 5]])
+    built = NGAdam(b, **{key: value})
+    assert getattr(grouped.config, key) == getattr(built.config, key) == grouped.defaults[key]
+    assert grouped.state_dict()["neat"][key] == getattr(built.config, key)
+    assert_close_lists(train_f64(a, grouped, 4), train_f64(b, built, 4), rtol=0, atol=0)
+
+
+def test_groups_share_one_kernel_request():
+    """A group may ask for kernels (torch.optim: flags per group); NG-Adam runs one set for all groups."""
+    model = mlp()
+    with pytest.raises(ValueError, match="param groups ask for different kernels: .*one kernel set for all groups"):
+        NGAdam([{"params": model[0].parameters(), "foreach": True}, {"params": model[2].parameters(), "fused": True}])
+    with pytest.raises(ValueError, match="param groups ask for different kernels"):
+        NGAdam([{"params": model[0].parameters(), "fused": False}, {"params": model[2].parameters()}], fused=True)
+    asked = NGAdam(
+        [{"params": model[0].parameters(), "foreach": False, "fused": False}, {"params": model[2].parameters()}],
+        players=[[0, 1], [2, 3]],
+    )
+    assert asked.kernel_plan.name == "generic"
+    assert [group["foreach"] for group in asked.param_groups] == [False, None]  # each group keeps its own
+    repeated = NGAdam(
+        [{"params": model[0].parameters(), "fused": True}, {"params": model[2].parameters()}],
+        fused=True,
+        players=[[0, 1], [2, 3]],
+    )
+    assert repeated.kernel_plan.name == "numba"
+    train(model, asked, 1)
+    asked.param_groups[1]["foreach"] = True  # now asks for others: refused at the step
+    with pytest.raises(ValueError, match="^foreach is fixed for a run .*build a new optimizer"):
+        asked.step()
+    asked.param_groups[1]["foreach"] = False  # repeats the request: accepted
+    asked.step()
 
 
 @pytest.mark.parametrize("key, value", [("betas", (0.8, 0.999)), ("eps", 1e-6)])
@@ -372,3 +408,55 @@ def test_a_state_dict_with_other_game_hyperparameters_is_refused():
     other_flags = NGAdam(mlp(), **HP, foreach=False)
     other_flags.load_state_dict(state_dict)  # the kernel flags are this optimizer's
     assert other_flags.param_groups[0]["foreach"] is False
+
+
+def test_a_single_tensor_is_refused_in_torch_optims_words():
+    with pytest.raises(
+        TypeError,
+        match=r"^params argument given to the optimizer should be an iterable of Tensors or dicts, "
+        r"but got torch\.FloatTensor$",
+    ):
+        NGAdam(torch.nn.Parameter(torch.zeros(3)))
+
+
+def test_a_resumed_state_dict_is_the_saved_one():
+    """load_state_dict adds no key to the groups (torch's __setstate__ adds a ``differentiable``
+    default for its own optimizers; NGAdam has no such flag)."""
+    model = mlp()
+    optimizer = NGAdam(model, **HP)
+    train(model, optimizer, 2)
+    saved = copy.deepcopy(optimizer.state_dict())
+    resumed = NGAdam(copy.deepcopy(model), **HP)
+    resumed.load_state_dict(saved)
+    assert resumed.state_dict()["param_groups"] == saved["param_groups"]
+    assert "differentiable" not in resumed.defaults and resumed.defaults == optimizer.defaults
+
+
+@pytest.mark.parametrize("flags", [{"fused": True}, {}], ids=["fused", "default"])
+def test_built_on_meta_then_materialized_in_place(flags):
+    """As torch's fused AdamW: an optimizer of ``meta`` parameters is built, refuses to step them
+    (``torch.optim``'s words for ``fused=True``), and steps once they are materialized in place
+    (``to_empty`` swapping the parameters' contents), as one built on them."""
+    with torch.device("meta"):
+        meta_model = mlp()
+    optimizer = NGAdam(meta_model, **HP, **flags)
+    assert optimizer.kernel_plan is None and "chosen at the first step" in repr(optimizer)
+    optimizer.step()  # no gradients: nothing to do, as torch.optim
+    for p in meta_model.parameters():
+        p.grad = torch.ones_like(p)
+    message = "`fused=True` requires all the params to be floating point Tensors" if flags else "meta device"
+    with pytest.raises(RuntimeError, match=message):
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    swap = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        meta_model.to_empty(device="cpu")
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(swap)
+    reference = mlp(seed=3)
+    meta_model.load_state_dict(reference.state_dict())
+    assert all(p is q for p, q in zip(meta_model.parameters(), optimizer.param_groups[0]["params"]))
+    built = NGAdam(reference, **HP, **flags)
+    assert all(torch.equal(a, b) for a, b in zip(train(meta_model, optimizer, 3), train(reference, built, 3)))
+    assert optimizer.kernel_plan is built.kernel_plan
