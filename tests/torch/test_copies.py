@@ -117,3 +117,30 @@ def test_a_copy_keeps_public_attributes_and_groups():
         {k: v for k, v in g.items() if k != "params"} for g in original.param_groups
     ]
     assert repr(copied) == repr(original)
+
+
+@pytest.mark.parametrize("how", list(COPIES))
+def test_a_copy_of_a_grown_optimizer_steps_as_the_original_and_grows_alike(how):
+    """A copy keeps the grown game (players, graph and how it was built) and the step counts' views."""
+    model = mlp()
+    first, *rest = list(model.parameters())
+    original = NGAdam([first], **HP)
+    step_with(original, 0)
+    original.add_param_group({"params": rest, "players": [list(range(len(rest)))]})  # chained after the first
+    for step in range(1, 3):
+        step_with(original, step)
+    copied = COPIES[how](original)
+    assert copied.players.owner == original.players.owner
+    assert_same_optimizer_state(copied, original)
+    for copy_of in (original, copied):
+        copy_of.state[[p for g in copy_of.param_groups for p in g["params"]][1]]["step"].fill_(0)
+        assert copy_of.game_state.tensor_count.tolist()[1] == 0  # state["step"] is a view of t_k
+        copy_of.game_state.tensor_count[1] = 2
+    extra = [torch.nn.Parameter(torch.zeros(3)) for _ in (original, copied)]
+    for optimizer, parameter in zip((original, copied), extra):
+        optimizer.add_param_group({"params": [parameter]})  # the chain rule travels with the copy
+        assert optimizer.graph.weights[-1, -2] == 1.0
+    for step in range(3, 6):
+        step_with(original, step)
+        step_with(copied, step)
+        assert_same_optimizer_state(copied, original)
