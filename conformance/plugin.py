@@ -15,6 +15,8 @@ tensor active, some steps skipped) and ``any_problem``.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from neat.conformance import discovery, runner
@@ -257,6 +259,15 @@ class _Recorder:
         if path:
             matrix.write(path)
             terminalreporter.write_line(f"matrix written to {path}")
+
+
+def child_command(matrix_path, *options: str) -> list[str]:
+    """The command line of a child pytest session of the installed conformance suite (this
+    interpreter) that writes its matrix to ``matrix_path``; ``options``: the suite's selections."""
+    return [
+        *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "neat.conformance.plugin"),
+        *("--pyargs", "neat.conformance", f"--neat-matrix={matrix_path}", *options),
+    ]
 
 
 def merge_child_matrix(config, data: dict, rename=lambda row: row) -> None:

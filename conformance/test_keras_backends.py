@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -56,20 +55,7 @@ class Child:
             directory / "matrix.json",
             directory / "output.txt",
         )
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "neat.conformance.plugin",
-            "--pyargs",
-            "neat.conformance",
-            "--neat-adapter=keras*",
-            f"--neat-matrix={self.matrix_path}",
-        ]
+        command = plugin.child_command(self.matrix_path, "--neat-adapter=keras*")
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
                 command,

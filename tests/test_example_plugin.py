@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from neat.conformance import discovery
+from neat.conformance.plugin import child_command
 from neat.conformance.tolerances import tolerance
 from neat.plugins import plugin_manager
 
@@ -33,20 +33,7 @@ def _conformance(tmp_path, *options, pythonpath=None):
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     child = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "neat.conformance.plugin",
-            "--pyargs",
-            "neat.conformance",
-            f"--neat-matrix={matrix_path}",
-            *options,
-        ],
+        child_command(matrix_path, *options),
         cwd=tmp_path,
         env=env,
         capture_output=True,
