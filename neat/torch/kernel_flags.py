@@ -1,9 +1,7 @@
 """The kernel set: ``torch.optim``'s ``foreach`` / ``fused`` flags as a request for
-:func:`neat.kernel_selection.select_kernels`, and what the chosen kernels take."""
+:func:`neat.kernel_selection.select_kernels`."""
 
 from __future__ import annotations
-
-import torch
 
 #: The fused kernel set of each device type (``fused=True``).
 FUSED_KERNELS = {"cpu": "numba", "cuda": "triton"}
@@ -26,12 +24,3 @@ def kernel_request(foreach, fused, device) -> str | None:
     if foreach is False:
         return "generic"
     return "foreach" if foreach or fused is False else None
-
-
-def check_betas_for(kernels, betas) -> None:
-    """The foreach kernels take float betas (as ``torch.optim``'s foreach implementation does)."""
-    if getattr(kernels, "inner", kernels).name == "foreach" and any(isinstance(b, torch.Tensor) for b in betas):
-        raise ValueError(
-            "tensor betas need foreach=False, fused=True or a torch.compile'd step: the foreach kernels "
-            "take float betas"
-        )

@@ -30,9 +30,9 @@ class NGAdam(Checkpointing):
 
     ``params``: an ``nn.Module`` (one player per module), ``named_parameters()`` (one player per
     module prefix of the names), an iterable of tensors (one player per tensor, unless
-    ``players=``) or of param-group dicts. A group may set its own ``lr``, ``weight_decay`` and
-    ``maximize``; ``betas`` and ``eps`` may change from step to step (schedulers) but must be the
-    same in every group; the game's ``gamma``, ``zeta``, ``mu``, ``step_bounds``, ``leak`` are one
+    ``players=``) or of param-group dicts. A group may set its own ``lr``, ``weight_decay``,
+    ``betas``, ``eps`` (each may also change from step to step: schedulers, SPEC v2.1) and
+    ``maximize``; the game's ``gamma``, ``zeta``, ``mu``, ``step_bounds``, ``leak`` are one
     per optimizer. ``lr``, ``weight_decay``, ``eps`` and ``betas`` may be one-element tensors,
     which schedulers update in place: a compiled step reads them as inputs and is not recompiled
     (a float that changes, such as the beta1 that ``OneCycleLR`` writes, costs dynamo one
@@ -100,7 +100,6 @@ class NGAdam(Checkpointing):
         )
         for index, group in enumerate(self.param_groups):
             check_group(group, index, self.defaults)
-        self._shared_values()  # betas and eps agree across the groups
         self._params = [p for group in self.param_groups for p in group["params"]]
         players = self._players_from_names(params, players)
         self.topology = Topology.build(len(self._params), players, graph, mu=config.mu)

@@ -2,6 +2,7 @@
 both passes on random multi-tensor problems (scalars, empty tensors, sizes across block
 boundaries), every dtype, in place or not; skipped steps; selection; whole runs."""
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import neat
+from neat.config import StepHyperparameters
 from neat.kernel_selection import select_kernels
 from neat.kernels import GENERIC, TensorScalars
 
@@ -90,8 +92,11 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
             ("decay", 0.99, 1.0),
             ("step", 1e-3, 1e-2),
             ("shift", 0.0, 1e-4),
+            ("beta1", 0.8, 0.95),
+            ("beta2", 0.9, 0.999),
         )
     }
+    columns["weight1"], columns["weight2"] = 1.0 - columns["beta1"], 1.0 - columns["beta2"]
     columns["prev_scale"][0], columns["prev_shift"][0] = 0.0, 1.0
     columns["prev_shift"][1::3] = columns["shift"][2::3] = 0.0
     columns["nge"][::4] = 0.0  # tensors without NGE this step (the update skips forming u)
@@ -100,7 +105,12 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
 
 
 def generic_scalars(backend: Backend, scalars: TensorScalars) -> TensorScalars:
-    return TensorScalars(*(backend.generic_column(c) for c in scalars))
+    return TensorScalars(*(backend.generic_column(c) if np.ndim(c) else c for c in scalars))
+
+
+def with_scalar_betas(scalars: TensorScalars) -> TensorScalars:
+    """One ``β1, β2`` for every tensor, as Python floats (the usual case)."""
+    return scalars._replace(beta1=BETAS[0], weight1=1.0 - BETAS[0], beta2=BETAS[1], weight2=1.0 - BETAS[1])
 
 
 def assert_sums_close(ours, generic, stats_dtype, rtol=None):
@@ -127,9 +137,7 @@ def run_update(kernels, backend, arrays, scalars, finite, inplace):
     params, grads, exp_avg, exp_avg_sq = arrays
     stats_dtype = backend.stats_dtype if kernels is NUMBA else getattr(backend.xp, backend.state_dtype)
     statistics = kernels.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
-    return kernels.update(
-        backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite, inplace=inplace
-    )
+    return kernels.update(backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=inplace)
 
 
 def copies(arrays):
@@ -166,9 +174,13 @@ def test_statistics_match_generic(library, dtype, seed, pool):
 
 @pytest.mark.parametrize("library,dtype", CASES)
 @pytest.mark.parametrize("inplace", [False, True])
-def test_update_matches_generic(library, dtype, inplace, pool):
+@pytest.mark.parametrize("betas", ["per-tensor", "scalar"])
+def test_update_matches_generic(library, dtype, inplace, betas, pool):
+    """Also with each tensor's own ``β1, β2`` (SPEC v2.1) and with one Python float for all."""
     backend = Backend(library, dtype)
     arrays, scalars = make_problem(backend, 2)
+    if betas == "scalar":
+        scalars = with_scalar_betas(scalars)
     generic = run_update(
         GENERIC, backend, copies(arrays), generic_scalars(backend, scalars), backend.array(True, "bool"), inplace=False
     )
@@ -185,7 +197,7 @@ def test_skipped_step_writes_nothing(library, dtype, inplace, pool):
     arrays, scalars = make_problem(backend, 3)
     before = copies(arrays)
     scalars = TensorScalars(*(np.full_like(c, np.nan) for c in scalars))
-    results = NUMBA.update(backend.xp, *arrays, None, scalars, BETAS, np.asarray(False), inplace=inplace)
+    results = NUMBA.update(backend.xp, *arrays, None, scalars, np.asarray(False), inplace=inplace)
     for result, old in zip(results, (before[0], before[2], before[3])):
         for a, b in zip(result, old):
             assert np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)
@@ -437,13 +449,17 @@ def test_compiled_game_equals_the_array_game():
 
     rng = np.random.default_rng(3)
     params, players, weights, hp, _ = random_problem(4)
-    config = neat.ng_adam(**hp).config
-    tables = Topology.build(len(params), players, weights, mu=config.mu).tables(
+    shared = StepHyperparameters.of(neat.ng_adam(**hp).config.__dict__)
+    tables = Topology.build(len(params), players, weights, mu=hp["mu"]).tables(
         array_api_compat.numpy, "cpu", np.float64
     )
     num_tensors, num_players = len(params), len(players)
     compiled = numba_kernels.CompiledGame()
-    for count, non_finite in ((0, False), (7, False), (7, True)):
+    own = shared._replace(  # each tensor's own β1, β2, ε (SPEC v2.1)
+        betas=(rng.uniform(0.8, 0.95, num_tensors), rng.uniform(0.9, 0.999, num_tensors)),
+        eps=rng.uniform(0.0, 1e-3, num_tensors),
+    )
+    for (count, non_finite), config in itertools.product(((0, False), (7, False), (7, True)), (shared, own)):
         state = GameState(
             np.asarray(count, np.int32),
             np.asarray(2, np.int32),
@@ -469,7 +485,8 @@ def test_compiled_game_equals_the_array_game():
         (dir_a, scalars_a, finite_a, state_a), (dir_b, scalars_b, finite_b, state_b) = results
         np.testing.assert_allclose(np.stack(dir_a), np.stack(dir_b), rtol=1e-14)
         assert bool(finite_a) == bool(finite_b) == (not non_finite)
-        np.testing.assert_allclose(np.stack(scalars_a), np.stack(scalars_b), rtol=1e-13, atol=1e-15)
+        columns_a = [np.broadcast_to(column, (num_tensors,)) for column in scalars_a]  # a scalar β: one float
+        np.testing.assert_allclose(np.stack(columns_a), np.stack(scalars_b), rtol=1e-13, atol=1e-15)
         for name in GameState._fields:
             np.testing.assert_allclose(getattr(state_a, name), getattr(state_b, name), rtol=1e-13, atol=1e-15)
 

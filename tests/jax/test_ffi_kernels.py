@@ -67,6 +67,10 @@ def _pass_inputs(dtypes, rng, shapes=SHAPES):
         decay=column(0.999, 0.99, 1.0, 0.995),
         step=column(1e-3, 2e-3, 3e-3, 1e-3),
         shift=column(1e-8, 1e-8, 1e-8, 0.0),
+        beta1=column(0.9, 0.8, 0.95, 0.9),  # each tensor's own β1, β2 (SPEC v2.1)
+        weight1=1.0 - column(0.9, 0.8, 0.95, 0.9),
+        beta2=0.95,  # one Python float for all tensors
+        weight2=1.0 - 0.95,
     )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
@@ -91,9 +95,9 @@ def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6, shapes=SHAPES
     assert mine.dtype == stats_dtype
     np.testing.assert_allclose(mine, reference.sums, rtol=rtol, atol=0)
     finite = jnp.asarray(True)
-    update = jax.jit(lambda p, g, m, v: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), finite))
+    update = jax.jit(lambda p, g, m, v: kernels.update(jnp, p, g, m, v, None, scalars, finite))
     results = update(params, grads, exp_avg, exp_avg_sq)
-    expected = GENERIC.update(jnp, params, grads, exp_avg, exp_avg_sq, reference, scalars, (0.9, 0.95), finite)
+    expected = GENERIC.update(jnp, params, grads, exp_avg, exp_avg_sq, reference, scalars, finite)
     for role, (new, old) in enumerate(zip(results, expected)):
         for k, (a, b) in enumerate(zip(new, old)):
             assert a.dtype == b.dtype, (role, k)
@@ -121,9 +125,7 @@ def check_skipped_step_is_a_no_op():
     params, grads, exp_avg, exp_avg_sq, scalars, _ = _pass_inputs(("float32",) * 4, np.random.default_rng(1))
     kernels = select_kernels(jnp, params, "jax_ffi")
     expected = [np.asarray(x).copy() for x in [*params, *exp_avg, *exp_avg_sq]]
-    update = jax.jit(
-        lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), f), donate_argnums=(0, 2, 3)
-    )
+    update = jax.jit(lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, f), donate_argnums=(0, 2, 3))
     results = update(params, grads, exp_avg, exp_avg_sq, jnp.asarray(False))
     for got, want in zip([x for role in results for x in role], expected):
         np.testing.assert_array_equal(got, want)

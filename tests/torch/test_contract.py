@@ -203,23 +203,6 @@ def test_per_optimizer_keys_cannot_differ_per_group(key, value):
     assert same.param_groups[0]["gamma"] == 0.5
 
 
-@pytest.mark.parametrize("key, value", [("betas", (0.8, 0.999)), ("eps", 1e-6)])
-def test_betas_and_eps_must_agree_across_groups(key, value):
-    model = mlp()
-    with pytest.raises(ValueError, match=f"param group 1 has {key}="):
-        NGAdam([{"params": model[0].parameters()}, {"params": model[2].parameters(), key: value}])
-    optimizer = NGAdam([{"params": model[0].parameters()}, {"params": model[2].parameters()}], players=[[0, 1], [2, 3]])
-    train(model, optimizer, 1)
-    before = [p.detach().clone() for p in model.parameters()]
-    optimizer.param_groups[1][key] = value
-    with pytest.raises(ValueError, match=f"one {key} for all groups"):
-        train(model, optimizer, 1)
-    assert_close_lists(list(model.parameters()), before, rtol=0, atol=0)
-    for group in optimizer.param_groups:
-        group[key] = value  # changed alike in every group, as schedulers do: fine
-    train(model, optimizer, 1)
-
-
 INVALID = [
     (dict(lr=-1.0), "Invalid learning rate: -1.0"),
     (dict(lr=float("inf")), "Invalid learning rate: inf"),
