@@ -534,9 +534,16 @@ def pools(monkeypatch):
 LARGE_SHAPES = [(3 * BLOCK + 5,), (7, BLOCK // 3), (5,), (0,), (BLOCK,)]
 
 
-def _large_steps(backend, kernels, inplace, num_steps=6):
+#: Each tensor's own ``betas`` and ``eps`` (SPEC v2.1), for :func:`_large_steps`.
+OWN_BETAS_AND_EPS = dict(
+    betas=([0.8, 0.85, 0.9, 0.95, 0.7], [0.99, 0.9, 0.999, 0.95, 0.98]), eps=[1e-8, 1e-3, 0, 1e-6, 1e-5]
+)
+
+
+def _large_steps(backend, kernels, inplace, num_steps=6, betas="scalar"):
     """``num_steps`` steps (the third with a non-finite gradient) of tensors across block
-    boundaries; returns the parameters and the game state as NumPy arrays."""
+    boundaries; returns the parameters and the game state as NumPy arrays. ``betas``: the
+    config's (``"scalar"``) or :data:`OWN_BETAS_AND_EPS` (``"per-tensor"``)."""
     from neat import functional
     from neat.topology import Topology
 
@@ -549,13 +556,14 @@ def _large_steps(backend, kernels, inplace, num_steps=6):
         grads = [backend.array(rng.normal(size=s) * (1 + (-1) ** step * 0.5)) for s in LARGE_SHAPES]
         if step == 2:
             grads[1] = grads[1] * float("inf")
+        own = OWN_BETAS_AND_EPS if betas == "per-tensor" else {}
         params, state = functional.step(
-            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology
+            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology, **own
         )
     return [to_numpy(p) for p in params], {k: to_numpy(v) for k, v in state.game._asdict().items()}
 
 
-def _steps_on_pool(use, pool, library, dtype):
+def _steps_on_pool(use, pool, library, dtype, betas="scalar"):
     """:func:`_large_steps` in place with the numba kernels on ``pool``, after checking that the
     step chooses that pool."""
     from neat.backends.numba import openmp
@@ -567,7 +575,7 @@ def _steps_on_pool(use, pool, library, dtype):
     elements = sum(int(np.prod(s)) for s in LARGE_SHAPES)
     modes = {"serial": openmp.SERIAL, "numba": openmp.NUMBA_POOL, "openmp": openmp.OPENMP}
     assert openmp.pool(formats, backend.stats_dtype.char, elements, pool == "numba")[0] == modes[pool]
-    return _large_steps(backend, NUMBA, inplace=True)
+    return _large_steps(backend, NUMBA, inplace=True, betas=betas)
 
 
 @pytest.mark.parametrize(
@@ -584,10 +592,13 @@ def test_fused_step_is_the_same_on_every_pool(pools, library, dtype):
     assert serial[1]["skipped"] == 1 and serial[1]["count"] == 5
 
 
-def test_fused_step_matches_generic_on_the_openmp_pool(pools):
-    """The OpenMP pool's step against GENERIC (float64: to rounding)."""
-    ours = _steps_on_pool(pools, "openmp", "torch", "float64")
-    generic = _large_steps(Backend("torch", "float64"), "generic", inplace=False)
+@pytest.mark.parametrize("betas", ["scalar", "per-tensor"])
+@pytest.mark.parametrize("pool", POOLS)
+def test_fused_step_matches_generic_on_every_pool(pools, pool, betas):
+    """Each pool's step against GENERIC (float64: to rounding), also with each tensor's own
+    ``betas`` and ``eps``."""
+    ours = _steps_on_pool(pools, pool, "torch", "float64", betas)
+    generic = _large_steps(Backend("torch", "float64"), "generic", inplace=False, betas=betas)
     for a, b in zip(ours[0], generic[0]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     for name, value in ours[1].items():

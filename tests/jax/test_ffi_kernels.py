@@ -187,6 +187,55 @@ def check_steps_match_jax_and_compile_once():
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(params))
 
 
+def check_per_tensor_betas_follow_reference():
+    """SPEC v2.1 in float64 (x64): jitted steps of ``"jax"`` and ``"jax_ffi"`` with each tensor's own
+    ``lr``, ``weight_decay``, ``betas``, ``eps`` (``(K,)`` arrays, changing every step) and inactive
+    tensors, against the float64 reference."""
+    import jax
+    import jax.numpy as jnp
+
+    from neat import functional
+    from neat.conformance import runner
+    from neat.topology import Topology
+
+    problem = runner.problems()["inactive"]
+    topology = Topology.build(len(problem.params), problem.players, problem.weights, mu=problem.hyperparameters["mu"])
+    config = functional.ng_adam(**problem.hyperparameters).config
+    expected = runner.per_tensor_reference("inactive")
+
+    def jitted_step(kernels):
+        def step(params, grads, state, lr, weight_decay, beta1, beta2, eps):
+            return functional.step(
+                params,
+                grads,
+                state,
+                config,
+                lr=lr,
+                weight_decay=weight_decay,
+                betas=(beta1, beta2),
+                eps=eps,
+                kernels=kernels,
+                topology=topology,
+            )
+
+        return jax.jit(step)
+
+    for kernels in ("jax", "jax_ffi"):
+        step = jitted_step(kernels)
+        params = [jnp.asarray(p) for p in problem.params]
+        state = functional.init_state(params, topology)
+        worst = 0.0
+        for index, grads in enumerate(problem.grads):
+            values = runner.per_tensor_hyperparameters(problem, index)
+            beta1, beta2 = (jnp.asarray(column) for column in zip(*values.pop("betas")))
+            arrays = {key: jnp.asarray(value) for key, value in values.items()}
+            grads = [None if g is None else jnp.asarray(g) for g in grads]
+            params, state = step(params, grads, state, beta1=beta1, beta2=beta2, **arrays)
+            for mine, want in zip(params, expected[index]):
+                worst = max(worst, float(np.max(np.abs(np.asarray(mine) - want)) / np.max(np.abs(want))))
+        assert params[0].dtype == jnp.float64 and worst <= 1e-10, (kernels, worst)
+
+
 @pytest.mark.parametrize(
     "check, x64",
     [
@@ -195,6 +244,7 @@ def check_steps_match_jax_and_compile_once():
         ("check_passes_on_the_thread_pool_match_generic", True),
         ("check_skipped_step_is_a_no_op", False),
         ("check_steps_match_jax_and_compile_once", False),
+        ("check_per_tensor_betas_follow_reference", True),
     ],
 )
 def test_in_a_single_device_process(check, x64):
