@@ -133,23 +133,22 @@ def _with_betas_and_eps(config, betas, eps):
     )
 
 
-def _per_tensor_config(xp, config, num_tensors: int, like):
-    """``config`` with ``betas`` and ``eps`` as :func:`_per_tensor` makes them (itself when they
-    are Python numbers, the usual case: nothing is built)."""
+def _converted_betas_and_eps(config, convert):
+    """``config`` with ``convert(value, name)`` of each of its ``β1``, ``β2``, ``ε``; itself when
+    they are all Python numbers (the usual case: nothing is built)."""
     (beta1, beta2), eps = config.betas, config.eps
     if all(isinstance(value, (int, float)) for value in (beta1, beta2, eps)):
         return config
-    return config._replace(
-        betas=tuple(_per_tensor(xp, b, num_tensors, like, f"betas[{i}]") for i, b in enumerate((beta1, beta2))),
-        eps=_per_tensor(xp, eps, num_tensors, like, "eps"),
-    )
+    return config._replace(betas=(convert(beta1, "betas[0]"), convert(beta2, "betas[1]")), eps=convert(eps, "eps"))
 
 
 def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp):
     xp = _checked_namespace(params, grads, state.exp_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
-    config = _per_tensor_config(xp, config, len(params), state.game.log_step)
+    config = _converted_betas_and_eps(
+        config, lambda value, what: _per_tensor(xp, value, len(params), state.game.log_step, what)
+    )
     new_params, game_state, exp_avg, exp_avg_sq = play(
         xp,
         params,
@@ -175,7 +174,9 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     xp = _checked_namespace(sub_params, sub_grads, sub_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
-    config = _per_tensor_config(xp, config, len(params), state.game.log_step)
+    config = _converted_betas_and_eps(
+        config, lambda value, what: _per_tensor(xp, value, len(params), state.game.log_step, what)
+    )
     sub, scatter = topology.restrict(active)
     game_state = state.game
     game_xp = array_api_compat.numpy if isinstance(game_state.log_step, np.ndarray) else xp  # see host_game
@@ -196,7 +197,7 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
         sub_avg_sq,
         sub_game,
         sub.tables(game_xp, device, stats_dtype),
-        _taken_config(game_xp, config, indices.tensors),
+        _converted_betas_and_eps(config, lambda value, _: _take(game_xp, value, indices.tensors)),
         _take(game_xp, lr_k, indices.tensors),
         _take(game_xp, decay_k, indices.tensors),
         select_plan(xp, sub_params, kernels),
@@ -253,7 +254,7 @@ def play(
         game_state, tables, lr, weight_decay = (
             _moved(game_xp, value) for value in (game_state, tables, lr, weight_decay)
         )
-        config = _moved_config(game_xp, config)
+        config = _converted_betas_and_eps(config, lambda value, _: _moved(game_xp, value))
     if (
         inplace
         and plan.fused_play is not None
@@ -304,15 +305,6 @@ def game_tables(kernels: StepKernels | KernelPlan, topology: Topology, xp, devic
     if game_xp is None or game_xp is xp:
         return topology.tables(xp, device, stats_dtype)
     return topology.tables(game_xp, "cpu", getattr(game_xp, str(stats_dtype).rsplit(".", 1)[-1]))
-
-
-def _moved_config(xp, config):
-    """``config`` with its array ``betas`` and ``eps`` in namespace ``xp`` (:func:`_moved`); itself
-    when they are Python numbers."""
-    (beta1, beta2), eps = config.betas, config.eps
-    if all(isinstance(value, (int, float)) for value in (beta1, beta2, eps)):
-        return config
-    return config._replace(betas=(_moved(xp, beta1), _moved(xp, beta2)), eps=_moved(xp, eps))
 
 
 def _quiet_numpy(*namespaces):
@@ -382,14 +374,6 @@ def _per_tensor(xp, value, num_tensors: int, like, what: str):
     if shape not in ((), (num_tensors,)):
         raise ValueError(f"{what}: expected a scalar or {num_tensors} per-tensor values, got shape {shape}")
     return xp.astype(np.asarray(value) if xp is array_api_compat.numpy else value, like.dtype)
-
-
-def _taken_config(xp, config, indices):
-    """``config`` with the active tensors' entries of its per-tensor ``betas`` and ``eps`` (:func:`_take`)."""
-    (beta1, beta2), eps = config.betas, config.eps
-    if all(isinstance(value, (int, float)) for value in (beta1, beta2, eps)):
-        return config
-    return config._replace(betas=(_take(xp, beta1, indices), _take(xp, beta2, indices)), eps=_take(xp, eps, indices))
 
 
 def _device_of(array):
