@@ -392,9 +392,9 @@ def _block_table(sizes: tuple[int, ...], members: bytes | None) -> np.ndarray:
 def _host_columns(scalars, count: int) -> tuple:
     """The :class:`~neat.kernels.TensorScalars` as the compiled update reads them: ``(K,)`` NumPy
     columns of one dtype (that of ``step``), a field given as one scalar for all tensors filled in."""
-    columns = tuple(_host(column, count) for column in scalars[:6])
+    columns = [_host(column, count) for column in scalars[:6]]
     dtype = columns[4].dtype
-    return columns + tuple(_host(np.broadcast_to(np.asarray(c, dtype), (count,)), count) for c in scalars[6:])
+    return (*columns, *[_host(c, count) if np.ndim(c) else np.full(count, c, dtype) for c in scalars[6:]])
 
 
 def _host(column, count: int) -> np.ndarray:

@@ -42,16 +42,21 @@ def step_values(config, lr, weight_decay, count: int) -> np.ndarray:
     the config's ``betas`` and ``eps`` of each of ``count`` tensors (each given as a number, a 0-d
     or a ``(K,)`` array)."""
     (beta1, beta2), (log_low, log_high) = config.betas, config.log_step_bounds
-    scalars = {
+    named = {
         "gamma": config.gamma,
         "zeta": config.zeta,
         "leak": config.leak,
         "log_step_low": log_low,
         "log_step_high": log_high,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "beta1": beta1,
+        "beta2": beta2,
+        "eps": config.eps,
     }
-    rows = {"lr": lr, "weight_decay": weight_decay, "beta1": beta1, "beta2": beta2, "eps": config.eps}
     values = np.empty(FIRST_PER_TENSOR + len(PER_TENSOR) * count)
-    values[:FIRST_PER_TENSOR] = [scalars[name] for name in HYPERPARAMETERS]
+    values[:FIRST_PER_TENSOR] = [named[name] for name in HYPERPARAMETERS]
+    rows = values[FIRST_PER_TENSOR:].reshape(len(PER_TENSOR), count)
     for row, name in enumerate(PER_TENSOR):
-        per_tensor(values, row, count)[...] = rows[name]
+        rows[row] = named[name]
     return values
