@@ -174,6 +174,8 @@ def update_kernel(
     step,
     shift,
     betas,
+    betas_row_stride,
+    betas_tensor_stride,
     finite,
     P: tl.constexpr,
     G: tl.constexpr,
@@ -183,7 +185,9 @@ def update_kernel(
     BLOCK: tl.constexpr,
 ):
     """The update pass per block. Table rows: ``θ, g, m, v`` read, ``θ, m, v`` written;
-    ``betas`` = ``β1, 1 − β1, β2, 1 − β2``. ``finite`` (bool, 0-d) is read here, never on the host:
+    ``betas``: the rows ``β1, 1 − β1, β2, 1 − β2``, tensor ``k``'s at ``betas + row ·
+    betas_row_stride + k · betas_tensor_stride`` (stride 0: one value for every tensor).
+    ``finite`` (bool, 0-d) is read here, never on the host:
     when it is false an in-place step writes nothing and an out-of-place one copies."""
     keep = tl.load(finite)
     if INPLACE:
@@ -211,10 +215,10 @@ def update_kernel(
             tl.load(decay + k).to(S),
             tl.load(step + k).to(S),
             tl.load(shift + k).to(S),
-            tl.load(betas).to(S),
-            tl.load(betas + 1).to(S),
-            tl.load(betas + 2).to(S),
-            tl.load(betas + 3).to(S),
+            tl.load(betas + k * betas_tensor_stride).to(S),
+            tl.load(betas + betas_row_stride + k * betas_tensor_stride).to(S),
+            tl.load(betas + 2 * betas_row_stride + k * betas_tensor_stride).to(S),
+            tl.load(betas + 3 * betas_row_stride + k * betas_tensor_stride).to(S),
         )
         index = offset + tl.arange(0, BLOCK)
         if offset + BLOCK <= numel:  # a full block: unmasked (vectorizable) loads and stores

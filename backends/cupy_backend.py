@@ -120,10 +120,10 @@ def _statistics_module():
 @functools.cache
 def _update_kernel():
     return _cupy().ElementwiseKernel(
-        "P g, F prev_scale, F prev_shift, F nge, F decay, F step, F shift, float64 b1, float64 b2, bool take_step",
+        "P g, F prev_scale, F prev_shift, F nge, F decay, F step, F shift, F b1, F w1, F b2, F w2, bool take_step",
         "P p, S m, S v",
         "neat_update_element<P, S>(p, (S)g, m, v, (S)prev_scale, (S)prev_shift, (S)nge, (S)decay, (S)step, "
-        "(S)shift, (S)b1, (S)(1.0 - b1), (S)b2, (S)(1.0 - b2), take_step)",
+        "(S)shift, (S)b1, (S)w1, (S)b2, (S)w2, take_step)",
         "neat_update",
         preamble=ELEMENT_SOURCE,
         options=_OPTIONS,
@@ -172,9 +172,11 @@ class CupyKernels:
             )
         return Statistics(cupy.sum(partial, axis=1).astype(stats_dtype), None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         """SPEC steps 2, 6, 8, 9 in one elementwise kernel per tensor; nothing changes where ``finite``
-        is false (SPEC step 0)."""
+        is false (SPEC step 0). The moments' coefficients ``β1, 1 − β1, β2, 1 − β2`` are each one
+        value for all tensors (a scalar argument, cast to the kernel's ``F``) or one per tensor
+        (:class:`~neat.kernels.TensorScalars`)."""
         kernel = _update_kernel()
         if not inplace:
             params, exp_avg, exp_avg_sq = ([a.copy() for a in arrays] for arrays in (params, exp_avg, exp_avg_sq))
@@ -187,8 +189,7 @@ class CupyKernels:
                 scalars.decay[k],
                 scalars.step[k],
                 scalars.shift[k],
-                betas[0],
-                betas[1],
+                *(value[k] if getattr(value, "ndim", 0) == 1 else value for value in scalars[6:]),
                 finite,
                 p,
                 m,

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from neat.hookspecs import hookimpl
-from neat.kernels import Statistics, adam_direction
+from neat.kernels import Statistics, adam_direction, entry
 from neat.plugins import BackendInfo, namespace_if_instance
 
 
@@ -148,7 +148,7 @@ class JaxKernels:
             rows.append(xp.astype(_blocked_sums(xp, g, m, v, scalars, k), stats_dtype))
         return Statistics(xp.stack(rows), None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         """SPEC steps 2, 6, 8, 9: ``ĝ = g − nge · u``, ``m ← β1 m + (1 − β1) ĝ``,
         ``v ← β2 v + (1 − β2) g²``, ``θ ← θ · decay − m · step / (√v + shift)`` (0 where the
         denominator is 0), as three in-place loops per tensor (``m``, then ``v``, then ``θ`` from
@@ -157,18 +157,18 @@ class JaxKernels:
 
         if inplace:
             raise TypeError("JAX arrays are immutable: inplace=True is not supported, use the returned arrays")
-        beta1, beta2 = betas
         new_params, new_avg, new_avg_sq = [], [], []
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
             dtype = m.dtype
             g = xp.astype(g, dtype)
             u = _previous_direction(xp, m, v, scalars, k, 0)
             g_hat = g - _column(xp, scalars.nge, k, dtype) * u
-            m_next = xp.where(finite, beta1 * m + (1.0 - beta1) * g_hat, m)
+            beta1, weight1, beta2, weight2 = (entry(xp, value, k, m) for value in scalars[6:])
+            m_next = xp.where(finite, beta1 * m + weight1 * g_hat, m)
             # Equal to v; reading m_next makes the v loop run after the m loop has read the old v,
             # so v is overwritten in place instead of being copied first.
             v_old = xp.where(finite, v, m_next)
-            v_next = xp.where(finite, beta2 * v_old + (1.0 - beta2) * (g * g), v)
+            v_next = xp.where(finite, beta2 * v_old + weight2 * (g * g), v)
             # θ reads the stored new moments instead of recomputing them from the old ones.
             m_next, v_next = lax.optimization_barrier((m_next, v_next))
             direction = adam_direction(

@@ -74,9 +74,16 @@ def _dtype_groups(tensors) -> dict:
 
 
 def _columns(xp, columns, members, dtype):
-    """The listed tensors' entries of per-tensor ``(K,)`` columns as one ``(len(columns), n)`` array."""
+    """The listed tensors' entries of per-tensor ``(K,)`` columns as one ``(len(columns), n)`` array;
+    a column given as one scalar for every tensor is filled in."""
     index = xp.asarray(members)
-    return xp.stack([xp.astype(column[index], dtype) for column in columns])
+
+    def entries(column):
+        if getattr(column, "ndim", 0) == 1:
+            return xp.astype(column[index], dtype)
+        return xp.full((len(members),), column, dtype=dtype)
+
+    return xp.stack([entries(column) for column in columns])
 
 
 def _after(values, previous):
@@ -117,7 +124,7 @@ class JaxFfiKernels:
                 rows[k] = sums[row]
         return Statistics(xp.stack(rows), None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         """SPEC steps 2, 6, 8, 9: ``m, v`` by one call per dtype, in place (the results alias the
         inputs), unchanged where ``finite`` is false; then ``θ ← θ · decay − m · step / (√v + shift)``
         (0 where the denominator is 0) from the new moments, or the old ``θ`` where ``finite`` is false.
@@ -129,7 +136,7 @@ class JaxFfiKernels:
 
         if inplace:
             raise TypeError("JAX arrays are immutable: inplace=True is not supported, use the returned arrays")
-        beta1, beta2 = betas
+        coefficients = (scalars.prev_scale, scalars.prev_shift, scalars.nge, *scalars[6:])
         new_avg, new_avg_sq, previous = [None] * len(params), [None] * len(params), None
         for dtype, members in _dtype_groups(exp_avg).items():
             _registered(dtype)
@@ -140,11 +147,10 @@ class JaxFfiKernels:
                 [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in moments],
                 input_output_aliases={n + i: i for i in range(2 * n)},
             )
-            weights = xp.stack([xp.asarray(w, dtype=dtype) for w in (beta1, 1.0 - beta1, beta2, 1.0 - beta2)])
             inputs = (
                 [xp.astype(grads[k], dtype) for k in members]
                 + moments
-                + [_columns(xp, scalars[:3], members, dtype), weights, xp.asarray(finite, dtype=bool)]
+                + [_columns(xp, coefficients, members, dtype), xp.asarray(finite, dtype=bool)]
             )
             previous = outputs = call(*_after(inputs, previous))
             for position, k in enumerate(members):

@@ -58,20 +58,20 @@ class ForeachKernels:
         sums = torch.stack([*grad_sq, *cross, *dir_sq]).reshape(3, len(grads)).T
         return Statistics(sums, direction)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         """SPEC steps 6, 8, 9, written into ``θ, m, v`` (copies of them unless ``inplace``).
 
         A skipped step (``finite`` false) is an exact no-op without a host read: the gradients
         are replaced by 0 and the scalars by neutral ones (β2 → 1, 1 − β1 → 0, γκC/U → 0,
-        1 − ηω → 1, step → 0)."""
+        1 − ηω → 1, step → 0). The moments' coefficients may be one for all tensors or one each
+        (:class:`~neat.kernels.TensorScalars`); ``1 − β2`` as a float (the usual case) is the
+        factor of one ``addcmul``, as an array it costs a temporary ``(1 − β2) g``."""
         import torch
 
         if not inplace:
             params, exp_avg, exp_avg_sq = ([t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq))
-        beta1, beta2 = betas
-        like = scalars.step
-        keep2 = torch.where(finite, torch.full((), beta2, dtype=like.dtype, device=like.device), 1.0)
-        weight1 = torch.where(finite, torch.full((), 1.0 - beta1, dtype=like.dtype, device=like.device), 0.0)
+        keep2 = _taken_or(finite, scalars.beta2, 1.0, scalars.step)
+        weight1 = _taken_or(finite, scalars.weight1, 0.0, scalars.step)
         nge, decay, step = (
             list(torch.where(finite, value, neutral).unbind())
             for value, neutral in ((-scalars.nge, 0.0), (scalars.decay, 1.0), (scalars.step, 0.0))
@@ -84,7 +84,10 @@ class ForeachKernels:
 
         # Step 8: v ← β2 v + (1 − β2) g²;  m ← m + (1 − β1)(ĝ − m), with ĝ = g − (γκC/U) u (step 6).
         torch._foreach_mul_(exp_avg_sq, _per_dtype(keep2, exp_avg_sq))
-        torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1.0 - beta2)
+        if isinstance(scalars.weight2, float):
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=scalars.weight2)
+        else:
+            torch._foreach_addcmul_(exp_avg_sq, grads, torch._foreach_mul(grads, _per_dtype(scalars.weight2, grads)))
         torch._foreach_addcmul_(grads, direction, nge)
         torch._foreach_lerp_(exp_avg, grads, _per_dtype(weight1, exp_avg))
         del grads
@@ -137,10 +140,24 @@ def _entries(values):
     return values if isinstance(values, list) else list(values.unbind())
 
 
+def _taken_or(finite, value, neutral: float, like):
+    """``value`` (a float, a 0-d or a ``(K,)`` tensor) where the step is taken, ``neutral`` where it
+    is skipped, as a tensor on ``like``'s device (a float in ``like``'s dtype)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        value = torch.full((), value, dtype=like.dtype, device=like.device)
+    return torch.where(finite, value, neutral)
+
+
 def _per_dtype(value, tensors):
-    """The 0-d ``value`` once per tensor, in that tensor's dtype (one cast per distinct dtype)."""
+    """``value`` (0-d: one for all tensors, or ``(K,)``: one each) as a 0-d tensor per tensor, in
+    that tensor's dtype (one cast per distinct dtype)."""
     cast = {dtype: value.to(dtype) for dtype in {t.dtype for t in tensors}}
-    return [cast[t.dtype] for t in tensors]
+    if value.ndim == 0:
+        return [cast[t.dtype] for t in tensors]
+    entries = {dtype: column.unbind() for dtype, column in cast.items()}
+    return [entries[t.dtype][k] for k, t in enumerate(tensors)]
 
 
 def _in_dtypes_of(tensors, like):

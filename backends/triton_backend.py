@@ -265,7 +265,7 @@ class TritonKernels:
             )
         return Statistics(sums, None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         import torch
 
         grads = _dense(grads)
@@ -285,7 +285,8 @@ class TritonKernels:
         )
         pointers = layout.pointers((inputs[0], grads, inputs[1], inputs[2], *outputs))
         module = kernel_module(device.type == "cpu")
-        columns = _dense(scalars)
+        columns = _dense(scalars[:6])
+        coefficients, row_stride, tensor_stride = self._moment_coefficients(scalars[6:], device, num_tensors)
         keep = torch.as_tensor(finite, dtype=torch.bool, device=device)
         with _on(device):
             for group, aligned in zip(layout.groups, pointers.aligned):
@@ -297,7 +298,9 @@ class TritonKernels:
                     pointers.table,
                     num_tensors,
                     *columns,
-                    self._beta_table(betas, device),
+                    coefficients,
+                    row_stride,
+                    tensor_stride,
                     keep,
                     P=_triton_dtype(param_dtype),
                     G=_triton_dtype(grad_dtype),
@@ -316,20 +319,23 @@ class TritonKernels:
             (kind, tuple(keys), tuple(numels), str(device)), lambda: _Layout(keys, numels, self.block, device)
         )
 
-    def _beta_table(self, betas, device):
-        """``β1, 1 − β1, β2, 1 − β2`` as a float64 device array (cached for Python floats;
-        formed on the device for 0-d tensors, e.g. traced or scheduled betas)."""
+    def _moment_coefficients(self, values, device, num_tensors: int):
+        """The moments' coefficients ``β1, 1 − β1, β2, 1 − β2`` (:class:`~neat.kernels.TensorScalars`)
+        as a float64 device table and its strides (per coefficient, per tensor): Python floats, one
+        for all tensors, as a cached ``(4,)`` table read with tensor stride 0; tensors (0-d, e.g.
+        traced or scheduled, or one per tensor) as a ``(4, K)`` table formed on the device."""
         import torch
 
-        beta1, beta2 = betas
-        if isinstance(beta1, torch.Tensor) or isinstance(beta2, torch.Tensor):
-            b1, b2 = (torch.as_tensor(b, dtype=torch.float64, device=device) for b in (beta1, beta2))
-            return torch.stack([b1, 1.0 - b1, b2, 1.0 - b2])
-        beta1, beta2 = float(beta1), float(beta2)
-        return self._betas.get(
-            (beta1, beta2, str(device)),
-            lambda: torch.tensor([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=torch.float64).to(device),
+        if not any(isinstance(value, torch.Tensor) for value in values):
+            numbers = tuple(map(float, values))
+            table = self._betas.get(
+                (numbers, str(device)), lambda: torch.tensor(numbers, dtype=torch.float64).to(device)
+            )
+            return table, 1, 0
+        table = torch.stack(
+            [torch.as_tensor(value, dtype=torch.float64, device=device).expand(num_tensors) for value in values]
         )
+        return table, num_tensors, 1
 
 
 def _triton_dtype(dtype):

@@ -22,6 +22,7 @@ COLUMN_ORDER = [
     "golden/bfloat16",
     "diagnostics",
     "inactive",
+    "per-tensor",
     "adamw",
     "skips",
     "state",

@@ -11,6 +11,9 @@ included, is float64: the statistics dtype of a float64 run (SPEC "State").
   A step without any active tensor changes nothing (there is no game to play).
 * A complex tensor is handled as the real tensor of its real and imaginary parts
   (``torch.view_as_real``); ``params`` gives it back complex.
+* ``lr``, ``weight_decay``, ``eps`` and ``betas`` may be one value for all tensors or a list of one
+  value per tensor (``betas``: a list of pairs), and may be changed in ``hp`` between steps: every
+  formula uses the tensor's own values at the step (SPEC v2.1, ``β^(t_k)`` with the current ``β``).
 """
 
 from __future__ import annotations
@@ -70,17 +73,25 @@ class ReferenceNGAdam:
             self._smoothing[players] = smoothing_operator(sub, self.hp["mu"])
         return self._smoothing[players]
 
-    def _direction(self, m, v, t):
-        """``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)``, 0 where the denominator is 0."""
-        b1, b2 = self.hp["betas"]
-        denominator = np.sqrt(v / (1 - b2**t)) + self.hp["eps"]
+    def of_tensor(self, name: str, k: int):
+        """Tensor ``k``'s value of hyperparameter ``name``: its entry of a per-tensor list, or the
+        one value of all tensors."""
+        value = self.hp[name]
+        if name == "betas":
+            return tuple(value[k]) if isinstance(value[0], (list, tuple)) else tuple(value)
+        return value[k] if isinstance(value, (list, tuple)) else value
+
+    def _direction(self, m, v, t, k):
+        """``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)`` with tensor ``k``'s ``β1, β2, ε``, 0 where
+        the denominator is 0."""
+        b1, b2 = self.of_tensor("betas", k)
+        denominator = np.sqrt(v / (1 - b2**t)) + self.of_tensor("eps", k)
         direction = np.zeros_like(m)
         np.divide(m / (1 - b1**t), denominator, out=direction, where=denominator > 0)
         return direction
 
     def step(self, grads):
         hp = self.hp
-        b1, b2 = hp["betas"]
         g = {k: as_real(x) for k, x in enumerate(grads) if x is not None}
         if not g:
             return
@@ -96,7 +107,7 @@ class ReferenceNGAdam:
         t = self.t + 1
         t_k = {k: self.tensor_count[k] + 1 for k in g}
         # 2. last update direction
-        u = {k: np.zeros_like(g[k]) if t_k[k] == 1 else self._direction(self.m[k], self.v[k], t_k[k] - 1) for k in g}
+        u = {k: np.zeros_like(g[k]) if t_k[k] == 1 else self._direction(self.m[k], self.v[k], t_k[k] - 1, k) for k in g}
         # 3. player statistics (float64 sums of float64 products)
         n = len(playing)
         G, C, U = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -136,12 +147,14 @@ class ReferenceNGAdam:
         lam = np.exp(z)
         for i, group in enumerate(groups):
             for k in group:
+                b1, b2 = self.of_tensor("betas", k)
+                lr, weight_decay = self.of_tensor("lr", k), self.of_tensor("weight_decay", k)
                 # 8. moments
                 self.m[k] = b1 * self.m[k] + (1 - b1) * g_hat[k]
                 self.v[k] = b2 * self.v[k] + (1 - b2) * g[k] ** 2
                 # 9. update
-                self.theta[k] = self.theta[k] * (1 - hp["lr"] * hp["weight_decay"])
-                self.theta[k] = self.theta[k] - hp["lr"] * lam[i] * self._direction(self.m[k], self.v[k], t_k[k])
+                self.theta[k] = self.theta[k] * (1 - lr * weight_decay)
+                self.theta[k] = self.theta[k] - lr * lam[i] * self._direction(self.m[k], self.v[k], t_k[k], k)
         for i, player in enumerate(playing):
             self.z[player], self.a[player], self.kappa[player] = z[i], a[i], kappa[i]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import neat
 from neat import arrays, functional
 from neat.config import NGAdamConfig
 from neat.conformance import golden
+from neat.conformance.reference import ReferenceNGAdam
 from neat.plugins import AdapterInfo, BackendInfo
 from neat.state import GameState, NGAdamState
 from neat.topology import Topology
@@ -131,6 +133,54 @@ def backend_run(
             run.counts.append(int(info.to_numpy(state.game.count)))
             run.tensor_counts.append([int(c) for c in info.to_numpy(state.game.tensor_count)])
     return run
+
+
+def per_tensor_hyperparameters(problem: golden.GoldenProblem, step: int) -> dict:
+    """SPEC v2.1, the values of step ``step`` (from 0) for the "per-tensor" check: two param groups
+    (the tensors of the first half of the players, and the others) with their own ``lr``,
+    ``weight_decay``, ``betas`` and ``eps``, and ``β1`` cycled from step to step in opposite
+    directions, as a one-cycle schedule with per-group momenta cycles it. One value per tensor
+    each (``betas``: a pair per tensor), as :class:`~neat.conformance.reference.ReferenceNGAdam` takes them."""
+    first = {k for player in problem.players[: len(problem.players) // 2] for k in player}
+    cycle = 0.5 * (1.0 + math.cos(math.pi * step / 8))
+    groups = (
+        dict(lr=0.05, weight_decay=0.01, betas=(0.85 + 0.1 * cycle, 0.99), eps=1e-8),
+        dict(lr=0.02, weight_decay=0.1, betas=(0.95 - 0.1 * cycle, 0.9), eps=1e-3),
+    )
+    of_tensor = [groups[0 if k in first else 1] for k in range(len(problem.params))]
+    return {name: [values[name] for values in of_tensor] for name in groups[0]}
+
+
+@functools.cache
+def per_tensor_reference(problem_name: str) -> list:
+    """The float64 reference's parameters after every step of a golden problem run with
+    :func:`per_tensor_hyperparameters`."""
+    problem = problems()[problem_name]
+    reference = ReferenceNGAdam(problem.params, problem.players, problem.weights, problem.hyperparameters)
+    trajectory = []
+    with quiet_non_finite():
+        for step, grads in enumerate(problem.grads):
+            reference.hp.update(per_tensor_hyperparameters(problem, step))
+            reference.step(grads)
+            trajectory.append([np.array(p) for p in reference.params])
+    return trajectory
+
+
+@functools.cache
+def per_tensor_backend_run(info: BackendInfo, problem_name: str, dtype: str, kernel_set: str) -> list:
+    """:func:`per_tensor_reference`'s run by a backend: ``lr``, ``weight_decay``, ``betas`` and ``eps``
+    handed to :func:`neat.functional.step` as lists of one value per tensor at every step."""
+    problem = problems()[problem_name]
+    stepper = Stepper(info, dtype, kernel_set, problem)
+    params, state = stepper.init()
+    trajectory = []
+    with quiet_non_finite():
+        for step, grads in enumerate(problem.grads):
+            values = per_tensor_hyperparameters(problem, step)
+            beta1, beta2 = (list(column) for column in zip(*values.pop("betas")))
+            params, state = stepper.step(params, stepper.arrays(grads), state, betas=(beta1, beta2), **values)
+            trajectory.append([info.to_numpy(p) for p in params])
+    return trajectory
 
 
 @functools.cache

@@ -57,6 +57,21 @@ def test_inactive_tensors_play_the_sub_game(neat_backend, kernel_set, neat_dtype
     _assert_unchanged(neat_backend, neat_dtype, problem, run.params, ~problem.active, where, "has no gradient")
 
 
+@pytest.mark.neat_check("per-tensor")
+def test_per_tensor_hyperparameters_follow_reference(neat_backend, kernel_set, neat_dtype):
+    """SPEC v2.1: ``lr``, ``weight_decay``, ``betas`` and ``eps`` of each tensor (two param groups)
+    changing from step to step (``β1`` cycled), with inactive tensors and a skipped step (golden
+    "inactive"): the parameters follow the float64 reference, and an inactive tensor is left
+    exactly as it was."""
+    problem = runner.problems()["inactive"]
+    params = runner.per_tensor_backend_run(neat_backend, "inactive", neat_dtype, kernel_set)
+    where = _where(neat_backend, kernel_set, "per-tensor", neat_dtype, "inactive")
+    compare.params_deviation(params, runner.per_tensor_reference("inactive")).check(
+        tolerance(neat_dtype, problem.num_steps).params, f"{where}: parameters"
+    )
+    _assert_unchanged(neat_backend, neat_dtype, problem, params, ~problem.active, where, "has no gradient")
+
+
 def _assert_unchanged(info, dtype, problem, params, frozen, where: str, why: str) -> None:
     """Tensor ``k`` is bit for bit unchanged by step ``s`` wherever ``frozen[s, k]``."""
     initial = [info.to_numpy(info.from_numpy(p, dtype)) for p in problem.params]

@@ -92,3 +92,40 @@ def test_golden_adamw_is_optax_adamw():
             params = optax.apply_updates(params, updates)
             trajectory.append([np.asarray(p, dtype=np.float64) for p in params])
     _check(trajectory, "adamw", "adamw=optax.adamw")
+
+
+@pytest.mark.neat_check("per-tensor=torch.optim.AdamW", row="reference")
+def test_per_tensor_values_are_torch_adamw_param_groups():
+    """SPEC v2.1 as the reference takes it (one value per tensor, changed every step): with γ = ζ = 0
+    it is ``torch.optim.AdamW`` with two param groups holding the same values (golden "inactive",
+    tensors without gradients included), each group's ``β1`` changed between steps."""
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    problem = runner.problem_with("inactive", CASES["inactive"])
+    first = runner.per_tensor_hyperparameters(problem, 0)
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in problem.params]
+    group_of = {}  # tensor → group: the tensors sharing the first tensor's values, and the others
+    for k in range(len(params)):
+        group_of[k] = 0 if all(first[key][k] == first[key][0] for key in first) else 1
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for k, p in enumerate(params) if group_of[k] == g]} for g in (0, 1)], foreach=False
+    )
+    reference = ReferenceNGAdam(problem.params, problem.players, problem.weights, problem.hyperparameters)
+    expected, actual = [], []
+    with runner.quiet_non_finite():
+        for step, grads in enumerate(problem.grads):
+            values = runner.per_tensor_hyperparameters(problem, step)
+            reference.hp.update(values)
+            reference.step(grads)
+            expected.append([p.copy() for p in reference.params])
+            for k, group in group_of.items():
+                optimizer.param_groups[group].update({key: values[key][k] for key in values})
+            for p, g in zip(params, grads):
+                p.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+            if all(np.all(np.isfinite(g)) for g in grads if g is not None):
+                optimizer.step()
+            actual.append([p.detach().numpy().copy() for p in params])
+    assert len(set(group_of.values())) == 2
+    assert len({tuple(reference.of_tensor("betas", k)) for k in group_of}) == 2
+    compare.params_deviation(actual, expected).check(
+        tolerance("float64", problem.num_steps).params, "reference × per-tensor=torch.optim.AdamW: golden 'inactive'"
+    )

@@ -126,3 +126,16 @@ def test_skipped_and_inactive_tensors_are_unchanged(neat_dtype, problem_name):
                 f"by {np.max(np.abs(after[k] - before[k])):.3g}"
             )
         before = after
+
+
+@pytest.mark.neat_check("per-tensor", row=ROW)
+@pytest.mark.parametrize("neat_dtype", DTYPES)
+def test_per_tensor_hyperparameters_follow_reference(neat_dtype):
+    """SPEC v2.1: each tensor's own ``lr``, ``weight_decay``, ``betas``, ``eps``, changing from step to
+    step, with inactive tensors and a skipped step (golden "inactive", every step)."""
+    problem = runner.problems()["inactive"]
+    params = runner.per_tensor_backend_run(torch_backend(), "inactive", neat_dtype, "triton")
+    compare.params_deviation(params, runner.per_tensor_reference("inactive")).check(
+        tolerance(neat_dtype, problem.num_steps).params,
+        f"{ROW} × per-tensor [{neat_dtype}, golden problem 'inactive', every step]: parameters",
+    )

@@ -96,6 +96,8 @@ def step(
     *,
     lr=None,
     weight_decay=None,
+    betas=None,
+    eps=None,
     kernels: str | StepKernels | KernelPlan | None = None,
     inplace: bool = False,
     topology: Topology | None = None,
@@ -106,8 +108,9 @@ def step(
     ``grads[k] is None`` marks tensor ``k`` inactive this step (SPEC v2): it is left as
     it is and the game is played by the players of the active tensors; this needs the
     state's ``topology`` (a :class:`~neat.topology.Topology`), which front ends keep.
-    ``lr`` and ``weight_decay`` override the config's: a scalar (float or 0-d array,
-    e.g. a schedule's value) or one value per tensor (param groups). ``config``: an
+    ``lr``, ``weight_decay``, ``betas`` (a pair) and ``eps`` override the config's: each value a
+    scalar (float or 0-d array, e.g. a schedule's value) or one value per tensor (a list or a
+    ``(K,)`` array: param groups, SPEC v2.1); so may the config's own. ``config``: an
     :class:`~neat.config.NGAdamConfig`, or :class:`~neat.config.StepHyperparameters` when a
     framework traces the hyperparameters.
     ``kernels``: ``None`` (the fastest registered set that applies), a registered
@@ -127,6 +130,7 @@ def step(
     active = tuple(k for k, g in enumerate(grads) if g is not None)
     lr = config.lr if lr is None else lr
     weight_decay = config.weight_decay if weight_decay is None else weight_decay
+    config = _with_betas_and_eps(config, config.betas if betas is None else betas, config.eps if eps is None else eps)
     if len(active) == len(params):
         return _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp)
     if topology is None:
@@ -139,10 +143,41 @@ def step(
     return _step_active(params, grads, state, config, lr, weight_decay, kernels, inplace, topology, active, xp)
 
 
+def _with_betas_and_eps(config, betas, eps):
+    """``config`` with these ``betas`` and ``eps`` (itself when they are its own): a
+    :class:`~neat.config.StepHyperparameters`, whose values may be arrays."""
+    if betas is config.betas and eps is config.eps:
+        return config
+    if isinstance(betas, str) or not isinstance(betas, (list, tuple)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return StepHyperparameters(
+        lr=config.lr,
+        betas=tuple(betas),
+        eps=eps,
+        weight_decay=config.weight_decay,
+        gamma=config.gamma,
+        zeta=config.zeta,
+        leak=config.leak,
+        log_step_bounds=config.log_step_bounds,
+    )
+
+
+def _converted_betas_and_eps(config, convert):
+    """``config`` with ``convert(value, name)`` of each of its ``β1``, ``β2``, ``ε``; itself when
+    they are all Python numbers (the usual case: nothing is built)."""
+    (beta1, beta2), eps = config.betas, config.eps
+    if all(isinstance(value, (int, float)) for value in (beta1, beta2, eps)):
+        return config
+    return config._replace(betas=(convert(beta1, "betas[0]"), convert(beta2, "betas[1]")), eps=convert(eps, "eps"))
+
+
 def _step_all(params, grads, state, config, lr, weight_decay, kernels, inplace, xp):
     xp = _checked_namespace(params, grads, state.exp_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
+    config = _converted_betas_and_eps(
+        config, lambda value, what: _per_tensor(xp, value, len(params), state.game.log_step, what)
+    )
     new_params, game_state, exp_avg, exp_avg_sq = play(
         xp,
         params,
@@ -168,6 +203,9 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
     xp = _checked_namespace(sub_params, sub_grads, sub_avg, xp)
     lr_k = _per_tensor(xp, lr, len(params), state.game.log_step, "lr")
     decay_k = _per_tensor(xp, weight_decay, len(params), state.game.log_step, "weight_decay")
+    config = _converted_betas_and_eps(
+        config, lambda value, what: _per_tensor(xp, value, len(params), state.game.log_step, what)
+    )
     sub, scatter = topology.restrict(active)
     game_state = state.game
     game_xp = array_api_compat.numpy if isinstance(game_state.log_step, np.ndarray) else xp  # see host_game
@@ -188,7 +226,7 @@ def _step_active(params, grads, state, config, lr, weight_decay, kernels, inplac
         sub_avg_sq,
         sub_game,
         sub.tables(game_xp, device, stats_dtype),
-        config,
+        _converted_betas_and_eps(config, lambda value, _: _take(game_xp, value, indices.tensors)),
         _take(game_xp, lr_k, indices.tensors),
         _take(game_xp, decay_k, indices.tensors),
         select_plan(xp, sub_params, kernels),
@@ -229,8 +267,9 @@ def play(
     kernels: StepKernels | KernelPlan,
     inplace: bool,
 ):
-    """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay``: scalars
-    (floats or 0-d arrays) or ``(K,)`` arrays. Returns ``(params, game_state, exp_avg, exp_avg_sq)``.
+    """SPEC steps 0–9 over tensors that all have gradients. ``lr``, ``weight_decay`` and the
+    config's ``betas`` and ``eps``: scalars (floats or 0-d arrays) or ``(K,)`` arrays. Returns
+    ``(params, game_state, exp_avg, exp_avg_sq)``.
 
     As the kernels' plan (:class:`~neat.kernel_selection.KernelPlan`) says: the game and the
     per-tensor scalars are computed in its ``game_xp`` namespace when it names one (CPU kernels
@@ -244,6 +283,7 @@ def play(
         game_state, tables, lr, weight_decay = (
             _moved(game_xp, value) for value in (game_state, tables, lr, weight_decay)
         )
+        config = _converted_betas_and_eps(config, lambda value, _: _moved(game_xp, value))
     if (
         inplace
         and plan.fused_play is not None
@@ -325,7 +365,7 @@ def _play(
     stats_dtype = game_state.log_step.dtype
     direction = rules.direction_scalars(xp, game_state.tensor_count, stats_dtype, config.betas, config.eps)
     # Steps 2, 3: statistics pass; step 0: the one non-finite test is in settle (a non-finite g makes its G_i so).
-    previous = TensorScalars(direction[0], direction[2], None, None, None, None)
+    previous = TensorScalars(direction[0], direction[2], *(None,) * 8)
     statistics = kernels.statistics(array_xp, grads, exp_avg, exp_avg_sq, previous, stats_dtype)
     scalars, finite, new_state = rules.settle(
         xp,
@@ -340,7 +380,7 @@ def _play(
     )
     # Steps 8, 9: update pass.
     new_params, exp_avg, exp_avg_sq = kernels.update(
-        array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, config.betas, finite, inplace
+        array_xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace
     )
     return new_params, new_state, exp_avg, exp_avg_sq
 
@@ -359,6 +399,9 @@ def _per_tensor(xp, value, num_tensors: int, like, what: str):
             raise ValueError(f"{what}: got {len(value)} per-tensor values for {num_tensors} tensors")
         dtype, device = like.dtype, _device_of(like)
         return xp.stack([xp.asarray(v, dtype=dtype, device=device) for v in value])
+    shape = tuple(getattr(value, "shape", ()))
+    if shape not in ((), (num_tensors,)):
+        raise ValueError(f"{what}: expected a scalar or {num_tensors} per-tensor values, got shape {shape}")
     return xp.astype(np.asarray(value) if xp is array_api_compat.numpy else value, like.dtype)
 
 

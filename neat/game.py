@@ -20,7 +20,8 @@ def direction_scalars(xp, tensor_count, stats_dtype, betas, eps) -> tuple:
     """``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)`` (see :mod:`neat.kernels`)
     for ``t = t_k`` (the previous step, SPEC step 2) and ``t = t_k + 1`` (this one, step 9):
     returns ``(prev_scale, cur_scale, prev_shift, cur_shift)``, each ``(K,)``. At ``t = 0`` both
-    are 0: the empty moments give the zero direction (SPEC step 2, ``u = 0`` at ``t_k = 1``)."""
+    are 0: the empty moments give the zero direction (SPEC step 2, ``u = 0`` at ``t_k = 1``).
+    ``betas`` (a pair) and ``eps``: each a scalar or a ``(K,)`` array (each tensor's own, SPEC v2.1)."""
     taken = xp.astype(tensor_count, stats_dtype)
     steps = xp.stack([taken, taken + 1.0])
     root_second = xp.sqrt(1.0 - betas[1] ** steps)
@@ -33,7 +34,8 @@ def settle(xp, tables, tensor_sums, game_state: GameState, config, lr, weight_de
     """The game between the two passes: SPEC step 0 (``finite``: every ``⟨g,g⟩`` sum finite),
     step 1 (counts), steps 3–7 on the per-player sums, and the per-tensor scalars of the
     update pass (steps 6, 8, 9). ``tensor_sums``: ``(K, 3)`` from the statistics pass;
-    ``lr``, ``weight_decay``: scalars or ``(K,)``; ``direction``: :func:`direction_scalars`.
+    ``lr``, ``weight_decay`` and ``config.betas``: scalars or ``(K,)``; ``direction``:
+    :func:`direction_scalars`. A scalar ``β`` stays one scalar in the moments' coefficients.
 
     Returns ``(TensorScalars, finite, new GameState)``; where ``finite`` is false the new state
     keeps the per-player values and counts only the skipped step. ``out``: a ``GameState`` whose
@@ -58,6 +60,7 @@ def settle(xp, tables, tensor_sums, game_state: GameState, config, lr, weight_de
     )
     nge = nge_coefficient(xp, config.gamma, conflict, cross, dir_sq)
     spread = per_tensor(xp, tables, xp.stack([nge, xp.exp(log_step)]))
+    beta1, beta2 = config.betas
     scalars = TensorScalars(
         prev_scale,
         prev_shift,
@@ -65,6 +68,10 @@ def settle(xp, tables, tensor_sums, game_state: GameState, config, lr, weight_de
         1.0 - lr * weight_decay * (cur_shift * 0.0 + 1.0),
         lr * spread[1, :] * cur_scale,
         cur_shift,
+        beta1,
+        1.0 - beta1,
+        beta2,
+        1.0 - beta2,
     )
     new_state = GameState(
         count=count,

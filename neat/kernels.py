@@ -15,6 +15,7 @@ Both passes use the Adam direction in one arithmetic form, shared by every kerne
 with ``scale = √(1 − β2^t) / (1 − β1^t)`` and ``shift = ε √(1 − β2^t)``, which is
 SPEC's ``(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)`` multiplied through by ``√(1 − β2^t)``.
 A tensor that has not stepped yet (``t_k = 0``) has ``m = v = 0`` and ``scale = 0``.
+``t``, ``β1``, ``β2`` and ``ε`` are the tensor's own (SPEC v2.1: per tensor and per step).
 
 Kernel sets are registered by backends through the ``neat_step_kernels`` hook
 (:mod:`neat.kernel_selection` picks one); :data:`GENERIC` is the reference every
@@ -34,7 +35,11 @@ class TensorScalars(NamedTuple):
     * ``nge``: ``γ κ_i C_i / U_i`` of the tensor's player, so ``ĝ = g − nge · u`` (step 6);
     * ``decay``: ``1 − η ω`` (step 9);
     * ``step``: ``η λ_i · scale`` of the current step, so ``θ ← θ·decay − step · m / (√v + shift)``;
-    * ``shift``: ``ε √(1 − β2^t_k)`` of the current step.
+    * ``shift``: ``ε √(1 − β2^t_k)`` of the current step;
+    * ``beta1``, ``weight1``, ``beta2``, ``weight2``: the moments' coefficients ``β1, 1 − β1, β2,
+      1 − β2``, so ``m ← beta1·m + weight1·ĝ`` and ``v ← beta2·v + weight2·g²`` (step 8). Where one
+      value serves every tensor (the usual case) each is that scalar (a Python float, ``1 − β``
+      computed in float64, or a 0-d array), read through :func:`entry`; else a ``(K,)`` array.
     """
 
     prev_scale: Any
@@ -43,6 +48,10 @@ class TensorScalars(NamedTuple):
     decay: Any
     step: Any
     shift: Any
+    beta1: Any
+    weight1: Any
+    beta2: Any
+    weight2: Any
 
 
 class Statistics(NamedTuple):
@@ -67,8 +76,8 @@ class StepKernels(Protocol):
       written into ``game_state``'s arrays, in ``game_xp``); ``False``, having changed nothing,
       when it cannot take these arrays.
 
-    ``betas`` are Python floats or 0-d arrays (traced under ``jax.jit``); ``finite`` is a 0-d
-    bool array, false when the step is skipped (SPEC step 0), and is never read on the host.
+    ``finite`` is a 0-d bool array, false when the step is skipped (SPEC step 0), and is never
+    read on the host.
     """
 
     name: str
@@ -86,7 +95,6 @@ class StepKernels(Protocol):
         exp_avg_sq: Sequence,
         statistics: Statistics,
         scalars: TensorScalars,
-        betas,
         finite,
         inplace: bool = False,
     ) -> tuple[list, list, list]:
@@ -118,8 +126,7 @@ class GenericKernels:
             directions.append(u)
         return Statistics(xp.stack(rows), directions)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
-        beta1, beta2 = betas
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         new_params, new_avg, new_avg_sq = [], [], []
         for k, (p, g, m, v) in enumerate(zip(params, grads, exp_avg, exp_avg_sq)):
             g = xp.astype(g, m.dtype)
@@ -130,8 +137,8 @@ class GenericKernels:
             else:
                 u = statistics.direction[k]
             g_hat = g - _scalar(xp, scalars.nge, k, m) * u
-            m_next = beta1 * m + (1.0 - beta1) * g_hat
-            v_next = beta2 * v + (1.0 - beta2) * (g * g)
+            m_next = entry(xp, scalars.beta1, k, m) * m + entry(xp, scalars.weight1, k, m) * g_hat
+            v_next = entry(xp, scalars.beta2, k, m) * v + entry(xp, scalars.weight2, k, m) * (g * g)
             direction = adam_direction(
                 xp, m_next, v_next, _scalar(xp, scalars.step, k, m), _scalar(xp, scalars.shift, k, m)
             )
@@ -145,6 +152,15 @@ class GenericKernels:
 def _scalar(xp, column, k: int, like):
     """Entry ``k`` of a per-tensor column, in the dtype of ``like``."""
     return xp.astype(column[k], like.dtype)
+
+
+def entry(xp, value, k: int, like):
+    """Tensor ``k``'s value of a :class:`TensorScalars` field that may be one scalar for every
+    tensor: entry ``k`` of a ``(K,)`` array, or the 0-d array, in the dtype of ``like``; a Python
+    number as it is (array arithmetic rounds it to the array's dtype)."""
+    if isinstance(value, (int, float)):
+        return value
+    return xp.astype(value if value.ndim == 0 else value[k], like.dtype)
 
 
 def _result(xp, old, new, keep_new, inplace: bool):

@@ -29,13 +29,13 @@ _per_tensor = njit(inline="always")(layout.per_tensor)
 def direction_scalars(tensor_count, beta1, beta2, eps, out):
     """SPEC steps 2, 9: rows ``prev_scale, cur_scale, prev_shift, cur_shift`` of ``out`` (4, K) for
     ``t = t_k`` and ``t = t_k + 1``: ``scale = √(1 − β2^t) / (1 − β1^t)`` (0 at ``t = 0``) and
-    ``shift = ε √(1 − β2^t)``."""
+    ``shift = ε √(1 − β2^t)``, with each tensor's own ``β1, β2, ε`` (``(K,)`` float64 arrays)."""
     for k in range(tensor_count.size):
         for row in range(2):
             t = np.float64(tensor_count[k] + row)
-            root = np.sqrt(1.0 - beta2**t)
-            out[row, k] = root / (1.0 - beta1**t) if t > 0 else 0.0
-            out[2 + row, k] = eps * root
+            root = np.sqrt(1.0 - beta2[k] ** t)
+            out[row, k] = root / (1.0 - beta1[k] ** t) if t > 0 else 0.0
+            out[2 + row, k] = eps[k] * root
 
 
 @njit(cache=True, error_model="numpy")
@@ -45,9 +45,9 @@ def settle(tensor_sums, tables, state, values, direction, scalars, new_state):
     ``tensor_sums``: ``(K, 3)`` sums ``⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩``; ``tables``: the
     :class:`~neat.topology.GameTables` arrays; ``state``: ``count, skipped`` (1-element arrays),
     ``tensor_count, log_step, alignment, conflict``; ``values``: the step's numbers
-    (:mod:`~neat.backends.numba.layout`: ``γ, ζ, ρ, log λmin, log λmax`` and ``lr``, ``weight_decay``
-    per tensor are read); ``direction``: the four ``(K,)`` rows of :func:`direction_scalars`.
-    Writes the :class:`~neat.kernels.TensorScalars` rows into ``scalars`` (6, K) and the new
+    (:mod:`~neat.backends.numba.layout`: ``γ, ζ, ρ, log λmin, log λmax`` and ``lr``, ``weight_decay``,
+    ``β1``, ``β2`` per tensor are read); ``direction``: the four ``(K,)`` rows of :func:`direction_scalars`.
+    Writes the :class:`~neat.kernels.TensorScalars` rows into ``scalars`` (10, K) and the new
     state into ``new_state`` (the old values of the per-player fields where the step is skipped);
     returns ``finite``."""
     owner, members, member_mask, neighbours, weights = tables
@@ -56,6 +56,7 @@ def settle(tensor_sums, tables, state, values, direction, scalars, new_state):
     gamma, zeta, leak = values[layout.GAMMA], values[layout.ZETA], values[layout.LEAK]
     log_low, log_high = values[layout.LOG_STEP_LOW], values[layout.LOG_STEP_HIGH]
     lr, weight_decay = _per_tensor(values, layout.LR, owner.size), _per_tensor(values, layout.WEIGHT_DECAY, owner.size)
+    beta1, beta2 = _per_tensor(values, layout.BETA1, owner.size), _per_tensor(values, layout.BETA2, owner.size)
     players = members.shape[0]
 
     # Step 3: player sums; step 0: the step is taken only when every ⟨g,g⟩ is finite.
@@ -100,6 +101,8 @@ def settle(tensor_sums, tables, state, values, direction, scalars, new_state):
         scalars[3, k] = 1.0 - lr[k] * weight_decay[k]
         scalars[4, k] = lr[k] * np.exp(log_lambda[i]) * cur_scale[k]
         scalars[5, k] = cur_shift[k]
+        scalars[6, k], scalars[7, k] = beta1[k], 1.0 - beta1[k]
+        scalars[8, k], scalars[9, k] = beta2[k], 1.0 - beta2[k]
         new_tensor_count[k] = tensor_count[k] + taken
     for i in range(players):
         new_log_step[i] = log_lambda[i] if finite else log_step[i]
@@ -122,12 +125,16 @@ def play(blocks, addresses, likes, state, tables, values, pool):
     _, g_like, m_like, v_like = likes
     tensors, stats_dtype = p_at.size, state[3].dtype
     direction, totals = np.empty((4, tensors), stats_dtype), np.zeros((tensors, 3))
-    tensor_sums, scalars = np.empty((tensors, 3), stats_dtype), np.empty((6, tensors), stats_dtype)
-    beta1, beta2 = values[layout.BETA1], values[layout.BETA2]
-    betas = np.array([beta1, 1.0 - beta1, beta2, 1.0 - beta2])
-    direction_scalars(state[2], beta1, beta2, values[layout.EPS], direction)
+    tensor_sums, scalars = np.empty((tensors, 3), stats_dtype), np.empty((10, tensors), stats_dtype)
+    direction_scalars(
+        state[2],
+        _per_tensor(values, layout.BETA1, tensors),
+        _per_tensor(values, layout.BETA2, tensors),
+        _per_tensor(values, layout.EPS, tensors),
+        direction,
+    )
     partial = np.empty((blocks.shape[0], 3))
-    words = openmp.argument_words(blocks, rows, direction, partial, scalars, betas, pool)
+    words = openmp.argument_words(blocks, rows, direction, partial, scalars, pool)
     mode = pool[openmp.MODE]
     if mode == openmp.OPENMP:
         openmp.statistics(pool, words, blocks, partial, totals)
@@ -141,12 +148,23 @@ def play(blocks, addresses, likes, state, tables, values, pool):
     finite = np.empty((), np.bool_)
     directions = (direction[0], direction[1], direction[2], direction[3])
     finite[()] = settle(tensor_sums, tables, state, values, directions, scalars, state)
-    columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
+    columns = (
+        scalars[0],
+        scalars[1],
+        scalars[2],
+        scalars[3],
+        scalars[4],
+        scalars[5],
+        scalars[6],
+        scalars[7],
+        scalars[8],
+        scalars[9],
+    )
     in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
     if mode == openmp.OPENMP:
         if finite[()]:
             openmp.update(pool, words)
     elif mode == openmp.NUMBA_POOL:
-        update(blocks, in_place, likes, columns, betas, finite, False)
+        update(blocks, in_place, likes, columns, finite, False)
     else:
-        serial_update(blocks, in_place, likes, columns, betas, finite, False)
+        serial_update(blocks, in_place, likes, columns, finite, False)

@@ -142,17 +142,17 @@ def _store(address, dtype, values):
 
 
 @njit(inline="always")
-def _moments(blocks, g_at, m_at, v_at, like, columns, betas):
+def _moments(blocks, g_at, m_at, v_at, like, columns):
     """SPEC steps 2, 6, 8 in place over the listed blocks: ``ĝ = g − nge · u`` with
     ``u = direction(m, v, prev_scale, prev_shift)``, ``m ← β1 m + (1 − β1) ĝ``,
     ``v ← β2 v + (1 − β2) g²``, all in ``like``'s dtype. ``columns``: the per-tensor
-    ``prev_scale, prev_shift, nge``; ``betas``: ``β1, 1 − β1, β2, 1 − β2``."""
-    keep1, weight1, keep2, weight2 = betas[0], betas[1], betas[2], betas[3]
+    ``prev_scale, prev_shift, nge, β1, 1 − β1, β2, 1 − β2``."""
     for b in prange(blocks.shape[0]):
         k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
         g, m = view(g_at[k], start, stop, like), view(m_at[k], start, stop, like)
         v = view(v_at[k], start, stop, like)
         scale, shift, nge = columns[0][k], columns[1][k], columns[2][k]
+        keep1, weight1, keep2, weight2 = columns[3][k], columns[4][k], columns[5][k], columns[6][k]
         for i in range(stop - start):
             g_i, m_i, v_i = g[i], m[i], v[i]
             g_hat = g_i - nge * _direction(m_i, v_i, scale, shift, like)
@@ -162,15 +162,15 @@ def _moments(blocks, g_at, m_at, v_at, like, columns, betas):
 
 # Two entry points with their own source lines (numba's cache keys a function by its location).
 @njit(parallel=True, cache=True, error_model="numpy")
-def moments(blocks, g_at, m_at, v_at, like, columns, betas):
+def moments(blocks, g_at, m_at, v_at, like, columns):
     """:func:`_moments` with its blocks on numba's thread pool."""
-    _moments(blocks, g_at, m_at, v_at, like, columns, betas)
+    _moments(blocks, g_at, m_at, v_at, like, columns)
 
 
 @njit(cache=True, error_model="numpy")
-def serial_moments(blocks, g_at, m_at, v_at, like, columns, betas):
+def serial_moments(blocks, g_at, m_at, v_at, like, columns):
     """:func:`_moments` on one thread, for passes too small to repay waking the thread pool."""
-    _moments(blocks, g_at, m_at, v_at, like, columns, betas)
+    _moments(blocks, g_at, m_at, v_at, like, columns)
 
 
 @njit
@@ -184,28 +184,27 @@ def _copy_unless_same(source, target, sizes, itemsize):
 def _moments_handler(like):
     """The moments' update (SPEC steps 2, 6, 8) as an FFI handler for tensors of ``like``'s dtype.
 
-    Arguments: ``g_1..g_K, m_1..m_K, v_1..v_K``, the ``(3, K)`` columns ``prev_scale, prev_shift,
-    nge`` and the ``(4,)`` ``β1, 1 − β1, β2, 1 − β2`` (in the tensors' dtype), and ``finite`` (a
-    0-d bool); results: ``m', v'``, aliased to ``m, v`` (XLA gives them the inputs' buffers, or
-    copies of the inputs; any other buffer gets the inputs first). Nothing changes when
-    ``finite`` is false (SPEC step 0)."""
+    Arguments: ``g_1..g_K, m_1..m_K, v_1..v_K``, the ``(7, K)`` columns ``prev_scale, prev_shift,
+    nge, β1, 1 − β1, β2, 1 − β2`` (in the tensors' dtype), and ``finite`` (a 0-d bool); results:
+    ``m', v'``, aliased to ``m, v`` (XLA gives them the inputs' buffers, or copies of the inputs;
+    any other buffer gets the inputs first). Nothing changes when ``finite`` is false (SPEC step 0)."""
 
     @cfunc(types.intp(types.intp), cache=True)
     def handler(frame):
         if _answered_query(frame) or _int32(frame + _CALL_FRAME_STAGE) != _EXECUTE_STAGE:
             return 0
-        count = (_word(frame + _ARGS_SIZE) - 3) // 3
+        count = (_word(frame + _ARGS_SIZE) - 2) // 3
         read, sizes = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 0, 3 * count)
-        small, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 3)
+        small, _ = _buffers(frame, _ARGS_SIZE, _ARGS_POINTERS, 3 * count, 2)
         written, _ = _buffers(frame, _RETS_SIZE, _RETS_POINTERS, 0, 2 * count)
         _copy_unless_same(read[count:], written, sizes[count:], like.itemsize)
-        if view(small[2], 0, 1, _BOOL)[0]:
+        if view(small[1], 0, 1, _BOOL)[0]:
             blocks = loops.block_table(sizes[:count])
-            columns, betas = _rows(small[0], 3, count, like), view(small[1], 0, 4, like)
+            columns = _rows(small[0], 7, count, like)
             if sizes[:count].sum() >= loops.PARALLEL_ELEMENTS:  # by name, as in the statistics handler
-                moments(blocks, read[:count], written[:count], written[count:], like, columns, betas)
+                moments(blocks, read[:count], written[:count], written[count:], like, columns)
             else:
-                serial_moments(blocks, read[:count], written[:count], written[count:], like, columns, betas)
+                serial_moments(blocks, read[:count], written[:count], written[count:], like, columns)
         return 0
 
     return handler

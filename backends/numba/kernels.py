@@ -133,7 +133,7 @@ class NumbaKernels:
                 loop(blocks, *addresses, *likes, *previous, totals)
         return Statistics(totals.astype(_numpy_dtype(stats_dtype), copy=False), None)
 
-    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, betas, finite, inplace=False):
+    def update(self, xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=False):
         """SPEC steps 2, 6, 8, 9: new ``(θ, m, v)``; nothing is written when ``finite`` is false."""
         loops = compiled_modules().loops
         library = _library(params[0])
@@ -148,16 +148,14 @@ class NumbaKernels:
         read = [library.addresses(arrays) for arrays in inputs]
         written = (read[0], read[2], read[3]) if inplace else [library.addresses(arrays) for arrays in outputs]
         addresses = (*read, *written)
-        columns = tuple(_host(column, len(params)) for column in scalars)
-        beta1, beta2 = betas
-        weights = np.asarray([beta1, 1.0 - beta1, beta2, 1.0 - beta2], dtype=np.float64)
+        columns = _host_columns(scalars, len(params))
         finite = np.asarray(finite, dtype=np.bool_)
         for kind, members in _groups(library, inputs):
             likes = _likes(library, kind)
             blocks = _block_table(sizes, members)
             loop = loops.update if _on_thread_pool(sizes) else loops.serial_update
             with _ONE_CALL_AT_A_TIME:
-                loop(blocks, addresses, likes, columns, weights, finite, not inplace)
+                loop(blocks, addresses, likes, columns, finite, not inplace)
         if inplace:
             for role, position in ((0, 0), (2, 1), (3, 2)):
                 library.write_back(originals[role], outputs[position], copied[role])
@@ -210,9 +208,11 @@ class CompiledGame:
 
     def direction_scalars(self, xp, tensor_count, stats_dtype, betas, eps) -> tuple:
         compiled = compiled_modules().game
-        rows = np.empty((4, tensor_count.shape[0]), _numpy_dtype(stats_dtype))
-        beta1, beta2, eps = np.asarray([betas[0], betas[1], eps], np.float64)
-        compiled.direction_scalars(tensor_count, beta1, beta2, eps, rows)
+        num_tensors = tensor_count.shape[0]
+        rows = np.empty((4, num_tensors), _numpy_dtype(stats_dtype))
+        values = np.empty((3, num_tensors))  # each tensor's β1, β2, ε (scalars broadcast)
+        values[0], values[1], values[2] = betas[0], betas[1], eps
+        compiled.direction_scalars(tensor_count, values[0], values[1], values[2], rows)
         return tuple(rows)
 
     def settle(self, xp, tables, tensor_sums, game_state, config, lr, weight_decay, direction, out=None):
@@ -223,7 +223,7 @@ class CompiledGame:
         num_tensors = tables.owner.shape[0]
         state = _counts_as_vectors(game_state)
         new_state = tuple(np.empty_like(field) for field in state) if out is None else _counts_as_vectors(out)
-        scalars = np.empty((6, num_tensors), game_state.log_step.dtype)
+        scalars = np.empty((10, num_tensors), game_state.log_step.dtype)
         values = step_values(config, lr, weight_decay, num_tensors)
         finite = compiled.settle(tensor_sums, tuple(tables), state, values, direction, scalars, new_state)
         if out is None:
@@ -387,6 +387,14 @@ def _block_table(sizes: tuple[int, ...], members: bytes | None) -> np.ndarray:
     table[:, 0] = tensors[table[:, 0]]
     table.flags.writeable = False
     return table
+
+
+def _host_columns(scalars, count: int) -> tuple:
+    """The :class:`~neat.kernels.TensorScalars` as the compiled update reads them: ``(K,)`` NumPy
+    columns of one dtype (that of ``step``), a field given as one scalar for all tensors filled in."""
+    columns = [_host(column, count) for column in scalars[:6]]
+    dtype = columns[4].dtype
+    return (*columns, *[_host(c, count) if np.ndim(c) else np.full(count, c, dtype) for c in scalars[6:]])
 
 
 def _host(column, count: int) -> np.ndarray:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 #: The step's scalars at the front of the array, in order.
-HYPERPARAMETERS = ("beta1", "beta2", "eps", "gamma", "zeta", "leak", "log_step_low", "log_step_high")
-#: The per-tensor values after them, ``K`` of each, in order.
-PER_TENSOR = ("lr", "weight_decay")
+HYPERPARAMETERS = ("gamma", "zeta", "leak", "log_step_low", "log_step_high")
+#: The per-tensor values after them, ``K`` of each, in order (SPEC v2.1: each tensor's own).
+PER_TENSOR = ("lr", "weight_decay", "beta1", "beta2", "eps")
 
 # Each value's position by name (module-level integers: numba compiles them in as constants).
 _slot = HYPERPARAMETERS.index
-BETA1, BETA2, EPS, GAMMA = _slot("beta1"), _slot("beta2"), _slot("eps"), _slot("gamma")
-ZETA, LEAK, LOG_STEP_LOW, LOG_STEP_HIGH = _slot("zeta"), _slot("leak"), _slot("log_step_low"), _slot("log_step_high")
-LR, WEIGHT_DECAY = PER_TENSOR.index("lr"), PER_TENSOR.index("weight_decay")
+GAMMA, ZETA, LEAK = _slot("gamma"), _slot("zeta"), _slot("leak")
+LOG_STEP_LOW, LOG_STEP_HIGH = _slot("log_step_low"), _slot("log_step_high")
+_row = PER_TENSOR.index
+LR, WEIGHT_DECAY, BETA1, BETA2, EPS = _row("lr"), _row("weight_decay"), _row("beta1"), _row("beta2"), _row("eps")
 #: Where the per-tensor values start.
 FIRST_PER_TENSOR = len(HYPERPARAMETERS)
 
@@ -37,21 +38,25 @@ def per_tensor(values, row, count):
 
 def step_values(config, lr, weight_decay, count: int) -> np.ndarray:
     """A step's numbers as one float64 array in this layout: the :data:`HYPERPARAMETERS` of
-    ``config`` (an ``NGAdamConfig`` or ``StepHyperparameters``), then ``lr`` and ``weight_decay``
-    of each of ``count`` tensors (each given as a number, a 0-d or a ``(K,)`` array)."""
+    ``config`` (an ``NGAdamConfig`` or ``StepHyperparameters``), then ``lr``, ``weight_decay`` and
+    the config's ``betas`` and ``eps`` of each of ``count`` tensors (each given as a number, a 0-d
+    or a ``(K,)`` array)."""
     (beta1, beta2), (log_low, log_high) = config.betas, config.log_step_bounds
-    scalars = {
-        "beta1": beta1,
-        "beta2": beta2,
-        "eps": config.eps,
+    named = {
         "gamma": config.gamma,
         "zeta": config.zeta,
         "leak": config.leak,
         "log_step_low": log_low,
         "log_step_high": log_high,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "beta1": beta1,
+        "beta2": beta2,
+        "eps": config.eps,
     }
     values = np.empty(FIRST_PER_TENSOR + len(PER_TENSOR) * count)
-    values[:FIRST_PER_TENSOR] = [scalars[name] for name in HYPERPARAMETERS]
-    per_tensor(values, LR, count)[...] = lr
-    per_tensor(values, WEIGHT_DECAY, count)[...] = weight_decay
+    values[:FIRST_PER_TENSOR] = [named[name] for name in HYPERPARAMETERS]
+    rows = values[FIRST_PER_TENSOR:].reshape(len(PER_TENSOR), count)
+    for row, name in enumerate(PER_TENSOR):
+        rows[row] = named[name]
     return values

@@ -203,8 +203,9 @@ def serial_statistics(blocks, g_at, m_at, v_at, g_like, m_like, v_like, prev_sca
 @njit(inline="always")
 def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
     """SPEC steps 2, 6, 8, 9 elementwise: read ``θ, g, m, v``, write ``θ', m', v'``.
-    ``coefficients``: ``scale, shift`` of the previous step, ``nge, decay, step, shift`` of this one,
-    ``β1, 1 − β1, β2, 1 − β2``, all in the dtype of ``m``."""
+    ``coefficients``: the tensor's :class:`~neat.kernels.TensorScalars`, ``scale, shift`` of the
+    previous step, ``nge, decay, step, shift`` of this one, ``β1, 1 − β1, β2, 1 − β2``, all in the
+    dtype of ``m``."""
     p_like, m_like, v_like = likes
     scale, shift_prev, nge, decay, step, shift, keep1, weight1, keep2, weight2 = coefficients
     for i in range(p.size):
@@ -218,28 +219,28 @@ def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
 
 
 @njit(inline="always")
-def _update(blocks, addresses, likes, scalars, betas, take_step, separate_outputs):
+def _update(blocks, addresses, likes, scalars, take_step, separate_outputs):
     """SPEC steps 2, 6, 8, 9 over the listed blocks when ``take_step``: read ``θ, g, m, v`` and
     write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.
     When ``take_step`` is false nothing is written, except that separate outputs get the inputs.
 
     ``addresses``: ``(θ, g, m, v, θ', m', v')`` arrays of tensor addresses; ``likes``: ``(θ, g, m, v)``
-    formats; ``scalars``: the :class:`~neat.kernels.TensorScalars` columns; ``betas``: ``β1, 1 − β1,
-    β2, 1 − β2`` (float64, rounded to the dtype of ``m`` as array arithmetic does). The in-place
+    formats; ``scalars``: the ten :class:`~neat.kernels.TensorScalars` columns (each tensor's
+    entries rounded to the dtype of ``m`` as array arithmetic does). The in-place
     case passes the same arrays as inputs and outputs, so that LLVM vectorises it without
     run-time overlap checks (which fail, and fall back to scalar code, for overlapping arrays)."""
     if not (take_step or separate_outputs):
         return
     for b in prange(blocks.shape[0]):
-        update_block(blocks, b, addresses, likes, scalars, betas, take_step, separate_outputs)
+        update_block(blocks, b, addresses, likes, scalars, take_step, separate_outputs)
 
 
 @njit(inline="always")
-def update_block(blocks, b, addresses, likes, scalars, betas, take_step, separate_outputs):
+def update_block(blocks, b, addresses, likes, scalars, take_step, separate_outputs):
     """:func:`_update` of block ``b``."""
     p_at, g_at, m_at, v_at, p_to, m_to, v_to = addresses
     p_like, g_like, m_like, v_like = likes
-    prev_scale, prev_shift, nge, decay, step, shift = scalars
+    prev_scale, prev_shift, nge, decay, step, shift, beta1, weight1, beta2, weight2 = scalars
     writes = (p_like, m_like, v_like)
     k, start, stop = blocks[b, 0], blocks[b, 1], blocks[b, 2]
     p, g = view(p_at[k], start, stop, p_like), view(g_at[k], start, stop, g_like)
@@ -253,10 +254,10 @@ def update_block(blocks, b, addresses, likes, scalars, betas, take_step, separat
         _widen(decay[k], m_like),
         _widen(step[k], m_like),
         _widen(shift[k], m_like),
-        _widen(betas[0], m_like),
-        _widen(betas[1], m_like),
-        _widen(betas[2], m_like),
-        _widen(betas[3], m_like),
+        _widen(beta1[k], m_like),
+        _widen(weight1[k], m_like),
+        _widen(beta2[k], m_like),
+        _widen(weight2[k], m_like),
     )
     if not separate_outputs:
         _update_elements(p, g, m, v, p, m, v, coefficients, writes)
@@ -268,12 +269,12 @@ def update_block(blocks, b, addresses, likes, scalars, betas, take_step, separat
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+def update(blocks, addresses, likes, scalars, finite, separate_outputs):
     """:func:`_update` with its blocks on numba's thread pool (``finite``: a 0-d bool array)."""
-    _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)
+    _update(blocks, addresses, likes, scalars, finite[()], separate_outputs)
 
 
 @njit(cache=True, error_model="numpy")
-def serial_update(blocks, addresses, likes, scalars, betas, finite, separate_outputs):
+def serial_update(blocks, addresses, likes, scalars, finite, separate_outputs):
     """:func:`_update` on one thread: for passes too small to repay waking the thread pool."""
-    _update(blocks, addresses, likes, scalars, betas, finite[()], separate_outputs)
+    _update(blocks, addresses, likes, scalars, finite[()], separate_outputs)

@@ -48,9 +48,8 @@ OPENMP_ELEMENTS = 1 << 15
     _DIRECTION,
     _PARTIAL,
     _SCALARS,
-    _BETAS,
-) = range(14)
-ARGUMENT_WORDS = 14
+) = range(13)
+ARGUMENT_WORDS = 13
 # Slots of the pool description handed to the compiled step: how it runs its passes.
 SERIAL, NUMBA_POOL, OPENMP = 0, 1, 2
 MODE, _PARALLEL, _POOL_THREAD_NUM, _POOL_NUM_THREADS, _THREADS, _STATISTICS_WORKER, _UPDATE_WORKER = range(7)
@@ -125,12 +124,22 @@ def _update_worker(p_like, g_like, m_like, v_like):
         words, blocks, mine = _this_thread(data)
         p_at, g_at = _addresses(words, _PARAMS), _addresses(words, _GRADS)
         m_at, v_at = _addresses(words, _EXP_AVG), _addresses(words, _EXP_AVG_SQ)
-        scalars = _table(words, _SCALARS, 6, words[_TENSORS], m_like)
-        columns = (scalars[0], scalars[1], scalars[2], scalars[3], scalars[4], scalars[5])
-        betas = view(words[_BETAS], 0, 4, _FLOAT64)
+        scalars = _table(words, _SCALARS, 10, words[_TENSORS], m_like)
+        columns = (
+            scalars[0],
+            scalars[1],
+            scalars[2],
+            scalars[3],
+            scalars[4],
+            scalars[5],
+            scalars[6],
+            scalars[7],
+            scalars[8],
+            scalars[9],
+        )
         in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
         for b in mine:
-            loops.update_block(blocks, b, in_place, likes, columns, betas, True, False)
+            loops.update_block(blocks, b, in_place, likes, columns, True, False)
 
     return worker
 
@@ -150,7 +159,7 @@ def update(pool, words):
 
 
 @njit(inline="always")
-def argument_words(blocks, addresses, direction, partial, scalars, betas, pool):
+def argument_words(blocks, addresses, direction, partial, scalars, pool):
     """The argument words of both passes of a fused step (``addresses``: ``θ, g, m, v``)."""
     p_at, g_at, m_at, v_at = addresses
     words = np.empty(ARGUMENT_WORDS, np.int64)
@@ -160,7 +169,7 @@ def argument_words(blocks, addresses, direction, partial, scalars, betas, pool):
     words[_PARAMS], words[_GRADS] = p_at.ctypes.data, g_at.ctypes.data
     words[_EXP_AVG], words[_EXP_AVG_SQ] = m_at.ctypes.data, v_at.ctypes.data
     words[_DIRECTION], words[_PARTIAL] = direction.ctypes.data, partial.ctypes.data
-    words[_SCALARS], words[_BETAS] = scalars.ctypes.data, betas.ctypes.data
+    words[_SCALARS] = scalars.ctypes.data
     return words
 
 

@@ -9,7 +9,7 @@ its implementation: ``foreach`` / ``fused`` flags (see :func:`kernel_request`).
 
 It follows ``torch.optim.AdamW``'s contract: the same defaults, validation and
 ``maximize``; every hyperparameter lives in ``defaults`` and ``param_groups``
-(schedulers may change ``lr``, ``weight_decay`` and ``betas`` between steps, as
+(schedulers may change ``lr``, ``weight_decay``, ``betas`` and ``eps`` per group and between steps, as
 floats or as tensors updated in place); complex parameters are optimized as their
 real and imaginary parts (SPEC "Objects"). ``torch.compile(opt.step, fullgraph=True)``
 traces the whole step: no plug-in is asked inside it, and it runs the generic
@@ -31,7 +31,6 @@ One module per job: :mod:`~neat.torch.optimizer` (the class and its constructor)
 # `X as X`: names importable from neat.torch, as before the split, though not in __all__.
 from neat.torch.distributed import ShardReducedKernels as ShardReducedKernels
 from neat.torch.groups import GAME_KEYS as GAME_KEYS
-from neat.torch.hyperparameters import PER_STEP_KEYS as PER_STEP_KEYS
 from neat.torch.kernel_flags import FUSED_KERNELS as FUSED_KERNELS
 from neat.torch.kernel_flags import kernel_request
 from neat.torch.optimizer import TORCH_DEFAULTS, NGAdam

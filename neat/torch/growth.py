@@ -54,7 +54,7 @@ class Growing(Checkpointing):
         already in a group: "some parameters appear in more than one parameter group"), for an
         invalid value (``lr``, ``weight_decay``, ``betas``…), for a per-optimizer key (the game's
         ``gamma, zeta, mu, step_bounds, leak``, ``foreach``, ``fused``) that differs from the
-        optimizer's, for ``betas``/``eps`` other than the other groups', for parameters on another
+        optimizer's, for parameters on another
         device, of another statistics dtype or that the kernels chosen at construction cannot run."""
         if "topology" not in self.__dict__:  # the constructor's groups: the game is built after them
             super().add_param_group(param_group)
@@ -77,7 +77,6 @@ class Growing(Checkpointing):
         group = self.param_groups[index]
         check_group(group, index, self.config)
         check_kernel_flags([group], self._kernel_request)
-        self._shared_values()  # betas and eps agree with the other groups
         new = list(group["params"])
         if not new:
             self._derive()

@@ -1,5 +1,5 @@
 """A step's hyperparameters, read from the param groups at every step (schedulers change them):
-``betas`` and ``eps`` one for all groups, ``lr`` and ``weight_decay`` one per group."""
+``lr``, ``weight_decay``, ``betas`` and ``eps``, each one per group (SPEC v2.1)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import torch
 
 from neat.torch.traceable import symbolic
 
-#: Hyperparameters the core's step takes once for all tensors: every group must hold the same
-#: value at a step (schedulers change them alike in every group).
-PER_STEP_KEYS = ("betas", "eps")
+#: The values a step reads from every group, in the order :meth:`GroupValues._step_values` reads them.
+_STEP_KEYS = ("lr", "weight_decay", "beta1", "beta2", "eps")
 
 
 class GroupValues(torch.optim.Optimizer):
@@ -21,30 +20,30 @@ class GroupValues(torch.optim.Optimizer):
     _group_of: torch.Tensor  # the group index of every tensor
     _hyperparameters: dict[str, tuple]  # per key: the groups' floats and their (K,) tensor
 
-    def _shared_values(self) -> tuple:
-        """``betas`` and ``eps`` of this step, the same in every group (:data:`PER_STEP_KEYS`):
-        floats, or 0-d tensors read on the device."""
-        first = self.param_groups[0]
-        for index, group in enumerate(self.param_groups[1:], start=1):
-            for key in PER_STEP_KEYS:
-                if not _same_value(group[key], first[key]):
-                    raise ValueError(
-                        f"param group {index} has {key}={group[key]!r} but group 0 has {first[key]!r}: "
-                        f"NGAdam takes one {key} for all groups (each may change between steps)"
-                    )
-        beta1, beta2 = first["betas"]
-        return (_step_scalar(beta1), _step_scalar(beta2)), _step_scalar(first["eps"])
+    def _step_values(self) -> dict:
+        """This step's ``lr``, ``weight_decay``, ``betas`` (a pair) and ``eps``, each as
+        :meth:`_hyperparameter` makes it from the groups' values (read in one pass)."""
+        compiling = torch.compiler.is_compiling()
+        rows = zip(*[(g["lr"], g["weight_decay"], *g["betas"], g["eps"]) for g in self.param_groups])
+        lr, weight_decay, beta1, beta2, eps = (
+            self._hyperparameter(key, values, compiling) for key, values in zip(_STEP_KEYS, rows)
+        )
+        return {"lr": lr, "weight_decay": weight_decay, "betas": (beta1, beta2), "eps": eps}
 
-    def _hyperparameter(self, key: str):
-        """A param-group value for the step: one float for all tensors, or a ``(K,)`` tensor on
-        the device. Built again only when a group's float changed; tensor values (which
-        schedulers may update in place) are read on the device at every step."""
-        values = tuple(_step_scalar(group[key]) for group in self.param_groups)
-        if torch.compiler.is_compiling():
-            values = tuple(symbolic(value, self._stats_dtype, self._device) for value in values)
-        if any(isinstance(value, torch.Tensor) for value in values):
+    def _hyperparameter(self, key: str, values: tuple, compiling: bool):
+        """The groups' ``values`` of one hyperparameter (``key``: its name, for the cache) for the
+        step: one value for all tensors when every group holds the same float (or there is one
+        group), else a ``(K,)`` tensor on the device. Built again only when a group's float
+        changed; tensor values (which schedulers may update in place) are read on the device at
+        every step. Under ``torch.compile`` floats become symbolic 0-d tensors."""
+        if len(values) == 1 and type(values[0]) is float and not compiling:  # one group's float: as it is
+            return values[0]
+        values = tuple([_step_scalar(value) for value in values])
+        if compiling:
+            values = tuple([symbolic(value, self._stats_dtype, self._device) for value in values])
+        if any([isinstance(value, torch.Tensor) for value in values]):
             return self._tensor_hyperparameter(values)
-        if all(value == values[0] for value in values[1:]):
+        if len(values) == 1 or all([value == values[0] for value in values[1:]]):
             return values[0]
         cached = self._hyperparameters.get(key)
         if cached is None or cached[0] != values:
@@ -64,16 +63,6 @@ class GroupValues(torch.optim.Optimizer):
             return torch.full((), value, dtype=self._stats_dtype, device=self._device)
 
         return torch.stack([on_device(value) for value in values])[self._group_of]
-
-
-def _same_value(value, other) -> bool:
-    """Whether two groups hold the same step value: equal numbers, or the same tensor (tensors
-    are compared by identity, never read)."""
-    if isinstance(value, tuple) and isinstance(other, tuple):
-        return len(value) == len(other) and all(_same_value(a, b) for a, b in zip(value, other))
-    if value is other:
-        return True
-    return not isinstance(value, torch.Tensor) and not isinstance(other, torch.Tensor) and value == other
 
 
 def _step_scalar(value):

@@ -4,8 +4,6 @@ kernels take."""
 
 from __future__ import annotations
 
-import torch
-
 #: The fused kernel set of each device type (``fused=True``).
 FUSED_KERNELS = {"cpu": "numba", "cuda": "triton"}
 
@@ -73,12 +71,3 @@ def check_kernel_flags(groups, request: str | None) -> None:
                 f"{request or 'the default set'}; now {key}={group[key]!r} asks for {asked}): "
                 "build a new optimizer to change it"
             )
-
-
-def check_betas_for(kernels, betas) -> None:
-    """The foreach kernels take float betas (as ``torch.optim``'s foreach implementation does)."""
-    if getattr(kernels, "inner", kernels).name == "foreach" and any(isinstance(b, torch.Tensor) for b in betas):
-        raise ValueError(
-            "tensor betas need foreach=False, fused=True or a torch.compile'd step: the foreach kernels "
-            "take float betas"
-        )

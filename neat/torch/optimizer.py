@@ -42,9 +42,9 @@ class NGAdam(Growing):
     ``players=``) or of param-group dicts. ``module``: the ``nn.Module`` that owns the parameters,
     when they come as tensors or groups (the decay / no-decay groups that Hugging Face's ``Trainer``
     builds): each tensor's player is its layer there, in the module's order, whatever group holds
-    it. A group may set its own ``lr``, ``weight_decay`` and
-    ``maximize``; ``betas`` and ``eps`` may change from step to step (schedulers) but must be the
-    same in every group; the game's ``gamma``, ``zeta``, ``mu``, ``step_bounds``, ``leak`` are one
+    it. A group may set its own ``lr``, ``weight_decay``, ``betas``, ``eps`` (each may also change
+    from step to step: schedulers, SPEC v2.1) and ``maximize``; the game's ``gamma``, ``zeta``,
+    ``mu``, ``step_bounds``, ``leak`` are one
     per optimizer. ``lr``, ``weight_decay``, ``eps`` and ``betas`` may be one-element tensors,
     which schedulers update in place: a compiled step reads them as inputs and is not recompiled
     (a float that changes, such as the beta1 that ``OneCycleLR`` writes, costs dynamo one
@@ -118,7 +118,6 @@ class NGAdam(Growing):
         self.defaults.update({key: getattr(self.config, key) for key in GAME_KEYS})
         for index, group in enumerate(self.param_groups):
             check_group(group, index, self.config)
-        self._shared_values()  # betas and eps agree across the groups
         self._kernel_request = groups_request(self.param_groups)  # one kernel set for all groups
         self._params = [p for group in self.param_groups for p in group["params"]]
         if module is None:

@@ -18,9 +18,9 @@ from neat.topology import GameTables, Topology
 from neat.torch.distributed import ShardReducedKernels, local_shard, shard_kernels
 from neat.torch.groups import check_fixed
 from neat.torch.hyperparameters import GroupValues
-from neat.torch.kernel_flags import check_betas_for, check_kernel_flags, device_request
+from neat.torch.kernel_flags import check_kernel_flags, device_request
 from neat.torch.tensors import moments_dtype, real
-from neat.torch.traceable import TRACEABLE_NAMESPACE, symbolic
+from neat.torch.traceable import TRACEABLE_NAMESPACE
 
 
 class Stepping(GroupValues):
@@ -100,16 +100,9 @@ class Stepping(GroupValues):
         """:func:`neat.functional.step` in place with this step's group values; ``game``: the game
         state (:attr:`game_state`, or NumPy views of it, :func:`neat.functional.host_game`), which
         the step writes in place."""
-        (beta1, beta2), eps = self._shared_values()
-        if torch.compiler.is_compiling():
-            beta1, beta2, eps = (symbolic(value, self._stats_dtype, self._device) for value in (beta1, beta2, eps))
-        check_betas_for(kernels, (beta1, beta2))
-        lr, weight_decay = self._hyperparameter("lr"), self._hyperparameter("weight_decay")
+        values = self._step_values()
         config = StepHyperparameters(
-            lr=lr,
-            betas=(beta1, beta2),
-            eps=eps,
-            weight_decay=weight_decay,
+            **values,
             gamma=self.config.gamma,
             zeta=self.config.zeta,
             leak=self.config.leak,
@@ -121,8 +114,6 @@ class Stepping(GroupValues):
             grads,
             state,
             config,
-            lr=lr,
-            weight_decay=weight_decay,
             kernels=kernels,
             inplace=True,
             topology=self.topology,

@@ -2,6 +2,7 @@
 both passes on random multi-tensor problems (scalars, empty tensors, sizes across block
 boundaries), every dtype, in place or not; skipped steps; selection; whole runs."""
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import neat
+from neat.config import StepHyperparameters
 from neat.kernel_selection import select_kernels
 from neat.kernels import GENERIC, TensorScalars
 
@@ -90,8 +92,11 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
             ("decay", 0.99, 1.0),
             ("step", 1e-3, 1e-2),
             ("shift", 0.0, 1e-4),
+            ("beta1", 0.8, 0.95),
+            ("beta2", 0.9, 0.999),
         )
     }
+    columns["weight1"], columns["weight2"] = 1.0 - columns["beta1"], 1.0 - columns["beta2"]
     columns["prev_scale"][0], columns["prev_shift"][0] = 0.0, 1.0
     columns["prev_shift"][1::3] = columns["shift"][2::3] = 0.0
     columns["nge"][::4] = 0.0  # tensors without NGE this step (the update skips forming u)
@@ -100,7 +105,12 @@ def make_problem(backend: Backend, seed: int, shapes=SHAPES):
 
 
 def generic_scalars(backend: Backend, scalars: TensorScalars) -> TensorScalars:
-    return TensorScalars(*(backend.generic_column(c) for c in scalars))
+    return TensorScalars(*(backend.generic_column(c) if np.ndim(c) else c for c in scalars))
+
+
+def with_scalar_betas(scalars: TensorScalars) -> TensorScalars:
+    """One ``β1, β2`` for every tensor, as Python floats (the usual case)."""
+    return scalars._replace(beta1=BETAS[0], weight1=1.0 - BETAS[0], beta2=BETAS[1], weight2=1.0 - BETAS[1])
 
 
 def assert_sums_close(ours, generic, stats_dtype, rtol=None):
@@ -127,9 +137,7 @@ def run_update(kernels, backend, arrays, scalars, finite, inplace):
     params, grads, exp_avg, exp_avg_sq = arrays
     stats_dtype = backend.stats_dtype if kernels is NUMBA else getattr(backend.xp, backend.state_dtype)
     statistics = kernels.statistics(backend.xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
-    return kernels.update(
-        backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite, inplace=inplace
-    )
+    return kernels.update(backend.xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=inplace)
 
 
 def copies(arrays):
@@ -166,9 +174,13 @@ def test_statistics_match_generic(library, dtype, seed, pool):
 
 @pytest.mark.parametrize("library,dtype", CASES)
 @pytest.mark.parametrize("inplace", [False, True])
-def test_update_matches_generic(library, dtype, inplace, pool):
+@pytest.mark.parametrize("betas", ["per-tensor", "scalar"])
+def test_update_matches_generic(library, dtype, inplace, betas, pool):
+    """Also with each tensor's own ``β1, β2`` (SPEC v2.1) and with one Python float for all."""
     backend = Backend(library, dtype)
     arrays, scalars = make_problem(backend, 2)
+    if betas == "scalar":
+        scalars = with_scalar_betas(scalars)
     generic = run_update(
         GENERIC, backend, copies(arrays), generic_scalars(backend, scalars), backend.array(True, "bool"), inplace=False
     )
@@ -185,7 +197,7 @@ def test_skipped_step_writes_nothing(library, dtype, inplace, pool):
     arrays, scalars = make_problem(backend, 3)
     before = copies(arrays)
     scalars = TensorScalars(*(np.full_like(c, np.nan) for c in scalars))
-    results = NUMBA.update(backend.xp, *arrays, None, scalars, BETAS, np.asarray(False), inplace=inplace)
+    results = NUMBA.update(backend.xp, *arrays, None, scalars, np.asarray(False), inplace=inplace)
     for result, old in zip(results, (before[0], before[2], before[3])):
         for a, b in zip(result, old):
             assert np.array_equal(to_numpy(a), to_numpy(b), equal_nan=True)
@@ -437,13 +449,17 @@ def test_compiled_game_equals_the_array_game():
 
     rng = np.random.default_rng(3)
     params, players, weights, hp, _ = random_problem(4)
-    config = neat.ng_adam(**hp).config
-    tables = Topology.build(len(params), players, weights, mu=config.mu).tables(
+    shared = StepHyperparameters.of(neat.ng_adam(**hp).config.__dict__)
+    tables = Topology.build(len(params), players, weights, mu=hp["mu"]).tables(
         array_api_compat.numpy, "cpu", np.float64
     )
     num_tensors, num_players = len(params), len(players)
     compiled = numba_kernels.CompiledGame()
-    for count, non_finite in ((0, False), (7, False), (7, True)):
+    own = shared._replace(  # each tensor's own β1, β2, ε (SPEC v2.1)
+        betas=(rng.uniform(0.8, 0.95, num_tensors), rng.uniform(0.9, 0.999, num_tensors)),
+        eps=rng.uniform(0.0, 1e-3, num_tensors),
+    )
+    for (count, non_finite), config in itertools.product(((0, False), (7, False), (7, True)), (shared, own)):
         state = GameState(
             np.asarray(count, np.int32),
             np.asarray(2, np.int32),
@@ -469,7 +485,8 @@ def test_compiled_game_equals_the_array_game():
         (dir_a, scalars_a, finite_a, state_a), (dir_b, scalars_b, finite_b, state_b) = results
         np.testing.assert_allclose(np.stack(dir_a), np.stack(dir_b), rtol=1e-14)
         assert bool(finite_a) == bool(finite_b) == (not non_finite)
-        np.testing.assert_allclose(np.stack(scalars_a), np.stack(scalars_b), rtol=1e-13, atol=1e-15)
+        columns_a = [np.broadcast_to(column, (num_tensors,)) for column in scalars_a]  # a scalar β: one float
+        np.testing.assert_allclose(np.stack(columns_a), np.stack(scalars_b), rtol=1e-13, atol=1e-15)
         for name in GameState._fields:
             np.testing.assert_allclose(getattr(state_a, name), getattr(state_b, name), rtol=1e-13, atol=1e-15)
 
@@ -517,9 +534,16 @@ def pools(monkeypatch):
 LARGE_SHAPES = [(3 * BLOCK + 5,), (7, BLOCK // 3), (5,), (0,), (BLOCK,)]
 
 
-def _large_steps(backend, kernels, inplace, num_steps=6):
+#: Each tensor's own ``betas`` and ``eps`` (SPEC v2.1), for :func:`_large_steps`.
+OWN_BETAS_AND_EPS = dict(
+    betas=([0.8, 0.85, 0.9, 0.95, 0.7], [0.99, 0.9, 0.999, 0.95, 0.98]), eps=[1e-8, 1e-3, 0, 1e-6, 1e-5]
+)
+
+
+def _large_steps(backend, kernels, inplace, num_steps=6, betas="scalar"):
     """``num_steps`` steps (the third with a non-finite gradient) of tensors across block
-    boundaries; returns the parameters and the game state as NumPy arrays."""
+    boundaries; returns the parameters and the game state as NumPy arrays. ``betas``: the
+    config's (``"scalar"``) or :data:`OWN_BETAS_AND_EPS` (``"per-tensor"``)."""
     from neat import functional
     from neat.topology import Topology
 
@@ -532,13 +556,14 @@ def _large_steps(backend, kernels, inplace, num_steps=6):
         grads = [backend.array(rng.normal(size=s) * (1 + (-1) ** step * 0.5)) for s in LARGE_SHAPES]
         if step == 2:
             grads[1] = grads[1] * float("inf")
+        own = OWN_BETAS_AND_EPS if betas == "per-tensor" else {}
         params, state = functional.step(
-            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology
+            params, grads, state, config, kernels=kernels, inplace=inplace, topology=topology, **own
         )
     return [to_numpy(p) for p in params], {k: to_numpy(v) for k, v in state.game._asdict().items()}
 
 
-def _steps_on_pool(use, pool, library, dtype):
+def _steps_on_pool(use, pool, library, dtype, betas="scalar"):
     """:func:`_large_steps` in place with the numba kernels on ``pool``, after checking that the
     step chooses that pool."""
     from neat.backends.numba import openmp
@@ -550,7 +575,7 @@ def _steps_on_pool(use, pool, library, dtype):
     elements = sum(int(np.prod(s)) for s in LARGE_SHAPES)
     modes = {"serial": openmp.SERIAL, "numba": openmp.NUMBA_POOL, "openmp": openmp.OPENMP}
     assert openmp.pool(formats, backend.stats_dtype.char, elements, pool == "numba")[0] == modes[pool]
-    return _large_steps(backend, NUMBA, inplace=True)
+    return _large_steps(backend, NUMBA, inplace=True, betas=betas)
 
 
 @pytest.mark.parametrize(
@@ -567,10 +592,13 @@ def test_fused_step_is_the_same_on_every_pool(pools, library, dtype):
     assert serial[1]["skipped"] == 1 and serial[1]["count"] == 5
 
 
-def test_fused_step_matches_generic_on_the_openmp_pool(pools):
-    """The OpenMP pool's step against GENERIC (float64: to rounding)."""
-    ours = _steps_on_pool(pools, "openmp", "torch", "float64")
-    generic = _large_steps(Backend("torch", "float64"), "generic", inplace=False)
+@pytest.mark.parametrize("betas", ["scalar", "per-tensor"])
+@pytest.mark.parametrize("pool", POOLS)
+def test_fused_step_matches_generic_on_every_pool(pools, pool, betas):
+    """Each pool's step against GENERIC (float64: to rounding), also with each tensor's own
+    ``betas`` and ``eps``."""
+    ours = _steps_on_pool(pools, pool, "torch", "float64", betas)
+    generic = _large_steps(Backend("torch", "float64"), "generic", inplace=False, betas=betas)
     for a, b in zip(ours[0], generic[0]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     for name, value in ours[1].items():

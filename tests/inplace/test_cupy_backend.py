@@ -94,6 +94,7 @@ def _random_state(rng, shapes, dtype, count):
     def column(values):
         return xp.asarray(np.broadcast_to(values, (k,)), dtype=stats_dtype)
 
+    beta1 = column(rng.uniform(0.8, 0.95, size=k))  # each tensor's own β1 (SPEC v2.1: param groups)
     prev_root = np.sqrt(1 - 0.99**count)
     root = np.sqrt(1 - 0.99 ** (count + 1))
     scalars = TensorScalars(
@@ -103,6 +104,10 @@ def _random_state(rng, shapes, dtype, count):
         decay=column(1 - 1e-3 * rng.random(size=k)),
         step=column(0.01 * rng.random(size=k) * root / (1 - 0.9 ** (count + 1))),
         shift=column(1e-8 * root),
+        beta1=beta1,
+        weight1=1.0 - beta1,
+        beta2=0.99,  # one Python float for every tensor
+        weight2=1.0 - 0.99,
     )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
@@ -120,10 +125,10 @@ def test_fused_kernels_match_generic(dtype, count):
     assert fused.direction is None
 
     finite = cupy.asarray(True)
-    expected = GENERIC.update(xp, params, grads, m, v, generic, scalars, (0.9, 0.99), finite)
+    expected = GENERIC.update(xp, params, grads, m, v, generic, scalars, finite)
     copies = [[a.copy() for a in arrays] for arrays in (params, m, v)]
     result = cupy_backend.KERNELS.update(
-        xp, copies[0], grads, copies[1], copies[2], fused, scalars, (0.9, 0.99), finite, inplace=True
+        xp, copies[0], grads, copies[1], copies[2], fused, scalars, finite, inplace=True
     )
     for got_list, want_list, given in zip(result, expected, copies):
         assert all(got is orig for got, orig in zip(got_list, given))
@@ -139,7 +144,7 @@ def test_fused_kernels_skip_when_not_finite_and_handle_views():
     statistics = cupy_backend.KERNELS.statistics(xp, grads, m, v, scalars, stats_dtype)
     assert not bool(cupy.isfinite(statistics.sums[1, 0]))  # the core's non-finite test reads G
     before = [cupy.asnumpy(a) for a in (*params, *m, *v)]
-    cupy_backend.KERNELS.update(xp, params, grads, m, v, statistics, scalars, (0.9, 0.99), cupy.asarray(False), True)
+    cupy_backend.KERNELS.update(xp, params, grads, m, v, statistics, scalars, cupy.asarray(False), True)
     for old, new in zip(before, (*params, *m, *v)):
         np.testing.assert_array_equal(old, cupy.asnumpy(new))
 
@@ -156,7 +161,6 @@ def test_fused_kernels_skip_when_not_finite_and_handle_views():
         *[[a.copy() for a in mm] for mm in moments],
         statistics,
         scalars,
-        (0.9, 0.99),
         finite,
         True,
     )
@@ -167,7 +171,6 @@ def test_fused_kernels_skip_when_not_finite_and_handle_views():
         *moments,
         statistics._replace(direction=None),
         scalars,
-        (0.9, 0.99),
         finite,
     )
     np.testing.assert_allclose(cupy.asnumpy(big.T), cupy.asnumpy(want[0]), **TOLERANCE["float32"])

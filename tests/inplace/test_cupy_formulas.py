@@ -29,11 +29,11 @@ using std::sqrt;
     + ELEMENT_SOURCE
     + r"""
 template <typename T>
-static void update_all(T* p, const T* g, T* m, T* v, long long n, const T* s, double b1, double b2, int take) {
-    // s: prev_scale, prev_shift, nge, decay, step, shift (neat.kernels.TensorScalars)
+static void update_all(T* p, const T* g, T* m, T* v, long long n, const T* s, int take) {
+    // s: prev_scale, prev_shift, nge, decay, step, shift, beta1, weight1, beta2, weight2 (neat.kernels.TensorScalars)
     for (long long i = 0; i < n; ++i)
         neat_update_element<T, T>(p[i], g[i], m[i], v[i], s[0], s[1], s[2], s[3], s[4], s[5],
-                                  (T)b1, (T)(1.0 - b1), (T)b2, (T)(1.0 - b2), take != 0);
+                                  s[6], s[7], s[8], s[9], take != 0);
 }
 template <typename T>
 static void statistics_all(const T* g, const T* m, const T* v, long long n, const T* s, double* out) {
@@ -42,10 +42,10 @@ static void statistics_all(const T* g, const T* m, const T* v, long long n, cons
     for (int c = 0; c < 3; ++c) out[c] = acc[c];
 }
 extern "C" {
-void update_float(float* p, const float* g, float* m, float* v, long long n, const float* s, double b1, double b2,
-                  int take) { update_all<float>(p, g, m, v, n, s, b1, b2, take); }
-void update_double(double* p, const double* g, double* m, double* v, long long n, const double* s, double b1,
-                   double b2, int take) { update_all<double>(p, g, m, v, n, s, b1, b2, take); }
+void update_float(float* p, const float* g, float* m, float* v, long long n, const float* s, int take)
+    { update_all<float>(p, g, m, v, n, s, take); }
+void update_double(double* p, const double* g, double* m, double* v, long long n, const double* s, int take)
+    { update_all<double>(p, g, m, v, n, s, take); }
 void statistics_float(const float* g, const float* m, const float* v, long long n, const float* s, double* out)
     { statistics_all<float>(g, m, v, n, s, out); }
 void statistics_double(const double* g, const double* m, const double* v, long long n, const double* s,
@@ -93,7 +93,8 @@ def case(dtype, count, eps, seed=0, size=1000):
         g[::7], m[::7], v[::7] = 0, 0, 0
     (prev_scale, prev_shift), (scale, shift) = direction_scalars(count, eps), direction_scalars(count + 1, eps)
     scalars = TensorScalars(
-        *(np.asarray([value], dtype) for value in (prev_scale, prev_shift, -0.37, 0.9995, 0.003 * scale, shift))
+        *(np.asarray([value], dtype) for value in (prev_scale, prev_shift, -0.37, 0.9995, 0.003 * scale, shift)),
+        *(np.asarray([value], dtype) for value in (BETAS[0], 1.0 - BETAS[0], BETAS[1], 1.0 - BETAS[1])),
     )
     return p, g, m, v, scalars
 
@@ -105,15 +106,13 @@ def case(dtype, count, eps, seed=0, size=1000):
 def test_update_formula_is_generic_bit_for_bit(library, dtype, count, eps, take):
     p, g, m, v, scalars = case(dtype, count, eps)
     statistics = Statistics(np.zeros((1, 3), dtype), None)  # no direction: the update forms u itself
-    want_p, want_m, want_v = GENERIC.update(xp, [p], [g], [m], [v], statistics, scalars, BETAS, np.asarray(take))
+    want_p, want_m, want_v = GENERIC.update(xp, [p], [g], [m], [v], statistics, scalars, np.asarray(take))
     packed = np.array([column[0] for column in scalars], dtype=dtype)
     got = [a.copy() for a in (p, m, v)]
     getattr(library, f"update_{C_NAMES[dtype]}")(
         *(pointer(a) for a in (got[0], g, got[1], got[2])),
         ctypes.c_longlong(p.size),
         pointer(packed),
-        ctypes.c_double(BETAS[0]),
-        ctypes.c_double(BETAS[1]),
         int(take),
     )
     for mine, generic in zip(got, (want_p[0], want_m[0], want_v[0])):

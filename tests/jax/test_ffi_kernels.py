@@ -67,6 +67,10 @@ def _pass_inputs(dtypes, rng, shapes=SHAPES):
         decay=column(0.999, 0.99, 1.0, 0.995),
         step=column(1e-3, 2e-3, 3e-3, 1e-3),
         shift=column(1e-8, 1e-8, 1e-8, 0.0),
+        beta1=column(0.9, 0.8, 0.95, 0.9),  # each tensor's own β1, β2 (SPEC v2.1)
+        weight1=1.0 - column(0.9, 0.8, 0.95, 0.9),
+        beta2=0.95,  # one Python float for all tensors
+        weight2=1.0 - 0.95,
     )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
 
@@ -91,9 +95,9 @@ def check_passes_match_generic(dtypes=("float32",) * 4, rtol=2e-6, shapes=SHAPES
     assert mine.dtype == stats_dtype
     np.testing.assert_allclose(mine, reference.sums, rtol=rtol, atol=0)
     finite = jnp.asarray(True)
-    update = jax.jit(lambda p, g, m, v: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), finite))
+    update = jax.jit(lambda p, g, m, v: kernels.update(jnp, p, g, m, v, None, scalars, finite))
     results = update(params, grads, exp_avg, exp_avg_sq)
-    expected = GENERIC.update(jnp, params, grads, exp_avg, exp_avg_sq, reference, scalars, (0.9, 0.95), finite)
+    expected = GENERIC.update(jnp, params, grads, exp_avg, exp_avg_sq, reference, scalars, finite)
     for role, (new, old) in enumerate(zip(results, expected)):
         for k, (a, b) in enumerate(zip(new, old)):
             assert a.dtype == b.dtype, (role, k)
@@ -121,9 +125,7 @@ def check_skipped_step_is_a_no_op():
     params, grads, exp_avg, exp_avg_sq, scalars, _ = _pass_inputs(("float32",) * 4, np.random.default_rng(1))
     kernels = select_kernels(jnp, params, "jax_ffi")
     expected = [np.asarray(x).copy() for x in [*params, *exp_avg, *exp_avg_sq]]
-    update = jax.jit(
-        lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, (0.9, 0.95), f), donate_argnums=(0, 2, 3)
-    )
+    update = jax.jit(lambda p, g, m, v, f: kernels.update(jnp, p, g, m, v, None, scalars, f), donate_argnums=(0, 2, 3))
     results = update(params, grads, exp_avg, exp_avg_sq, jnp.asarray(False))
     for got, want in zip([x for role in results for x in role], expected):
         np.testing.assert_array_equal(got, want)
@@ -185,6 +187,55 @@ def check_steps_match_jax_and_compile_once():
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(params))
 
 
+def check_per_tensor_betas_follow_reference():
+    """SPEC v2.1 in float64 (x64): jitted steps of ``"jax"`` and ``"jax_ffi"`` with each tensor's own
+    ``lr``, ``weight_decay``, ``betas``, ``eps`` (``(K,)`` arrays, changing every step) and inactive
+    tensors, against the float64 reference."""
+    import jax
+    import jax.numpy as jnp
+
+    from neat import functional
+    from neat.conformance import runner
+    from neat.topology import Topology
+
+    problem = runner.problems()["inactive"]
+    topology = Topology.build(len(problem.params), problem.players, problem.weights, mu=problem.hyperparameters["mu"])
+    config = functional.ng_adam(**problem.hyperparameters).config
+    expected = runner.per_tensor_reference("inactive")
+
+    def jitted_step(kernels):
+        def step(params, grads, state, lr, weight_decay, beta1, beta2, eps):
+            return functional.step(
+                params,
+                grads,
+                state,
+                config,
+                lr=lr,
+                weight_decay=weight_decay,
+                betas=(beta1, beta2),
+                eps=eps,
+                kernels=kernels,
+                topology=topology,
+            )
+
+        return jax.jit(step)
+
+    for kernels in ("jax", "jax_ffi"):
+        step = jitted_step(kernels)
+        params = [jnp.asarray(p) for p in problem.params]
+        state = functional.init_state(params, topology)
+        worst = 0.0
+        for index, grads in enumerate(problem.grads):
+            values = runner.per_tensor_hyperparameters(problem, index)
+            beta1, beta2 = (jnp.asarray(column) for column in zip(*values.pop("betas")))
+            arrays = {key: jnp.asarray(value) for key, value in values.items()}
+            grads = [None if g is None else jnp.asarray(g) for g in grads]
+            params, state = step(params, grads, state, beta1=beta1, beta2=beta2, **arrays)
+            for mine, want in zip(params, expected[index]):
+                worst = max(worst, float(np.max(np.abs(np.asarray(mine) - want)) / np.max(np.abs(want))))
+        assert params[0].dtype == jnp.float64 and worst <= 1e-10, (kernels, worst)
+
+
 @pytest.mark.parametrize(
     "check, x64",
     [
@@ -193,6 +244,7 @@ def check_steps_match_jax_and_compile_once():
         ("check_passes_on_the_thread_pool_match_generic", True),
         ("check_skipped_step_is_a_no_op", False),
         ("check_steps_match_jax_and_compile_once", False),
+        ("check_per_tensor_betas_follow_reference", True),
     ],
 )
 def test_in_a_single_device_process(check, x64):

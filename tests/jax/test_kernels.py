@@ -57,8 +57,9 @@ def test_fast_path_matches_generic_on_golden_problems(problem):
             np.testing.assert_allclose(getattr(fast.game, key), getattr(generic.game, key), rtol=1e-5, atol=1e-6)
 
 
-def _pass_inputs(eps=1e-8):
-    """Gradients, moments (with zeros in ``v``) and per-tensor scalars of a mid-run step."""
+def _pass_inputs(eps=1e-8, betas="scalar"):
+    """Gradients, moments (with zeros in ``v``) and per-tensor scalars of a mid-run step; the
+    moments' coefficients one Python float each (``betas="scalar"``) or one per tensor."""
     problem = PROBLEMS[1]
     grads = [jnp.asarray(g, jnp.float32) for g in problem.grads[5]]
     moments = [jnp.asarray(g, jnp.float32) * 0.1 for g in problem.grads[4]]
@@ -77,8 +78,18 @@ def _pass_inputs(eps=1e-8):
         decay=column(0.999, 1.0),
         step=column(0.01, 0.02, 0.005),
         shift=column(eps, 3 * eps),
+        **_moment_coefficients(betas, column),
     )
     return grads, moments, squares, scalars
+
+
+def _moment_coefficients(betas="scalar", column=None):
+    """``β1, 1 − β1, β2, 1 − β2``: Python floats (``betas="scalar"``), or per-tensor columns made by ``column``."""
+    if betas == "scalar":
+        beta1, beta2 = 0.9, 0.99
+    else:
+        beta1, beta2 = column(0.9, 0.8, 0.95), column(0.99, 0.9, 0.999)
+    return dict(beta1=beta1, weight1=1.0 - beta1, beta2=beta2, weight2=1.0 - beta2)
 
 
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
@@ -98,7 +109,9 @@ def test_statistics_of_a_large_tensor_are_accurate():
     shape = (1031, 1019)  # 1,050,589 entries: not a multiple of the lanes
     g, m = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
     v = (rng.normal(size=shape) ** 2).astype(np.float32)
-    scalars = TensorScalars(*(jnp.asarray([value], jnp.float32) for value in (0.7, 1e-3, 0, 1, 0, 0)))
+    scalars = TensorScalars(
+        *(jnp.asarray([value], jnp.float32) for value in (0.7, 1e-3, 0, 1, 0, 0)), *_moment_coefficients().values()
+    )
     fast = jax.jit(lambda *a: JaxKernels().statistics(jnp, *a, jnp.float32).sums)([g], [m], [v], scalars)
     u = m.astype(np.float64) * 0.7 / (np.sqrt(v.astype(np.float64)) + 1e-3)
     g64 = g.astype(np.float64)
@@ -108,8 +121,9 @@ def test_statistics_of_a_large_tensor_are_accurate():
 
 @pytest.mark.parametrize("eps", [1e-8, 0.0])
 @pytest.mark.parametrize("explicit_direction", [False, True])
-def test_update_matches_generic_with_either_kind_of_statistics(eps, explicit_direction):
-    grads, moments, squares, scalars = _pass_inputs(eps)
+@pytest.mark.parametrize("betas", ["scalar", "per-tensor"])
+def test_update_matches_generic_with_either_kind_of_statistics(eps, explicit_direction, betas):
+    grads, moments, squares, scalars = _pass_inputs(eps, betas)
     statistics = GENERIC.statistics(jnp, grads, moments, squares, scalars, jnp.float32)
     if not explicit_direction:
         statistics = Statistics(statistics.sums, None)
@@ -118,9 +132,9 @@ def test_update_matches_generic_with_either_kind_of_statistics(eps, explicit_dir
 
     @jax.jit
     def fast(params, statistics):
-        return JaxKernels().update(jnp, params, grads, moments, squares, statistics, scalars, (0.9, 0.99), finite)
+        return JaxKernels().update(jnp, params, grads, moments, squares, statistics, scalars, finite)
 
-    expected = GENERIC.update(jnp, params, grads, moments, squares, statistics, scalars, (0.9, 0.99), finite)
+    expected = GENERIC.update(jnp, params, grads, moments, squares, statistics, scalars, finite)
     for mine, theirs in zip(jax.tree.leaves(fast(params, statistics)), jax.tree.leaves(expected)):
         assert np.all(np.isfinite(mine))
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-7)
@@ -131,9 +145,7 @@ def test_update_is_a_bitwise_no_op_when_the_core_says_not_finite():
     params = [g * 3.0 + 1.0 for g in grads]
     statistics = JaxKernels().statistics(jnp, grads, moments, squares, scalars, jnp.float32)
     update = jax.jit(
-        lambda finite: JaxKernels().update(
-            jnp, params, grads, moments, squares, statistics, scalars, (0.9, 0.99), finite
-        )
+        lambda finite: JaxKernels().update(jnp, params, grads, moments, squares, statistics, scalars, finite)
     )
     for before, after in zip([*params, *moments, *squares], jax.tree.leaves(update(jnp.asarray(False)))):
         assert np.asarray(after).tobytes() == np.asarray(before).tobytes()
@@ -165,6 +177,4 @@ def test_non_finite_gradient_leaves_everything_bitwise_unchanged(bad, eps):
 def test_inplace_is_refused_with_a_clear_error():
     grads, moments, squares, scalars = _pass_inputs()
     with pytest.raises(TypeError, match="immutable"):
-        JaxKernels().update(
-            jnp, grads, grads, moments, squares, None, scalars, (0.9, 0.999), jnp.asarray(True), inplace=True
-        )
+        JaxKernels().update(jnp, grads, grads, moments, squares, None, scalars, jnp.asarray(True), inplace=True)

@@ -197,7 +197,11 @@ def bad_groups(model):
         ({"params": list(first.named_parameters()), "gamma": 0.1}, ValueError, "gamma=0.1 but NGAdam has gamma=0.8"),
         ({"params": list(first.named_parameters()), "foreach": True}, ValueError, "foreach"),
         ({"params": list(first.named_parameters()), "lr": -1.0}, ValueError, "Invalid learning rate"),
-        ({"params": list(first.named_parameters()), "betas": (0.8, 0.99)}, ValueError, "betas"),
+        (
+            {"params": list(first.named_parameters()), "betas": (1.5, 0.99)},
+            ValueError,
+            "Invalid beta parameter at index 0",
+        ),
         ({"params": list(first.named_parameters()), "players": [[0]]}, ValueError, r"param group 1: .*tensors \[1\]"),
         ({"params": list(first.named_parameters()), "graph": [(0, 3, 1.0)]}, ValueError, "names player 3"),
         ({"params": [("w", torch.zeros(2, dtype=torch.float64, requires_grad=True))]}, ValueError, "statistics dtype"),

@@ -75,9 +75,23 @@ def test_foreach_matches_generic_with_eps_zero():
         assert_close_lists(a, e, rtol=1e-12, atol=1e-13)
 
 
-def random_pass_inputs(dtype=torch.float64, seed=0):
+def moment_coefficients(betas: str, count: int, generator):
+    """``β1, 1 − β1, β2, 1 − β2`` as :class:`TensorScalars` holds them: Python floats (one for all
+    tensors), 0-d tensors (scheduled or traced values), or one per tensor (param groups)."""
+    if betas == "scalar":
+        return 0.9, 1.0 - 0.9, 0.99, 1.0 - 0.99
+    if betas == "0-d":
+        beta1, beta2 = torch.tensor(0.9, dtype=torch.float64), torch.tensor(0.99, dtype=torch.float64)
+    else:
+        beta1 = 0.8 + 0.15 * torch.rand((count,), generator=generator, dtype=torch.float64)
+        beta2 = 0.9 + 0.099 * torch.rand((count,), generator=generator, dtype=torch.float64)
+    return beta1, 1.0 - beta1, beta2, 1.0 - beta2
+
+
+def random_pass_inputs(dtype=torch.float64, seed=0, betas="scalar"):
     """Gradients, moments and per-tensor scalars; tensor 1 has zero denominators in both passes
-    (``v = 0``, ``g = 0``, shift 0) with ``m ≠ 0`` (a second moment that underflowed, with ε = 0)."""
+    (``v = 0``, ``g = 0``, shift 0) with ``m ≠ 0`` (a second moment that underflowed, with ε = 0).
+    ``betas``: how the moments' coefficients are given (:func:`moment_coefficients`)."""
     generator = torch.Generator().manual_seed(seed)
 
     def draw(shape, low=-1.0):
@@ -92,7 +106,7 @@ def random_pass_inputs(dtype=torch.float64, seed=0):
     columns = [draw((count,), low=0.1).to(torch.float64) for _ in range(6)]
     for column in (columns[1], columns[5]):  # prev_shift, shift: 0 for tensor 1 (ε = 0)
         column[1] = 0.0
-    return grads, exp_avg, exp_avg_sq, TensorScalars(*columns)
+    return grads, exp_avg, exp_avg_sq, TensorScalars(*columns, *moment_coefficients(betas, count, generator))
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -108,8 +122,9 @@ def test_statistics_pass_matches_generic(dtype):
 
 
 @pytest.mark.parametrize("with_direction", [True, False])
-def test_update_pass_matches_generic(with_direction):
-    grads, exp_avg, exp_avg_sq, scalars = random_pass_inputs()
+@pytest.mark.parametrize("betas", ["scalar", "0-d", "per-tensor"])
+def test_update_pass_matches_generic(with_direction, betas):
+    grads, exp_avg, exp_avg_sq, scalars = random_pass_inputs(betas=betas)
     finite = torch.tensor(True)
     results = []
     for kernels in (FOREACH, GENERIC):
@@ -117,24 +132,23 @@ def test_update_pass_matches_generic(with_direction):
         if not with_direction:
             statistics = statistics._replace(direction=None)
         params = [torch.randn(s, generator=torch.Generator().manual_seed(5), dtype=torch.float64) for s in SHAPES]
-        results.append(kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), finite))
+        results.append(kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite))
     for fast, slow in zip(*results):
         assert_close_lists(fast, slow, rtol=1e-12, atol=1e-13)
         assert all(torch.isfinite(t).all() for t in fast)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_skipped_update_is_an_exact_no_op_in_place(dtype):
-    grads, exp_avg, exp_avg_sq, scalars = random_pass_inputs(torch.float32)
+@pytest.mark.parametrize("betas", ["scalar", "per-tensor"])
+def test_skipped_update_is_an_exact_no_op_in_place(dtype, betas):
+    grads, exp_avg, exp_avg_sq, scalars = random_pass_inputs(torch.float32, betas=betas)
     grads[0][0, 0] = float("inf")
     grads[3].view(-1)[1] = float("nan")
     params = [torch.randn(s, generator=torch.Generator().manual_seed(2)).to(dtype) for s in SHAPES]
     scalars = scalars._replace(nge=torch.full_like(scalars.nge, float("nan")))  # the game's values may be NaN
     before = [[t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq)]
     statistics = FOREACH.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, torch.float32)
-    out = FOREACH.update(
-        xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), torch.tensor(False), inplace=True
-    )
+    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, torch.tensor(False), inplace=True)
     for new, given, old in zip(out, (params, exp_avg, exp_avg_sq), before):
         assert all(n is g for n, g in zip(new, given))
         assert all(torch.equal(n, o) for n, o in zip(new, old))
@@ -145,7 +159,7 @@ def test_out_of_place_update_leaves_inputs_alone():
     params = [torch.randn(s, dtype=torch.float64) for s in SHAPES]
     before = [[t.clone() for t in ts] for ts in (params, exp_avg, exp_avg_sq)]
     statistics = FOREACH.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, torch.float64)
-    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, (0.9, 0.99), torch.tensor(True))
+    out = FOREACH.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, torch.tensor(True))
     for given, old in zip((params, exp_avg, exp_avg_sq), before):
         assert all(torch.equal(g, o) for g, o in zip(given, old))
     assert not torch.equal(out[0][0], params[0])

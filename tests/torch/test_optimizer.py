@@ -306,8 +306,8 @@ def test_bad_input_is_rejected_clearly():
         NGAdam(model, gamma=2.0)
     with pytest.raises(ValueError, match="Invalid learning rate"):
         NGAdam([{"params": model.parameters(), "lr": -1.0}])
-    with pytest.raises(ValueError, match="betas"):
-        NGAdam([{"params": model[0].parameters(), "betas": (0.8, 0.9)}, {"params": model[2].parameters()}])
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 1: 1.0"):  # a group's own betas, checked
+        NGAdam([{"params": model[0].parameters(), "betas": (0.8, 1.0)}, {"params": model[2].parameters()}])
     with pytest.raises(ValueError, match="players"):
         NGAdam(model.parameters(), players=[[0, 1]])
     with pytest.raises(ValueError, match="nn.Module"):

@@ -53,10 +53,11 @@ def state_dtype(dtype):
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def make_problem(dtypes, seed=0, device="cpu"):
+def make_problem(dtypes, seed=0, device="cpu", betas="scalar"):
     """``params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype`` over :data:`SHAPES`, with the
     corner cases of the direction: a tensor that never stepped (``scale = 0``) and, with ``ε = 0``
-    (``shift = 0``), elements whose ``v = 0`` (zero denominator)."""
+    (``shift = 0``), elements whose ``v = 0`` (zero denominator). ``betas``: the moments'
+    coefficients as Python floats (``"scalar"``), 0-d tensors (``"0-d"``) or one per tensor."""
     generator = torch.Generator().manual_seed(seed)
 
     def normal(shape, dtype, scale=1.0):
@@ -83,8 +84,21 @@ def make_problem(dtypes, seed=0, device="cpu"):
         decay=column(0.99, 1.0),
         step=column(1e-3, 1e-2),
         shift=column(1e-8, 1e-7, zero_at=[2]),
+        **moment_coefficients(betas, column, device),
     )
     return params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype
+
+
+def moment_coefficients(betas: str, column, device) -> dict:
+    """``β1, 1 − β1, β2, 1 − β2`` of :class:`TensorScalars`: :data:`BETAS` as Python floats or as 0-d
+    float64 tensors, or each tensor's own (``column(low, high)``)."""
+    if betas == "scalar":
+        beta1, beta2 = BETAS
+    elif betas == "0-d":
+        beta1, beta2 = (torch.tensor(b, dtype=torch.float64, device=device) for b in BETAS)
+    else:
+        beta1, beta2 = column(0.8, 0.95), column(0.9, 0.999)
+    return dict(beta1=beta1, weight1=1.0 - beta1, beta2=beta2, weight2=1.0 - beta2)
 
 
 def assert_close(actual, expected, rtol, what):
@@ -110,20 +124,22 @@ def test_statistics_match_generic(dtypes):
     assert torch.all(fast.sums[5] == 0), "the empty tensor's sums must be 0"
 
 
+@pytest.mark.parametrize("betas", ["scalar", "per-tensor"])
 @pytest.mark.parametrize("inplace", [False, True], ids=["copy", "inplace"])
 @pytest.mark.parametrize(
     "dtypes",
     [[d] * len(SHAPES) for d in DTYPES] + [MIXED],
     ids=[str(d).removeprefix("torch.") for d in DTYPES] + ["mixed"],
 )
-def test_update_matches_generic(dtypes, inplace):
-    params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem(dtypes)
+def test_update_matches_generic(dtypes, inplace, betas):
+    """Also with each tensor's own ``β1, β2`` (SPEC v2.1: param groups)."""
+    params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem(dtypes, betas=betas)
     statistics = GENERIC.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
     finite = torch.tensor(True)
-    expected = GENERIC.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite)
+    expected = GENERIC.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite)
     inputs = [[t.clone() for t in values] for values in (params, grads, exp_avg, exp_avg_sq)]
     before = [[t.clone() for t in values] for values in inputs]
-    result = KERNELS.update(xp, *inputs, statistics._replace(direction=None), scalars, BETAS, finite, inplace=inplace)
+    result = KERNELS.update(xp, *inputs, statistics._replace(direction=None), scalars, finite, inplace=inplace)
     rtol = max(UPDATE_RTOL[d] for d in dtypes)
     for what, actual, wanted in zip(("params", "exp_avg", "exp_avg_sq"), result, expected):
         assert_close(actual, wanted, rtol, what)
@@ -137,21 +153,14 @@ def test_update_matches_generic(dtypes, inplace):
 
 def test_betas_as_tensors_match_floats():
     """Traced or scheduled betas arrive as 0-d tensors: formed on the device, same numbers."""
-    params, grads, exp_avg, exp_avg_sq, scalars, stats_dtype = make_problem([torch.float64] * len(SHAPES))
-    statistics = KERNELS.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
+    dtypes = [torch.float64] * len(SHAPES)
+    *arrays, scalars, stats_dtype = make_problem(dtypes)
+    tensor_scalars = make_problem(dtypes, betas="0-d")[4]
+    assert torch.equal(torch.stack(scalars[:6]), torch.stack(tensor_scalars[:6]))
+    statistics = KERNELS.statistics(xp, *arrays[1:], scalars, stats_dtype)
     finite = torch.tensor(True)
-    as_floats = KERNELS.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite)
-    as_tensors = KERNELS.update(
-        xp,
-        params,
-        grads,
-        exp_avg,
-        exp_avg_sq,
-        statistics,
-        scalars,
-        tuple(torch.tensor(b, dtype=torch.float64) for b in BETAS),
-        finite,
-    )
+    as_floats = KERNELS.update(xp, *arrays, statistics, scalars, finite)
+    as_tensors = KERNELS.update(xp, *arrays, statistics, tensor_scalars, finite)
     for a, b in zip(as_floats, as_tensors):
         assert_close(a, b, 1e-15, "result")
 
@@ -166,7 +175,7 @@ def test_skipped_step_is_an_exact_no_op(inplace):
     statistics = KERNELS.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
     before = [[t.clone() for t in values] for values in (params, exp_avg, exp_avg_sq)]
     result = KERNELS.update(
-        xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, torch.tensor(False), inplace=inplace
+        xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, torch.tensor(False), inplace=inplace
     )
     for values, saved, given in zip(result, before, (params, exp_avg, exp_avg_sq)):
         for k, (a, b, c) in enumerate(zip(values, saved, given)):
@@ -183,7 +192,7 @@ def test_steady_state_builds_no_tables(monkeypatch):
 
     def one_step():
         statistics = kernels.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
-        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite, inplace=True)
+        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=True)
 
     one_step()
     tables = {key: (layout, dict(layout._pointers.entries)) for key, layout in kernels._layouts.entries.items()}
@@ -296,6 +305,8 @@ CUDA_SIGNATURES = {
         step="*fp32",
         shift="*fp32",
         betas="*fp64",
+        betas_row_stride="i32",
+        betas_tensor_stride="i32",
         finite="*i1",
     ),
 }
@@ -360,7 +371,7 @@ def test_cuda_graph_capture_replays_both_passes():
 
     def passes():
         statistics = kernels.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, stats_dtype)
-        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, BETAS, finite, inplace=True)
+        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, statistics, scalars, finite, inplace=True)
         return statistics.sums
 
     side = torch.cuda.Stream()
@@ -377,7 +388,7 @@ def test_cuda_graph_capture_replays_both_passes():
             g.copy_(torch.randn(g.shape, generator=generator, device="cuda"))
         copies = [[t.clone() for t in values] for values in (params, grads, exp_avg, exp_avg_sq)]
         statistics = GENERIC.statistics(xp, *copies[1:], scalars, stats_dtype)
-        expected = GENERIC.update(xp, *copies, statistics, scalars, BETAS, finite)
+        expected = GENERIC.update(xp, *copies, statistics, scalars, finite)
         graph.replay()
         torch.cuda.synchronize()
         assert_close(list(sums.T), list(statistics.sums.T), 1e-5, "sums column")
