@@ -91,19 +91,25 @@ def test_unfreezing_leaves_the_players_state_and_follows_the_reference():
     assert optimizer.game_state.tensor_count.tolist() == [6, 6, 3, 3, 3, 3]
 
 
-def test_a_joined_group_with_its_own_lr_plays_as_if_it_was_there_from_the_start():
-    """The group's lr (BackboneFinetuning's lr / 10) is used: the grown optimizer equals one built
-    with both groups whose backbone had no gradient until it was unfrozen."""
+@pytest.mark.parametrize(
+    "own",
+    [{"lr": HP["lr"] / 10}, {"lr": HP["lr"] / 10, "betas": (0.8, 0.95), "eps": 1e-6}],
+    ids=["lr", "lr-betas-eps"],
+)
+def test_a_joined_group_with_its_own_values_plays_as_if_it_was_there_from_the_start(own):
+    """The group's lr (BackboneFinetuning's lr / 10), and its own betas and eps (SPEC v2.1: per
+    tensor), are used: the grown optimizer equals one built with both groups whose backbone had no
+    gradient until it was unfrozen."""
     runs = []
     for grow in (True, False):
         model = mlp()
         head, backbone = frozen_backbone(model)
         names = [name for name, _ in backbone]
-        groups = [{"params": head}] if grow else [{"params": head}, {"params": backbone, "lr": HP["lr"] / 10}]
+        groups = [{"params": head}] if grow else [{"params": head}, {"params": backbone, **own}]
         optimizer = NGAdam(groups, **HP)
         train(model, optimizer, 3)
         if grow:
-            optimizer.add_param_group({"params": unfreeze(backbone), "lr": HP["lr"] / 10})
+            optimizer.add_param_group({"params": unfreeze(backbone), **own})
         else:
             unfreeze(backbone)
         assert [name for group in optimizer.param_groups for name in group["param_names"]] == [*HEAD, *names]
