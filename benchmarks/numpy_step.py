@@ -60,6 +60,7 @@ class Problem:
             np.full(count, 0.9999, np.float32),
             np.full(count, 1e-3, np.float32),
             np.full(count, 1e-8, np.float32),
+            *(0.9, 0.1, 0.999, 1.0 - 0.999),  # one β1, β2 for all tensors: the moments' coefficients
         )
         self.finite = np.asarray(True)
 
@@ -79,7 +80,6 @@ class Problem:
             self.exp_avg_sq,
             stats,
             self.scalars,
-            (0.9, 0.999),
             self.finite,
             inplace=True,
         )

@@ -36,14 +36,18 @@ def _passes(params) -> dict:
     ones = np.ones(len(params), np.float32)
     # A small NGE term on every tensor (so that the update forms the previous direction) keeps the
     # moments bounded over the rounds.
-    scalars = TensorScalars(ones, ones * 1e-8, ones * 1e-6, ones * (1 - 1e-4), ones * 1e-3, ones * 1e-8)
+    (beta1, beta2), game = (
+        HYPERPARAMETERS["betas"],
+        (ones, ones * 1e-8, ones * 1e-6, ones * (1 - 1e-4), ones * 1e-3, ones * 1e-8),
+    )
+    scalars = TensorScalars(*game, beta1, 1.0 - beta1, beta2, 1.0 - beta2)  # one β for all tensors
     kernels = NumbaKernels()
 
     def statistics_pass():
         return kernels.statistics(xp, grads, exp_avg, exp_avg_sq, scalars, np.float32)
 
     def update_pass():
-        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, None, scalars, (0.9, 0.999), True, inplace=True)
+        kernels.update(xp, params, grads, exp_avg, exp_avg_sq, None, scalars, True, inplace=True)
 
     return {"NEAT statistics pass": (statistics_pass, 3, 0), "NEAT update pass": (update_pass, 4, 3)}
 

@@ -4,6 +4,7 @@ checks of what they share: GPT-2's shapes and the interleaved timing."""
 import importlib.util
 import math
 
+import numpy as np
 import pytest
 
 from benchmarks import numpy_step, shapes, timing, torch_step
@@ -103,6 +104,17 @@ def test_game_seconds_times_the_fused_call_the_compiled_game_and_the_array_game(
     seconds = numpy_step.game_seconds(players=10, rounds=3)
     assert set(seconds) == {"fused", "compiled", "numpy"}
     assert all(0 < value < 1 for value in seconds.values())
+
+
+@needs_numba
+def test_numpy_problem_runs_the_two_passes_and_the_whole_step():
+    """The NumPy benchmark's candidates run on the kernels' current interface: the two passes move
+    the parameters, and so does the whole in-place step."""
+    problem = numpy_step.Problem([(4, 3), (5,)])
+    before = [p.copy() for p in problem.params]
+    problem.neat_step()
+    assert all(not np.array_equal(a, b) for a, b in zip(problem.params, before))
+    problem.ngadam()()
 
 
 @needs_numba
