@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from neat.backends.numba import layout, openmp
-from neat.backends.numba.loops import serial_statistics, serial_update, statistics, update
+from neat.backends.numba.loops import serial_statistics, serial_update, statistics, table_columns, update
 
 _per_tensor = njit(inline="always")(layout.per_tensor)
 
@@ -148,18 +148,7 @@ def play(blocks, addresses, likes, state, tables, values, pool):
     finite = np.empty((), np.bool_)
     directions = (direction[0], direction[1], direction[2], direction[3])
     finite[()] = settle(tensor_sums, tables, state, values, directions, scalars, state)
-    columns = (
-        scalars[0],
-        scalars[1],
-        scalars[2],
-        scalars[3],
-        scalars[4],
-        scalars[5],
-        scalars[6],
-        scalars[7],
-        scalars[8],
-        scalars[9],
-    )
+    columns = table_columns(scalars)
     in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
     if mode == openmp.OPENMP:
         if finite[()]:

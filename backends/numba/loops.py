@@ -219,6 +219,13 @@ def _update_elements(p, g, m, v, p_out, m_out, v_out, coefficients, likes):
 
 
 @njit(inline="always")
+def table_columns(table):
+    """The ten :class:`~neat.kernels.TensorScalars` columns of a ``(10, K)`` table, as the tuple of
+    rows :func:`update_block` takes."""
+    return (table[0], table[1], table[2], table[3], table[4], table[5], table[6], table[7], table[8], table[9])
+
+
+@njit(inline="always")
 def _update(blocks, addresses, likes, scalars, take_step, separate_outputs):
     """SPEC steps 2, 6, 8, 9 over the listed blocks when ``take_step``: read ``θ, g, m, v`` and
     write ``θ, m, v`` in place, or into separate outputs ``θ', m', v'`` when ``separate_outputs``.

@@ -125,18 +125,7 @@ def _update_worker(p_like, g_like, m_like, v_like):
         p_at, g_at = _addresses(words, _PARAMS), _addresses(words, _GRADS)
         m_at, v_at = _addresses(words, _EXP_AVG), _addresses(words, _EXP_AVG_SQ)
         scalars = _table(words, _SCALARS, 10, words[_TENSORS], m_like)
-        columns = (
-            scalars[0],
-            scalars[1],
-            scalars[2],
-            scalars[3],
-            scalars[4],
-            scalars[5],
-            scalars[6],
-            scalars[7],
-            scalars[8],
-            scalars[9],
-        )
+        columns = loops.table_columns(scalars)
         in_place = (p_at, g_at, m_at, v_at, p_at, m_at, v_at)
         for b in mine:
             loops.update_block(blocks, b, in_place, likes, columns, True, False)
