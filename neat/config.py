@@ -53,6 +53,12 @@ class StepHyperparameters(NamedTuple):
     log_step_bounds: tuple[Any, Any]
 
     @classmethod
+    def read(cls, config, **changes) -> StepHyperparameters:
+        """What a step reads of ``config`` (an :class:`NGAdamConfig` or a step's values), with
+        ``changes`` (a step's own ``lr``, ``betas``… by name)."""
+        return cls(**{name: changes[name] if name in changes else getattr(config, name) for name in cls._fields})
+
+    @classmethod
     def of(cls, values, log=math.log) -> StepHyperparameters:
         """What a step reads of ``values`` (a mapping by the schema's names, numbers or arrays):
         everything but ``mu`` (in the tables' ``S``), ``step_bounds`` as their logs by ``log``."""

@@ -150,16 +150,7 @@ def _with_betas_and_eps(config, betas, eps):
         return config
     if isinstance(betas, str) or not isinstance(betas, (list, tuple)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return StepHyperparameters(
-        lr=config.lr,
-        betas=tuple(betas),
-        eps=eps,
-        weight_decay=config.weight_decay,
-        gamma=config.gamma,
-        zeta=config.zeta,
-        leak=config.leak,
-        log_step_bounds=config.log_step_bounds,
-    )
+    return StepHyperparameters.read(config, betas=tuple(betas), eps=eps)
 
 
 def _converted_betas_and_eps(config, convert):

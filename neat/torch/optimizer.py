@@ -107,11 +107,7 @@ class NGAdam(Growing):
                 maximize=maximize,
                 foreach=foreach,
                 fused=fused,
-                gamma=config.gamma,
-                zeta=config.zeta,
-                mu=config.mu,
-                step_bounds=config.step_bounds,
-                leak=config.leak,
+                **{key: getattr(config, key) for key in GAME_KEYS},
             ),
         )
         self.config = dataclasses.replace(config, **common_game(self.param_groups))  # the groups' one game

@@ -101,13 +101,7 @@ class Stepping(GroupValues):
         state (:attr:`game_state`, or NumPy views of it, :func:`neat.functional.host_game`), which
         the step writes in place."""
         values = self._step_values()
-        config = StepHyperparameters(
-            **values,
-            gamma=self.config.gamma,
-            zeta=self.config.zeta,
-            leak=self.config.leak,
-            log_step_bounds=self.config.log_step_bounds,
-        )
+        config = StepHyperparameters.read(self.config, **values)
         state = self._state._replace(game=game, tables=tables)
         functional.step(
             params,
