@@ -118,6 +118,22 @@ class Session:
         self.machine = machine(device)
         self.provenance = provenance.current()
 
+    def key(self, optimizer: str, hp: dict, seed: int, phase: str, trial, round_, steps: int):
+        """The record key of a run of this session (:func:`records.key`): what makes a run already done."""
+        return records.key(
+            dict(
+                workload=self.workload.name,
+                optimizer=optimizer,
+                phase=phase,
+                trial=trial,
+                round=round_,
+                seed=seed,
+                steps=steps,
+                hp=hp,
+                schedule=self.schedule.as_record(),
+            )
+        )
+
     def run(
         self,
         optimizer: str,
@@ -132,21 +148,11 @@ class Session:
         extra: dict | None = None,
     ) -> dict:
         steps = steps or self.steps
-        probe = dict(
-            workload=self.workload.name,
-            optimizer=optimizer,
-            phase=phase,
-            trial=trial,
-            round=round_,
-            seed=seed,
-            steps=steps,
-            hp=hp,
-            schedule=self.schedule.as_record(),
-        )
-        if records.key(probe) in self.done:
+        key = self.key(optimizer, hp, seed, phase, trial, round_, steps)
+        if key in self.done:
             if bar is not None:
                 bar.update(steps)
-            return self.done[records.key(probe)]
+            return self.done[key]
         started = time.time()
         every = max(1, int(self.eval_fraction * steps)) if self.eval_fraction else None
         record = train(

@@ -82,19 +82,7 @@ class CellRun:
 
     def _run(self, optimizer, hp, seed, phase, fraction, trial=None, round_=0, splits=("val", "test")) -> dict:
         steps = self.cell.steps_at(fraction)
-        key = records.key(
-            dict(
-                workload=self.cell.workload,
-                optimizer=optimizer,
-                phase=phase,
-                trial=trial,
-                round=round_,
-                seed=seed,
-                steps=steps,
-                hp=hp,
-                schedule=self.session.schedule.as_record(),
-            )
-        )
+        key = self.session.key(optimizer, hp, seed, phase, trial, round_, steps)
         if key not in self.session.done and self.deadline is not None and time.time() > self.deadline:
             raise OutOfTime(f"deadline passed before {self.cell.workload} {optimizer} {phase} seed {seed}")
         return self.session.run(
