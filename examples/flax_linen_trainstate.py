@@ -60,12 +60,8 @@ def main(argv=None) -> tuple[float, float]:
         if step % 50 == 0 or step == args.steps - 1:
             print(f"step {step:4d}  loss {losses[-1]:.5f}")
     info = neat.diagnostics(state.opt_state)
-    print(
-        "step scale per player:",
-        [round(float(s), 3) for s in info["step_scale"]],
-        " mean alignment:",
-        round(float(info["mean_alignment"]), 3),
-    )
+    scales = ", ".join(f"{float(s):.3f}" for s in info["step_scale"])
+    print(f"step scale per player: [{scales}]; mean alignment {float(info['mean_alignment']):+.3f}")
     return losses[0], losses[-1]
 
 

@@ -64,12 +64,8 @@ def main(argv=None) -> tuple[float, float]:
             print(f"step {step:4d}  loss {losses[-1]:.5f}")
     ng_state = nnx.as_pure(optimizer.opt_state)[1]  # the chain's second part: NEAT's state
     info = neat.diagnostics(ng_state)
-    print(
-        "step scale per player:",
-        [round(float(s), 3) for s in info["step_scale"]],
-        " mean alignment:",
-        round(float(info["mean_alignment"]), 3),
-    )
+    scales = ", ".join(f"{float(s):.3f}" for s in info["step_scale"])
+    print(f"step scale per player: [{scales}]; mean alignment {float(info['mean_alignment']):+.3f}")
     return losses[0], losses[-1]
 
 

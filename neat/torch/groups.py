@@ -135,7 +135,7 @@ def common_game(groups: list[dict]) -> dict:
     """The game's values (:data:`GAME_KEYS`) of the param groups, read on the host: one per optimizer,
     so every group must hold group 0's (a group that sets none has the optimizer's, ``torch.optim``'s
     defaults); ``ValueError`` naming the first group that differs."""
-    values = {key: _host_setting(groups[0][key]) for key in GAME_KEYS}
+    values = {key: host_setting(groups[0][key]) for key in GAME_KEYS}
     for index, group in enumerate(groups[1:], start=1):
         for key in GAME_KEYS:
             if not _same_setting(group[key], values[key]):
@@ -147,7 +147,7 @@ def common_game(groups: list[dict]) -> dict:
     return values
 
 
-def _host_setting(value):
+def host_setting(value):
     """A game value as host numbers: a number, or a tuple of them for a pair."""
     return tuple(map(host, value)) if isinstance(value, (tuple, list)) else host(value)
 

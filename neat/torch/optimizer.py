@@ -11,6 +11,7 @@ import torch
 
 from neat import arrays, functional
 from neat.config import DEFAULTS, NGAdamConfig
+from neat.hyperparameters import NAMES, PER_STEP
 from neat.kernel_selection import KernelPlan, select_plan
 from neat.state import GameState
 from neat.topology import Topology
@@ -20,6 +21,7 @@ from neat.torch.groups import (
     check_group,
     common_game,
     groups_players_graph,
+    host_setting,
     module_players,
     players_of_names,
     warn_one_player_per_tensor,
@@ -27,7 +29,7 @@ from neat.torch.groups import (
 from neat.torch.growth import Growing
 from neat.torch.kernel_flags import device_request, groups_request
 from neat.torch.tensors import moments_dtype, real
-from neat.torch.validation import checked_betas, checked_scalar, host
+from neat.torch.validation import checked_betas, checked_scalar
 
 #: ``torch.optim.AdamW``'s defaults, which the torch front end takes (:data:`neat.config.DEFAULTS`
 #: keeps the core's own).
@@ -79,41 +81,17 @@ class NGAdam(Growing):
         foreach=None,
         fused=None,
     ) -> None:
-        betas = checked_betas(betas)
-        lr, eps, weight_decay = (
-            checked_scalar(value, key) for key, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay))
-        )
-        self.config = NGAdamConfig(
-            lr=host(lr),
-            betas=tuple(map(host, betas)),
-            eps=host(eps),
-            weight_decay=host(weight_decay),
-            gamma=host(gamma),
-            zeta=host(zeta),
-            mu=host(mu),
-            step_bounds=tuple(map(host, step_bounds)),
-            leak=host(leak),
-        )
+        given = {name: value for name, value in locals().items() if name in NAMES}  # the schema's, as passed
+        given["betas"] = checked_betas(betas)
+        given.update({key: checked_scalar(given[key], key) for key in ("lr", "eps", "weight_decay")})
+        config = NGAdamConfig(**{name: host_setting(value) for name, value in given.items()})
         self._graph_rule = graph if isinstance(graph, str) else "chain" if graph is None else "explicit"
         groups, players, graph, self.player_names = groups_players_graph(params, players, graph, module)
-        config = self.config
-        super().__init__(
-            groups,
-            dict(
-                lr=lr,
-                betas=betas,
-                eps=eps,
-                weight_decay=weight_decay,
-                maximize=maximize,
-                foreach=foreach,
-                fused=fused,
-                **{key: getattr(config, key) for key in GAME_KEYS},
-            ),
-        )
+        per_step = {key: given[key] for key in PER_STEP}
+        game = {key: getattr(config, key) for key in GAME_KEYS}
+        super().__init__(groups, dict(per_step, maximize=maximize, foreach=foreach, fused=fused, **game))
         self.config = dataclasses.replace(config, **common_game(self.param_groups))  # the groups' one game
         self.defaults.update({key: getattr(self.config, key) for key in GAME_KEYS})
-        for index, group in enumerate(self.param_groups):
-            check_group(group, index, self.config)
         self._kernel_request = groups_request(self.param_groups)  # one kernel set for all groups
         self._params = [p for group in self.param_groups for p in group["params"]]
         if module is None:
@@ -122,6 +100,8 @@ class NGAdam(Growing):
             players, graph, self.player_names = module_players(module, self._params, graph)
         self.topology = Topology.build(len(self._params), players, graph, mu=self.config.mu)
         self._prepare(game=None)
+        for index, group in enumerate(self.param_groups):
+            check_group(group, index, self.config)
 
     @torch.compiler.disable
     def _prepare(self, game: GameState | None) -> None:

@@ -372,39 +372,45 @@ def test_adamw_probe_equals_neat_alignment_when_neat_reduces_to_adamw():
     assert probe.abs().sum() > 0
 
 
-def test_lamb_lion_and_nadamw_follow_their_published_update_rules():
-    theta, g1, g2 = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.1, -0.4]), np.array([-0.2, 0.5, 0.1])
-    lr, wd, b1, b2, eps = 0.1, 0.01, 0.9, 0.999, 1e-6
-    p = torch.nn.Parameter(torch.tensor(theta))
-    lamb = Lamb([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
-    expected, m, v = theta.copy(), 0.0, 0.0
-    for t, g in enumerate((g1, g2), start=1):
-        p.grad = torch.tensor(g)
-        lamb.step()
-        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        r = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * expected
-        expected = expected - lr * np.linalg.norm(expected) / np.linalg.norm(r) * r
-        np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-12)
+THETA, GRADIENTS = np.array([1.0, -2.0, 0.5]), (np.array([0.3, 0.1, -0.4]), np.array([-0.2, 0.5, 0.1]))
+LR, WD, B1, B2, EPS = 0.1, 0.01, 0.9, 0.999, 1e-6
 
-    p = torch.nn.Parameter(torch.tensor(theta))
-    lion = Lion([p], lr=lr, betas=(0.9, 0.99), weight_decay=wd)
-    expected, m = theta.copy(), np.zeros(3)
-    for g in (g1, g2):
-        p.grad = torch.tensor(g)
-        lion.step()
-        expected = expected * (1 - lr * wd) - lr * np.sign(0.9 * m + 0.1 * g)
-        m = 0.99 * m + 0.01 * g
-        np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-12)
 
-    p = torch.nn.Parameter(torch.tensor(theta))
-    nadamw = NAdamW([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
-    expected, m, v = theta.copy(), 0.0, 0.0
-    for t, g in enumerate((g1, g2), start=1):
+def lamb_rule(theta, m, v, g, t):
+    """LAMB (You et al. 2020): Adam's direction plus decay, scaled by the trust ratio ‖θ‖ / ‖r‖."""
+    m, v = B1 * m + (1 - B1) * g, B2 * v + (1 - B2) * g * g
+    r = (m / (1 - B1**t)) / (np.sqrt(v / (1 - B2**t)) + EPS) + WD * theta
+    return theta - LR * np.linalg.norm(theta) / np.linalg.norm(r) * r, m, v
+
+
+def lion_rule(theta, m, v, g, t):
+    """Lion (Chen et al. 2023) with betas (0.9, 0.99): the sign of an interpolated momentum."""
+    return theta * (1 - LR * WD) - LR * np.sign(0.9 * m + 0.1 * g), 0.99 * m + 0.01 * g, v
+
+
+def nadamw_rule(theta, m, v, g, t):
+    """NAdamW (Dozat 2016, decoupled decay): Nesterov's look-ahead on Adam's first moment."""
+    m, v = B1 * m + (1 - B1) * g, B2 * v + (1 - B2) * g * g
+    direction = ((B1 * m + (1 - B1) * g) / (1 - B1**t)) / (np.sqrt(v / (1 - B2**t)) + EPS)
+    return theta * (1 - LR * WD) - LR * direction, m, v
+
+
+@pytest.mark.parametrize(
+    "optimizer, settings, rule",
+    [
+        (Lamb, dict(betas=(B1, B2), eps=EPS), lamb_rule),
+        (Lion, dict(betas=(0.9, 0.99)), lion_rule),
+        (NAdamW, dict(betas=(B1, B2), eps=EPS), nadamw_rule),
+    ],
+)
+def test_lamb_lion_and_nadamw_follow_their_published_update_rules(optimizer, settings, rule):
+    p = torch.nn.Parameter(torch.tensor(THETA))
+    stepper = optimizer([p], lr=LR, weight_decay=WD, **settings)
+    expected, m, v = THETA.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADIENTS, start=1):
         p.grad = torch.tensor(g)
-        nadamw.step()
-        expected = expected * (1 - lr * wd)
-        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        expected = expected - lr * ((b1 * m + (1 - b1) * g) / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        stepper.step()
+        expected, m, v = rule(expected, m, v, g, t)
         np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-12)
 
 

@@ -15,8 +15,10 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 EXTRA = "the `trainers` extra (pip install -e '.[trainers]')"
 
 
-def run_example(name: str):
-    """Import ``examples/<name>.py`` and call its ``main()``."""
+def run_example(name: str, *packages: str):
+    """Import ``examples/<name>.py`` and call its ``main()`` (skipped without ``packages``)."""
+    for package in packages:
+        pytest.importorskip(package, reason=f"examples/{name}.py needs {EXTRA}")
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -31,9 +33,7 @@ def assert_same_weights(resumed: dict, uninterrupted: dict) -> None:
 
 @pytest.fixture(scope="module")
 def hf_trainer():
-    pytest.importorskip("transformers", reason=f"the Hugging Face example needs {EXTRA}")
-    pytest.importorskip("accelerate", reason=f"transformers' Trainer needs {EXTRA}")
-    return run_example("hf_trainer_gpt2")
+    return run_example("hf_trainer_gpt2", "transformers", "accelerate")
 
 
 ROUTES = ("optimizers", "optimizer_cls_and_kwargs")
@@ -72,8 +72,7 @@ def test_hf_trainer_routes_train_alike(hf_trainer):
 
 @pytest.fixture(scope="module")
 def accelerate_loop():
-    pytest.importorskip("accelerate", reason=f"the Accelerate example needs {EXTRA}")
-    return run_example("accelerate_loop")
+    return run_example("accelerate_loop", "accelerate")
 
 
 def test_accelerate_steps_once_per_accumulated_gradient(accelerate_loop):
@@ -97,8 +96,7 @@ def test_accelerate_load_state_resumes_the_uninterrupted_run(accelerate_loop):
 
 @pytest.fixture(scope="module")
 def lightning_module():
-    pytest.importorskip("lightning", reason=f"the Lightning example needs {EXTRA}")
-    return run_example("lightning_module")
+    return run_example("lightning_module", "lightning")
 
 
 def test_lightning_optimizer_has_one_player_per_layer(lightning_module):
