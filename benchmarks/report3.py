@@ -187,6 +187,7 @@ def tables(results: Path, root=provenance.ROOT) -> dict:
         alignment=analysis3.alignment(per_workload, workloads),
         tuning=tuning_table(per_workload, workloads),
         commits=sorted({r["source"]["commit"] for r in recs}),
+        hours=sum(r.get("wall_time_s", 0.0) for r in recs) / 3600,
     )
 
 
@@ -196,6 +197,9 @@ def markdown(t: dict) -> list[str]:
     out += [
         f"Records from commit(s) {', '.join(c[:10] for c in t['commits'])}, every digest checked against its commit; "
         f"{t['dirty']} record(s) from a dirty tree left out. Results on the test split; selection on validation.",
+        "",
+        f"Machine time of these records: {t['hours']:.1f} CPU-hours (the runs' wall times; each run on one "
+        "thread, two runs at a time on a 2-core machine).",
         "",
     ]
     for o, rows in t["rows"].items():

@@ -199,6 +199,7 @@ def _records(workload, k_of_seed, source, seeds=10, higher=True, budget=100, ali
             metric="accuracy" if higher else "bits_per_byte",
             source=source,
             trace=dict(step=[1, 2], mean_alignment=[mean_alignment, mean_alignment]),
+            wall_time_s=36.0,
         )
 
     best, worse = dict(lr=1e-3, weight_decay=0.1, beta2=0.95), dict(lr=1e-2, weight_decay=0.0, beta2=0.999)
@@ -284,7 +285,7 @@ def test_report_uses_verified_clean_records_and_fails_on_an_edited_one(repo, tmp
     source = provenance.describe(repo)
     results = tmp_path / "v3"
     recs = [r for w in ("W1", "W5", "W3") for r in _records(w, lambda s: 1.1 + 0.01 * s, source, higher=w != "W3")]
-    dirty = dict(recs[0], source=dict(source, dirty=True), seed=99)
+    dirty = dict(recs[0], source=dict(source, dirty=True), seed=99, wall_time_s=3600.0)
     _write(results, [*recs, dirty])
     t = report3.tables(results, repo)
     assert t["dirty"] == 1 and t["workloads"] == ["W1", "W5", "W3"] and t["commits"] == [source["commit"]]
@@ -293,6 +294,7 @@ def test_report_uses_verified_clean_records_and_fails_on_an_edited_one(repo, tmp
     assert t["verdict"].startswith("v3 verdict: NEAT (defaults) needs fewer steps than AdamW on 3 of 3")
     text = "\n".join(report3.markdown(t))
     assert "| W1 (accuracy, 100) | 1.15 [" in text and "Holm" in text and "NEAT (paper +0.08)" in text
+    assert f"Machine time of these records: {len(recs) * 36.0 / 3600:.1f} CPU-hours" in text  # the dirty one left out
     assert (
         "| W1 | NEAT (defaults) | 0.001, 0.1, 0.95 | 2 (1) | inside |" not in text
     )  # 2 rates: the selection is an edge
