@@ -15,7 +15,7 @@ import numpy as np
 import neat
 
 #: The benchmark report in force (tuned optimizers, several workloads and seeds).
-CURRENT_REPORT = "benchmarks/results/v2/report.md"
+CURRENT_REPORT = "benchmarks/results/v3/report.md"
 
 
 def load_digits_split(seed: int):
