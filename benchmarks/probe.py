@@ -18,21 +18,33 @@ from neat.topology import Topology
 
 
 @torch.no_grad()
+def adam_direction(state: dict, group: dict) -> torch.Tensor | None:
+    """SPEC step 2's ``u`` from a tensor's ``exp_avg``/``exp_avg_sq``/``step`` (``None`` before step 1)."""
+    if "exp_avg" not in state:
+        return None
+    beta1, beta2 = group["betas"]
+    t = float(state["step"])
+    return (state["exp_avg"] / (1 - beta1**t)) / ((state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"])
+
+
+def player_alignment(stats: torch.Tensor, players: list[list[int]]) -> torch.Tensor:
+    """SPEC step 4 per player from per-tensor rows ``[⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩]`` (float64, CPU)."""
+    sums = game.player_sums(xp, _tables(len(stats), tuple(map(tuple, players))), stats)
+    return game.alignment(xp, sums[0], sums[1], sums[2])
+
+
+@torch.no_grad()
 def adam_alignment(optimizer: torch.optim.Optimizer, params: list, players: list[list[int]]) -> torch.Tensor:
     """Per-player alignment of the current gradients with the last Adam direction (0 before step 1)."""
     group = optimizer.param_groups[0]
-    beta1, beta2 = group["betas"]
     stats = torch.zeros(len(params), 3, dtype=torch.float64)
     for k, p in enumerate(params):
-        state = optimizer.state.get(p, {})
-        if p.grad is None or "exp_avg" not in state:
+        u = adam_direction(optimizer.state.get(p, {}), group)
+        if p.grad is None or u is None:
             continue
-        t = float(state["step"])
-        u = (state["exp_avg"] / (1 - beta1**t)) / ((state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"])
         g = p.grad
         stats[k] = torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()]).double()
-    sums = game.player_sums(xp, _tables(len(params), tuple(map(tuple, players))), stats)
-    return game.alignment(xp, sums[0], sums[1], sums[2])
+    return player_alignment(stats, players)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -79,12 +80,14 @@ def train(
     schedule: Schedule = DEFAULT_SCHEDULE,
     splits: tuple[str, ...] = ("val", "test"),
     eval_every: int | None = None,
+    at_end: Callable[[torch.nn.Module, torch.optim.Optimizer], dict] | None = None,
 ) -> dict:
     """Train once and return the JSON-ready record (without protocol fields).
 
     Every optimizer's learning rate follows ``schedule`` (peak ``hp["lr"]``). Evaluations at step 0,
     every ``eval_every`` steps (default ``workload.eval_every(steps)``) and at the last step read each
-    split in ``splits`` ("val": trial selection; "test": targets and results)."""
+    split in ``splits`` ("val": trial selection; "test": targets and results). ``at_end(model,
+    optimizer)``, when given, inspects the trained state; its answer is the record's ``at_end``."""
     spec = OPTIMIZERS[optimizer_name]
     steps = steps or workload.steps
     eval_every = eval_every or workload.eval_every(steps)
@@ -176,4 +179,5 @@ def train(
         implementation=spec.implementation,
         device=problem.device,
         scale=workload.scale,
+        **({"at_end": at_end(model, optimizer)} if at_end else {}),
     )
