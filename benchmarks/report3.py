@@ -154,6 +154,15 @@ def tuning_table(per_workload: dict, workloads) -> list[str]:
     return out
 
 
+#: Why NEAT's column cannot be read as the paper's statistic (``python -m benchmarks.adam_bound``).
+ALIGNMENT_CAVEAT = (
+    "NEAT's column is not comparable with AdamW's: NGE (SPEC step 6) feeds the momentum of coordinates that have "
+    "no gradient while their second moment decays, so their direction grows past the bound Adam's moments obey "
+    "and holds nearly all of `U_i`, which pulls `a_i` towards 0 (`benchmarks/results/adam_bound.md`; "
+    '`docs/spec.md`, "A known weakness").'
+)
+
+
 def alignment_table(rows: dict) -> list[str]:
     out = [
         f"| workload | AdamW (paper {analysis3.PAPER_ALIGNMENT['adamw']:+.2f}) | NEAT (paper "
@@ -213,4 +222,5 @@ def markdown(t: dict) -> list[str]:
     ]
     out += ["#### SPEC mean alignment over training (mean ± 95 % t-interval over seeds)", ""]
     out += [*alignment_table(t["alignment"]), ""]
+    out += [ALIGNMENT_CAVEAT, ""]
     return out

@@ -294,6 +294,7 @@ def test_report_uses_verified_clean_records_and_fails_on_an_edited_one(repo, tmp
     assert t["verdict"].startswith("v3 verdict: NEAT (defaults) needs fewer steps than AdamW on 3 of 3")
     text = "\n".join(report3.markdown(t))
     assert "| W1 (accuracy, 100) | 1.15 [" in text and "Holm" in text and "NEAT (paper +0.08)" in text
+    assert text.index("NEAT (paper +0.08)") < text.index(report3.ALIGNMENT_CAVEAT)  # the caveat follows the table
     assert f"Machine time of these records: {len(recs) * 36.0 / 3600:.1f} CPU-hours" in text  # the dirty one left out
     assert (
         "| W1 | NEAT (defaults) | 0.001, 0.1, 0.95 | 2 (1) | inside |" not in text
