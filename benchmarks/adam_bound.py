@@ -14,7 +14,8 @@ over all coordinates and over those within the bound; beside them, v3's statisti
 alignment over training) and the final test metric. Learning rate, weight decay and β2 are AdamW's
 v3 selection for the workload, for every optimizer. Not a test::
 
-    python -m benchmarks.adam_bound --workloads W1 W5 W3 --seeds 2 --steps 4000 4000 1000
+    python -m benchmarks.adam_bound --workloads W1 W5 W3 --steps 4000 4000 1000 --seeds 2
+    python -m benchmarks.adam_bound --optimizers adamw neat var_clipped_nge   # a proposed fix
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ADAMW_V3 = {
 }
 #: AdamW; NEAT with NSA only (γ = 0), NGE only (ζ = 0), and both (library defaults).
 OPTIMIZERS = ("adamw", "neat_nsa_only", "neat_nge_only", "neat")
+#: Candidates for a fix of the rule (``benchmarks.variants``), measured on request.
+FIXES = ("var_clipped_nge",)
 #: Relative slack on the bound for float32 rounding.
 SLACK = 1.001
 
@@ -120,6 +123,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="+", default=list(ADAMW_V3), choices=list(ADAMW_V3))
     parser.add_argument("--steps", nargs="+", type=int, default=None, help="one per workload (default: v3's B)")
+    parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=[*OPTIMIZERS, *FIXES])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -131,7 +135,7 @@ def main(argv=None) -> None:
     source = provenance.current()
     print(f"commit {source['commit']} (dirty: {source['dirty']}); machine {machine()}\n\n{HEADER}", flush=True)
     for workload, budget in zip(args.workloads, steps):
-        for optimizer in OPTIMIZERS:
+        for optimizer in args.optimizers:
             for seed in range(1, args.seeds + 1):
                 print(row(workload, optimizer, seed, measure(workload, optimizer, seed, budget)), flush=True)
 

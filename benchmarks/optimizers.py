@@ -151,6 +151,13 @@ OPTIMIZERS = {
             build=_harness_neat,
             implementation=HARNESS_IMPLEMENTATION,
         ),
+        _neat_spec(
+            "var_clipped_nge",
+            "variant: NGE clipped to the gradient's support (proposed SPEC fix)",
+            fixed=dict(clipped=True),
+            build=_harness_neat,
+            implementation=HARNESS_IMPLEMENTATION,
+        ),
     ]
 }
 

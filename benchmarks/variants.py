@@ -1,7 +1,7 @@
 """Candidate changes to NEAT's update rule, implemented in the harness only (never in ``neat/``).
 
 :class:`HarnessNEAT` is a plain per-tensor PyTorch transcription of SPEC v2 (docs/spec.md,
-steps 0–9, every tensor active, statistics in float64) with two optional changes, each off by
+steps 0–9, every tensor active, statistics in float64) with three optional changes, each off by
 default; with both off it gives ``neat.torch.NGAdam``'s numbers to rounding (checked in
 ``tests/benchmarks``):
 
@@ -12,6 +12,10 @@ default; with both off it gives ``neat.torch.NGAdam``'s numbers to rounding (che
   ``ĝ = g · (1 − γ · 1[g ⊙ u < 0])`` element by element (a gradient element that points against
   the last update direction is damped by γ), instead of removing ``γ κ_i`` of the player's
   projection on ``u``.
+* ``clipped=True`` — **NGE inside the gradient's support** (a proposed fix of SPEC v2.1, see
+  ``benchmarks/adam_bound.py``): step 6's correction is clipped element by element to ``±|g|``,
+  ``ĝ = g − clip(γ κ_i (C_i/U_i) u, −|g|, |g|)``, so ``ĝ = 0`` wherever ``g = 0`` and ``m`` no
+  longer grows in coordinates whose ``v`` decays.
 
 It is slow (one Python loop per tensor, no fused kernels): its step time is not NEAT's.
 """
@@ -28,7 +32,7 @@ from neat.topology import Topology
 
 
 class HarnessNEAT(torch.optim.Optimizer):
-    def __init__(self, model: torch.nn.Module, alignment_ema=0.0, elementwise=False, **hyperparameters):
+    def __init__(self, model: torch.nn.Module, alignment_ema=0.0, elementwise=False, clipped=False, **hyperparameters):
         """``hyperparameters``: those of ``neat.torch.NGAdam`` (the library's defaults for the rest)."""
         unknown = sorted(set(hyperparameters) - set(DEFAULTS))
         if unknown:
@@ -36,12 +40,12 @@ class HarnessNEAT(torch.optim.Optimizer):
         hp = {**DEFAULTS, **hyperparameters}
         layout = module_layout(model)
         params = list(layout.tensors)
-        super().__init__(params, dict(lr=hp["lr"], weight_decay=hp["weight_decay"]))
         self.betas, self.eps = tuple(hp["betas"]), hp["eps"]
+        super().__init__(params, dict(lr=hp["lr"], weight_decay=hp["weight_decay"], betas=self.betas, eps=self.eps))
         self.gamma, self.zeta, self.leak = hp["gamma"], hp["zeta"], hp["leak"]
         step_bounds, mu = hp["step_bounds"], hp["mu"]
         self.log_bounds = (math.log(step_bounds[0]), math.log(step_bounds[1]))
-        self.alignment_ema, self.elementwise = alignment_ema, elementwise
+        self.alignment_ema, self.elementwise, self.clipped = alignment_ema, elementwise, clipped
         self.players = [list(group) for group in layout.players]
         self.owner = [0] * len(params)
         for i, group in enumerate(self.players):
@@ -115,7 +119,8 @@ class HarnessNEAT(torch.optim.Optimizer):
             if self.elementwise:
                 g_hat = torch.where(g * u < 0, g * (1 - self.gamma), g)
             elif C[i] < 0 and U[i] > 0:  # step 6
-                g_hat = g - (self.gamma * kappa[i] * C[i] / U[i]).to(g.dtype) * u
+                correction = (self.gamma * kappa[i] * C[i] / U[i]).to(g.dtype) * u
+                g_hat = g - (torch.clamp(correction, -g.abs(), g.abs()) if self.clipped else correction)
             else:
                 g_hat = g
             state["step"] += 1

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from benchmarks.adam_bound import adam_bound, direction_report, main
+from benchmarks.variants import HarnessNEAT
 from neat.torch import NGAdam
 
 
@@ -52,6 +53,16 @@ def test_nge_drives_a_coordinate_without_gradient_past_the_bound():
     assert abs(neat["alignment"]) < 0.1  # the runaway coordinate hides the conflict in a_i …
     assert neat["alignment_within_bound"] == pytest.approx(-1.0)  # … that the others still show
     assert abs(float(neat_moved)) > 1.0
+
+
+def test_clipped_nge_keeps_a_coordinate_without_gradient_within_the_bound():
+    betas = (0.9, 0.95)
+    fixed, moved = _train_stopping_gradient(
+        lambda m: HarnessNEAT(m, lr=0.01, betas=betas, gamma=1.0, zeta=0.0, clipped=True)
+    )
+    assert fixed["share_past_bound"] == 0.0
+    assert fixed["alignment"] == fixed["alignment_within_bound"]
+    assert abs(float(moved)) < 0.1
 
 
 def test_command_refuses_steps_that_do_not_match_the_workloads(capsys):
