@@ -43,23 +43,25 @@ def own_points(optimizer: str, count: int) -> list[dict]:
 
 
 def inherited(results, cell: Cell, optimizer: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(decays, beta2s)`` for ``optimizer`` in ``cell``: its own, or the selection on ``cell.inherit``."""
+    """``(decays, beta2s)`` for ``optimizer`` in ``cell``: its own, or the selection on ``cell.inherit``.
+
+    The selection is taken only once the inherited cell's tuning is complete, every round of it:
+    :meth:`CellRun.run` starts an optimizer's seeds after its tuning, so a seed record at B marks it."""
     if cell.inherit is None:
         assert cell.decays is not None and cell.beta2s is not None
         return cell.decays, cell.beta2s
-    tuned = [
+    own = [
         r
         for r in records.load(records.path_for(results, cell.inherit))
-        if r.get("protocol") == plan3.PROTOCOL
-        and r["optimizer"] == optimizer
-        and r["phase"] == "tune"
-        and r.get("budget_fraction") == 1.0
+        if r.get("protocol") == plan3.PROTOCOL and r["optimizer"] == optimizer and r.get("budget_fraction") == 1.0
     ]
-    best = select_final(tuned, tuned[0]["higher_is_better"]) if tuned else None
+    tuned = [r for r in own if r["phase"] == "tune"]
+    complete = any(r["phase"] == "seed" for r in own)
+    best = select_final(tuned, tuned[0]["higher_is_better"]) if tuned and complete else None
     if best is None:
         raise LookupError(
-            f"{cell.workload} takes {optimizer}'s weight decay and beta2 from {cell.inherit}'s tuning: "
-            f"run the headline part for {cell.inherit} first"
+            f"{cell.workload} takes {optimizer}'s weight decay and beta2 from {cell.inherit}'s tuning, which is not "
+            f"complete: run the headline part for {cell.inherit} first (its tuning is complete when its seeds begin)"
         )
     return (best["hp"]["weight_decay"],), (best["hp"]["beta2"],)
 

@@ -387,6 +387,16 @@ def test_every_optimizer_gets_the_same_grid_and_every_round_is_recorded(tmp_path
         protocol3.CellRun(plan3.Cell("W4", 9, 1, part="optional", lr_points=1), tmp_path, deadline=0.0).run()
 
 
+def test_a_size_cell_inherits_only_a_complete_tuning(tmp_path):
+    cell = plan3.Cell("W3-48", 10, 5, ("adamw", "neat"), part="size", decays=None, beta2s=None, inherit="W4")
+    recs = _records("W4", lambda s: 1.0, {}, seeds=2)
+    _write(tmp_path, [r for r in recs if r["phase"] == "tune"])  # NEAT's grid may still be running
+    with pytest.raises(LookupError, match="W4's tuning, which is not complete"):
+        protocol3.inherited(tmp_path, cell, "neat")
+    _write(tmp_path, [r for r in recs if r["phase"] == "seed" and r["optimizer"] == "neat"][:1])
+    assert protocol3.inherited(tmp_path, cell, "neat") == ((0.1,), (0.95,))
+
+
 # --- the plan and its cost -------------------------------------------------------------------
 
 
