@@ -133,7 +133,8 @@ def headline_workloads(per_workload: dict) -> list[str]:
 
 
 def size_trend(per_workload: dict, cells=plan3.SIZE, optimizer: str = plan3.PRIMARY) -> dict:
-    """k per width and the slope of log k against log parameters (over the widths' central log k)."""
+    """k per width and the slope of log k against log parameters (over the central log k of the
+    complete widths: those with k on every planned seed)."""
     from benchmarks.workloads import w3_parameters
 
     rows = {}
@@ -141,8 +142,11 @@ def size_trend(per_workload: dict, cells=plan3.SIZE, optimizer: str = plan3.PRIM
         recs = per_workload.get(c.workload)
         s = summarize(recs, optimizer) if recs else None
         width = int(c.workload.split("-")[1])
-        rows[c.workload] = dict(width=width, parameters=w3_parameters(width), steps=c.steps, summary=s)
-    done = [r for r in rows.values() if r["summary"] and 0 < r["summary"]["k"]["value"] < math.inf]
+        complete = bool(s) and s["k"]["n"] >= c.seeds
+        rows[c.workload] = dict(
+            width=width, parameters=w3_parameters(width), steps=c.steps, summary=s, seeds=c.seeds, complete=complete
+        )
+    done = [r for r in rows.values() if r["complete"] and 0 < r["summary"]["k"]["value"] < math.inf]
     fit = None
     if len(done) >= 3:
         fit = inference.slope(

@@ -111,13 +111,14 @@ def size_table(trend: dict) -> list[str]:
         if not s:
             out.append(f"| {r['width']} | {r['parameters']:,} | {r['steps']} ({tokens:.1f}) | not recorded | | |")
             continue
+        seeds = str(s["k"]["n"]) if r["complete"] else f"{s['k']['n']} of {r['seeds']} (incomplete)"
         out.append(
             f"| {r['width']} | {r['parameters']:,} | {r['steps']} ({tokens:.1f}) | {_interval(s['k'], 0.5, 1.4)} | "
-            f"{s['k']['method']} | {s['k']['n']} |"
+            f"{s['k']['method']} | {seeds} |"
         )
     fit = trend["fit"]
     if fit is None:
-        out += ["", "Slope of log k against log parameters: not yet (needs k at ≥ 3 widths)."]
+        out += ["", "Slope of log k against log parameters: not yet (needs k at ≥ 3 widths with every seed)."]
     else:
         side = "consistent with" if fit["consistent_with_paper"] else "not consistent with"
         out += [

@@ -253,6 +253,10 @@ def test_size_trend_recovers_k_per_width_and_its_slope_on_synthetic_data():
     assert [line.split(" | ")[0] for line in lines[2:6]] == ["| 48", "| 96", "| 144", "| 192"]
     assert all("not recorded" not in line for line in lines)
     assert "not consistent with" in lines[-1] and "excludes 0" in lines[-1]
+    per["W3-144"] = [r for r in per["W3-144"] if r["phase"] != "seed" or r["seed"] <= 2]  # a width still running
+    partial = analysis3.size_trend(per)
+    assert partial["fit"]["n"] == 3 and not partial["rows"]["W3-144"]["complete"]
+    assert "| 2 of 5 (incomplete) |" in report3.size_table(partial)[4]
 
 
 def test_verdict_follows_the_registered_rule_whichever_way_it_falls():
