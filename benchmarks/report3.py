@@ -159,7 +159,7 @@ def tuning_table(per_workload: dict, workloads) -> list[str]:
 ALIGNMENT_CAVEAT = (
     "NEAT's column is not comparable with AdamW's: NGE (SPEC step 6) feeds the momentum of coordinates that have "
     "no gradient while their second moment decays, so their direction grows past the bound Adam's moments obey "
-    "and holds nearly all of `U_i`, which pulls `a_i` towards 0 (`benchmarks/results/adam_bound.md`; "
+    "and comes to dominate `U_i`, which pulls `a_i` towards 0 (`benchmarks/results/adam_bound.md`; "
     '`docs/spec.md`, "A known weakness").'
 )
 
