@@ -26,7 +26,7 @@ import statistics
 import torch
 
 from benchmarks import plan3, provenance
-from benchmarks.probe import adam_direction, player_alignment
+from benchmarks.probe import adam_direction, player_alignment, tensor_statistics
 from benchmarks.runner import machine, train
 from benchmarks.workloads import WORKLOADS
 from neat.adapters.torch_adapter import module_layout
@@ -69,8 +69,7 @@ def direction_report(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
         g, u = p.grad.double(), u.double()
         outside = u.abs() > SLACK * adam_bound(beta1, beta2, float(state["step"]))
         kept = torch.where(outside, 0.0, u)
-        every[k] = torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()])
-        inside[k] = torch.stack([(g * g).sum(), (g * kept).sum(), (kept * kept).sum()])
+        every[k], inside[k] = tensor_statistics(g, u), tensor_statistics(g, kept)
         past += float((u[outside] ** 2).sum())
         total += float((u * u).sum())
         largest = max(largest, float(u.abs().max()))
@@ -83,10 +82,9 @@ def direction_report(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -
     )
 
 
-def measure(workload_name: str, optimizer_name: str, seed: int, steps: int) -> dict:
-    """Train once (v3's schedule) and report :func:`direction_report` on one fresh batch."""
+def measure(workload_name: str, problem, optimizer_name: str, seed: int, steps: int) -> dict:
+    """Train once on ``problem`` (v3's schedule) and report :func:`direction_report` on one fresh batch."""
     workload = WORKLOADS[workload_name]
-    problem = workload.build("cpu")
 
     def at_end(model, optimizer):
         optimizer.zero_grad(set_to_none=True)
@@ -135,9 +133,10 @@ def main(argv=None) -> None:
     source = provenance.current()
     print(f"commit {source['commit']} (dirty: {source['dirty']}); machine {machine()}\n\n{HEADER}", flush=True)
     for workload, budget in zip(args.workloads, steps):
+        problem = WORKLOADS[workload].build("cpu")  # its data, loaded once for every run
         for optimizer in args.optimizers:
             for seed in range(1, args.seeds + 1):
-                print(row(workload, optimizer, seed, measure(workload, optimizer, seed, budget)), flush=True)
+                print(row(workload, optimizer, seed, measure(workload, problem, optimizer, seed, budget)), flush=True)
 
 
 if __name__ == "__main__":

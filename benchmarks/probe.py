@@ -27,6 +27,11 @@ def adam_direction(state: dict, group: dict) -> torch.Tensor | None:
     return (state["exp_avg"] / (1 - beta1**t)) / ((state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"])
 
 
+def tensor_statistics(g: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """One tensor's row of SPEC step 3, ``[⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩]`` (reduced in the inputs' dtype, as float64)."""
+    return torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()]).double()
+
+
 def player_alignment(stats: torch.Tensor, players: list[list[int]]) -> torch.Tensor:
     """SPEC step 4 per player from per-tensor rows ``[⟨g,g⟩, ⟨g,u⟩, ⟨u,u⟩]`` (float64, CPU)."""
     sums = game.player_sums(xp, _tables(len(stats), tuple(map(tuple, players))), stats)
@@ -42,8 +47,7 @@ def adam_alignment(optimizer: torch.optim.Optimizer, params: list, players: list
         u = adam_direction(optimizer.state.get(p, {}), group)
         if p.grad is None or u is None:
             continue
-        g = p.grad
-        stats[k] = torch.stack([(g * g).sum(), (g * u).sum(), (u * u).sum()]).double()
+        stats[k] = tensor_statistics(p.grad, u)
     return player_alignment(stats, players)
 
 
